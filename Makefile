@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# System binaries the suite and the demo use, as binary:debian-package.
+SYSTEM_DEPS := mosquitto:mosquitto snmpd:snmpd snmpget:snmp snmptrap:snmp
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test test-long lint typecheck pytest sysdeps venv clean bench
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[agent,collector,sim,dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+sysdeps:
+	@scripts/ensure-system-deps.sh $(SYSTEM_DEPS)
+
+demo: venv sysdeps
+	$(BIN)/shelterwatch demo
+
+lint: venv
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+pytest: venv sysdeps
+	$(BIN)/pytest -m "not long"
+
+test: lint typecheck pytest
+
+# The full counts the issues ask for (kill campaigns, property tests, fuzzing).
+test-long: venv sysdeps
+	SHELTERWATCH_BUDGET=long $(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

@@ -1,0 +1,1 @@
+"""The shelter agent: reads sensors, evaluates alarms at the edge, buffers durably, publishes."""

@@ -1,0 +1,1 @@
+"""The ``shelterwatch`` console command."""

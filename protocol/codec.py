@@ -1,0 +1,88 @@
+"""Encoding and validating payloads; every rejection says why, for the dead-letter table."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from protocol.messages import SCHEMA_VERSION, AgentMessage
+from protocol.topics import Channel, Topic, parse_topic
+
+MAX_PAYLOAD_BYTES = 256 * 1024
+
+_AGENT_MESSAGE: TypeAdapter[AgentMessage] = TypeAdapter(AgentMessage)
+
+# Which message kinds may travel on which agent channel.
+_KINDS_BY_CHANNEL: dict[Channel, frozenset[str]] = {
+    Channel.EVENTS: frozenset({"alarm", "state"}),
+    Channel.TELEMETRY: frozenset({"telemetry"}),
+    Channel.STATUS: frozenset({"birth", "will"}),
+    Channel.HEARTBEAT: frozenset({"heartbeat"}),
+}
+
+
+class DecodeError(ValueError):
+    """A payload the collector cannot accept; ``reason`` is a stable code for metrics."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def encode(message: BaseModel) -> bytes:
+    """Serialise a message as compact UTF-8 JSON."""
+    return message.model_dump_json().encode()
+
+
+def decode(topic: str, payload: bytes) -> tuple[Topic, AgentMessage]:
+    """Validate an agent -> collector message against its topic; raise ``DecodeError``."""
+    try:
+        parsed = parse_topic(topic)
+    except ValueError as err:
+        raise DecodeError("bad_topic", str(err)) from err
+    if parsed.channel not in _KINDS_BY_CHANNEL:
+        raise DecodeError("bad_topic", f"{parsed.channel.value} is not an agent-published channel")
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise DecodeError("oversized", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    raw = _json_object(payload)
+    version = raw.get("v")
+    if version != SCHEMA_VERSION:
+        raise DecodeError(
+            "unknown_version", f"schema version {version!r}, expected {SCHEMA_VERSION}"
+        )
+    kind = raw.get("kind")
+    if kind not in _KINDS_BY_CHANNEL[parsed.channel]:
+        raise DecodeError(
+            "wrong_channel", f"kind {kind!r} is not allowed on {parsed.channel.value}"
+        )
+    try:
+        message = _AGENT_MESSAGE.validate_python(raw)
+    except ValidationError as err:
+        raise DecodeError("invalid", _summarise(err)) from err
+    if message.agent_id != parsed.agent_id:
+        raise DecodeError(
+            "identity_mismatch",
+            f"topic says agent {parsed.agent_id!r}, payload says {message.agent_id!r}",
+        )
+    return parsed, message
+
+
+def _json_object(payload: bytes) -> dict[str, Any]:
+    try:
+        raw = json.loads(payload)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise DecodeError("not_json", str(err)[:200]) from err
+    if not isinstance(raw, dict):
+        raise DecodeError("not_object", f"payload is a JSON {type(raw).__name__}, not an object")
+    return raw
+
+
+def _summarise(err: ValidationError) -> str:
+    parts = []
+    for item in err.errors()[:5]:
+        where = ".".join(str(p) for p in item["loc"]) or "<root>"
+        parts.append(f"{where}: {item['msg']}")
+    return "; ".join(parts)

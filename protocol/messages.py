@@ -1,0 +1,233 @@
+"""Payload models of the wire contract, schema version 1.
+
+Every agent message carries the envelope: schema version ``v``, ``kind``, ``agent_id``,
+``stream_id`` (random id created with the outbox file), ``seq``, edge timestamp ``ts`` and
+``clock_synced``. Receivers ignore unknown fields (additive changes stay within v1).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from protocol.topics import AGENT_ID_PATTERN
+
+SCHEMA_VERSION: Final = 1
+
+# Identifiers of sites, equipment, points and alarm types end up in URLs and SQL keys.
+Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
+AgentId = Annotated[str, Field(pattern=AGENT_ID_PATTERN)]
+StreamId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+Seq = Annotated[int, Field(ge=0, le=2**62)]
+
+
+class Severity(StrEnum):
+    """Alarm severity as evaluated at the edge."""
+
+    CRITICAL = "critical"
+    MAJOR = "major"
+    MINOR = "minor"
+    WARNING = "warning"
+
+
+class Transition(StrEnum):
+    """Direction of an alarm transition."""
+
+    RAISED = "raised"
+    CLEARED = "cleared"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class _Envelope(_Model):
+    v: Literal[1] = SCHEMA_VERSION
+    agent_id: AgentId
+    stream_id: StreamId
+    seq: Seq
+    ts: AwareDatetime
+    clock_synced: bool
+
+
+class AlarmEvent(_Envelope):
+    """An alarm transition (events channel). ``seq`` is in the gapless event space."""
+
+    kind: Literal["alarm"] = "alarm"
+    site_id: Ident
+    equipment_id: Ident
+    point: Ident
+    alarm_type: Ident
+    transition: Transition
+    severity: Severity
+    value: float | bool | str | None = None
+    reason: str = Field(default="", max_length=500)
+    # Raised during an inspection: a test result, not an incident.
+    test: bool = False
+
+
+class StateEvent(_Envelope):
+    """A state change of the agent itself (events channel): outbox recovered, telemetry thinned."""
+
+    kind: Literal["state"] = "state"
+    site_id: Ident
+    name: Ident
+    detail: dict[str, Any] = Field(default_factory=dict)
+
+
+class TelemetrySample(_Model):
+    """One measured value."""
+
+    equipment_id: Ident
+    point: Ident
+    value: float
+    unit: str | None = Field(default=None, max_length=16)
+    ts: AwareDatetime
+
+
+class TelemetryMessage(_Envelope):
+    """A batch of samples (telemetry channel); ``seq`` is in the telemetry space, gaps allowed."""
+
+    kind: Literal["telemetry"] = "telemetry"
+    site_id: Ident
+    samples: list[TelemetrySample] = Field(min_length=1, max_length=2000)
+
+
+class AlarmSnapshot(_Model):
+    """One currently active alarm, as listed in a birth message."""
+
+    equipment_id: Ident
+    point: Ident
+    alarm_type: Ident
+    severity: Severity
+    value: float | bool | str | None = None
+    since: AwareDatetime
+
+
+class BirthMessage(_Envelope):
+    """Retained on the status channel at every connect. ``seq`` = highest event seq assigned."""
+
+    kind: Literal["birth"] = "birth"
+    site_id: Ident
+    boot: int = Field(ge=1)
+    agent_version: str = Field(max_length=64)
+    config_hash: str = Field(max_length=128)
+    # Full snapshot: every alarm identity not listed is clear at the edge.
+    alarms: list[AlarmSnapshot] = Field(default_factory=list)
+
+
+class WillMessage(_Envelope):
+    """Last Will, registered at connect with the same (stream id, boot) as the birth."""
+
+    kind: Literal["will"] = "will"
+    site_id: Ident
+    boot: int = Field(ge=1)
+
+
+class DeviceHealth(_Model):
+    """Poll health of one device."""
+
+    device_id: Ident
+    ok: bool
+    last_ok: AwareDatetime | None = None
+    consecutive_failures: int = Field(default=0, ge=0)
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+class OutboxHealth(_Model):
+    """State of the agent's durable outbox."""
+
+    events_pending: int = Field(ge=0)
+    telemetry_pending: int = Field(ge=0)
+    oldest_unacked_age_s: float | None = Field(default=None, ge=0)
+    thinned_total: int = Field(default=0, ge=0)
+    size_bytes: int = Field(default=0, ge=0)
+    critical: bool = False
+    recovered: bool = False
+
+
+class HeartbeatMessage(_Envelope):
+    """Periodic liveness and health (heartbeat channel). ``seq`` = highest event seq assigned."""
+
+    kind: Literal["heartbeat"] = "heartbeat"
+    site_id: Ident
+    boot: int = Field(ge=1)
+    config_hash: str = Field(max_length=128)
+    outbox: OutboxHealth
+    devices: list[DeviceHealth] = Field(default_factory=list)
+    traps_rejected: int = Field(default=0, ge=0)
+
+
+AgentMessage = Annotated[
+    AlarmEvent | StateEvent | TelemetryMessage | BirthMessage | WillMessage | HeartbeatMessage,
+    Field(discriminator="kind"),
+]
+
+
+class SeqRange(_Model):
+    """An inclusive range of sequence numbers."""
+
+    first: Seq
+    last: Seq
+
+    @model_validator(mode="after")
+    def _ordered(self) -> SeqRange:
+        if self.last < self.first:
+            raise ValueError(f"range last {self.last} < first {self.first}")
+        return self
+
+
+class AckMessage(_Model):
+    """Collector -> agent, published only after the SQL commit of what it acknowledges."""
+
+    v: Literal[1] = SCHEMA_VERSION
+    kind: Literal["ack"] = "ack"
+    agent_id: AgentId
+    stream_id: StreamId
+    # Highest event seq such that every event 1..events_through is committed.
+    events_through: Seq
+    telemetry: list[SeqRange] = Field(default_factory=list, max_length=1000)
+    collector_id: str = Field(max_length=128)
+    ts: AwareDatetime
+
+
+class CollectorStatus(_Model):
+    """Retained per collector instance; its Last Will says ``online: false``."""
+
+    v: Literal[1] = SCHEMA_VERSION
+    kind: Literal["collector_status"] = "collector_status"
+    collector_id: str = Field(max_length=128)
+    online: bool
+    ts: AwareDatetime | None = None
+
+
+class ConfigMessage(_Model):
+    """Collector -> agent, retained: a complete site configuration to validate and apply."""
+
+    v: Literal[1] = SCHEMA_VERSION
+    kind: Literal["config"] = "config"
+    agent_id: AgentId
+    config_hash: str = Field(max_length=128)
+    site_yaml: str = Field(max_length=200_000)
+    profiles_yaml: dict[str, str] = Field(default_factory=dict)
+
+
+class CommandMessage(_Model):
+    """Collector -> agent command."""
+
+    v: Literal[1] = SCHEMA_VERSION
+    kind: Literal["cmd"] = "cmd"
+    agent_id: AgentId
+    cmd_id: str = Field(max_length=64)
+    command: Literal["resend", "reload", "inspection_start", "inspection_stop"]
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class AlarmState(StrEnum):
+    """Collector-side alarm state."""
+
+    ACTIVE = "active"
+    CLEARED = "cleared"
+    UNKNOWN = "unknown"  # the agent is unreachable: never silently cleared

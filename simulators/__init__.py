@@ -1,0 +1,1 @@
+"""Simulators for testers: devices, brokers, sites, fleets and the scenario runner."""

@@ -1,0 +1,155 @@
+"""A mosquitto broker run as a child process with a generated config (demo, tests, scenarios)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+class BrokerError(RuntimeError):
+    """The broker could not be started."""
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something already listens on ``host:port``."""
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
+def find_mosquitto() -> str:
+    """Path of the mosquitto binary, or a clear error saying how to install it."""
+    found = shutil.which("mosquitto") or (
+        "/usr/sbin/mosquitto" if os.access("/usr/sbin/mosquitto", os.X_OK) else None
+    )
+    if not found:
+        raise BrokerError("mosquitto not found: install it with `apt-get install mosquitto`")
+    return found
+
+
+class MosquittoProcess:
+    """One mosquitto child process on a fixed port, which can be stopped, killed and restarted.
+
+    Persistence is on (with a short autosave) so persistent sessions survive a clean restart,
+    as in production; a ``kill -9`` loses what the last snapshot did not hold, which is what
+    the application-level ack is for.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        port: int | None = None,
+        extra_config: str = "",
+        max_connections: int = -1,
+    ) -> None:
+        self.workdir = workdir
+        self.port = port if port is not None else free_port()
+        self._extra = extra_config
+        self._max_connections = max_connections
+        self._proc: subprocess.Popen[bytes] | None = None
+        self.log_path = workdir / "mosquitto.log"
+
+    @property
+    def host(self) -> str:
+        """Loopback address the broker listens on."""
+        return "127.0.0.1"
+
+    def _write_config(self) -> Path:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        conf = self.workdir / "mosquitto.conf"
+        conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            f"max_connections {self._max_connections}\n"
+            "persistence true\n"
+            f"persistence_location {self.workdir}/\n"
+            "autosave_interval 1\n"
+            "max_queued_messages 0\n"
+            "max_inflight_messages 0\n"
+            "log_dest stderr\n"
+            "log_type error\n"
+            "log_type warning\n" + self._extra
+        )
+        return conf
+
+    def start(self, *, timeout_s: float = 10.0) -> None:
+        """Start the broker and wait until it accepts connections."""
+        if self._proc is not None and self._proc.poll() is None:
+            return
+        if port_in_use(self.port):
+            raise BrokerError(f"port {self.port} is already in use: choose another broker port")
+        conf = self._write_config()
+        log = self.log_path.open("ab")
+        self._proc = subprocess.Popen(
+            [find_mosquitto(), "-c", str(conf)],
+            stdout=log,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise BrokerError(
+                    f"mosquitto exited with {self._proc.returncode}: "
+                    f"{self.log_path.read_text(errors='replace')[-500:]}"
+                )
+            if port_in_use(self.port):
+                return
+            time.sleep(0.02)
+        raise BrokerError(f"mosquitto did not listen on port {self.port} within {timeout_s} s")
+
+    def stop(self) -> None:
+        """Stop cleanly (SIGTERM: the broker writes its persistence file)."""
+        self._signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        """``kill -9``: whatever the last autosave did not hold is lost."""
+        self._signal(signal.SIGKILL)
+
+    def restart(self) -> None:
+        """Stop and start again on the same port."""
+        self.stop()
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        """True while the child process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    def _signal(self, sig: signal.Signals) -> None:
+        proc = self._proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+        # The port can linger briefly after exit; wait so a restart can bind it.
+        deadline = time.monotonic() + 5
+        while port_in_use(self.port) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    def __enter__(self) -> MosquittoProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with contextlib.suppress(Exception):
+            self.stop()
