@@ -1,0 +1,1 @@
+"""NOC API: FastAPI app, access control, live stream, dashboard, metrics."""

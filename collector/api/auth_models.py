@@ -1,0 +1,1 @@
+"""ORM models of API users and their hashed tokens."""

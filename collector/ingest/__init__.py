@@ -1,0 +1,1 @@
+"""collector.ingest feature."""
