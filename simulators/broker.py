@@ -93,14 +93,14 @@ class MosquittoProcess:
         if port_in_use(self.port):
             raise BrokerError(f"port {self.port} is already in use: choose another broker port")
         conf = self._write_config()
-        log = self.log_path.open("ab")
-        self._proc = subprocess.Popen(
-            [find_mosquitto(), "-c", str(conf)],
-            stdout=log,
-            stderr=log,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with self.log_path.open("ab") as log:
+            self._proc = subprocess.Popen(
+                [find_mosquitto(), "-c", str(conf)],
+                stdout=log,
+                stderr=log,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
