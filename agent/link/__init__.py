@@ -1,5 +1,14 @@
 """The agent's MQTT link: session, birth/Will, heartbeat, paced publishing, collector acks."""
 
+from agent.link.backoff import FullJitterBackoff
+from agent.link.link import AgentLink, LinkStatus, StatusProvider
 from agent.link.settings import LinkSettings, TlsSettings
 
-__all__ = ["LinkSettings", "TlsSettings"]
+__all__ = [
+    "AgentLink",
+    "FullJitterBackoff",
+    "LinkSettings",
+    "LinkStatus",
+    "StatusProvider",
+    "TlsSettings",
+]

@@ -1,0 +1,415 @@
+"""The agent's MQTT link: persistent MQTT 5 session, birth/Will, heartbeats, paced publishing.
+
+paho runs in a network thread this class supervises; everything that touches the outbox runs
+on the asyncio loop (callbacks are handed over with ``call_soon_threadsafe``), so the outbox
+has a single writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from pydantic import ValidationError
+
+from agent.buffer import Outbox
+from agent.link.backoff import FullJitterBackoff
+from agent.link.settings import LinkSettings
+from clocks import Clock
+from protocol import (
+    AckMessage,
+    AlarmSnapshot,
+    BirthMessage,
+    Channel,
+    CollectorStatus,
+    CommandMessage,
+    ConfigMessage,
+    DeviceHealth,
+    HeartbeatMessage,
+    WillMessage,
+    agent_topic,
+    encode,
+)
+from protocol.topics import COLLECTOR_STATUS_FILTER, collector_id_from_status_topic
+
+log = logging.getLogger(__name__)
+
+# MQTT 5 DISCONNECT reason 0x04: the broker publishes the Will although we leave cleanly, so the
+# collector learns that the site is no longer watched.
+DISCONNECT_WITH_WILL = 4
+TICK_S = 0.2
+
+
+class StatusProvider(Protocol):
+    """What the rest of the agent tells the link for births and heartbeats."""
+
+    def alarm_snapshot(self) -> list[AlarmSnapshot]:
+        """Alarms currently active at the edge."""
+        ...
+
+    def config_hash(self) -> str:
+        """Hash of the applied configuration."""
+        ...
+
+    def device_health(self) -> list[DeviceHealth]:
+        """Poll health per device."""
+        ...
+
+    def traps_rejected(self) -> int:
+        """Traps refused by the listener since start."""
+        ...
+
+    def clock_synced(self) -> bool:
+        """Whether the edge clock is synchronised."""
+        ...
+
+
+@dataclass
+class LinkStatus:
+    """What ``shelterwatch agent check`` and the tests read."""
+
+    connected: bool = False
+    collector_up: bool = False
+    last_ack_mono: float | None = None
+    connects: int = 0
+    published: int = 0
+
+
+class AgentLink:
+    """Async context manager owning the network thread, the sender and the heartbeat."""
+
+    def __init__(
+        self,
+        *,
+        settings: LinkSettings,
+        outbox: Outbox,
+        agent_id: str,
+        site_id: str,
+        boot: int,
+        agent_version: str,
+        status: StatusProvider,
+        clock: Clock,
+        on_config: Callable[[ConfigMessage], None],
+        on_command: Callable[[CommandMessage], None],
+    ) -> None:
+        self._settings = settings
+        self._outbox = outbox
+        self.agent_id = agent_id
+        self.site_id = site_id
+        self.boot = boot
+        self._version = agent_version
+        self._status = status
+        self._clock = clock
+        self._on_config = on_config
+        self._on_command = on_command
+        self.state = LinkStatus()
+        self._collectors: dict[str, bool] = {}
+        self._inflight: dict[tuple[str, int], float] = {}
+        self._wake = asyncio.Event()
+        self._stopping = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._client = self._make_client()
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> AgentLink:
+        self._loop = asyncio.get_running_loop()
+        self._start_thread()
+        self._tasks = [
+            asyncio.create_task(self._sender(), name="link-sender"),
+            asyncio.create_task(self._heartbeats(), name="link-heartbeat"),
+            asyncio.create_task(self._supervise(), name="link-supervisor"),
+        ]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._outbox.flush()
+        self._stopping.set()
+        if self.state.connected:
+            self._client.disconnect(
+                reasoncode=ReasonCode(PacketTypes.DISCONNECT, identifier=DISCONNECT_WITH_WILL)
+            )
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join, 10)
+
+    def wake(self) -> None:
+        """New data in the outbox: publish soon."""
+        self._wake.set()
+
+    @property
+    def connected(self) -> bool:
+        """True while the MQTT session is up."""
+        return self.state.connected
+
+    @property
+    def collector_up(self) -> bool:
+        """True while any collector instance's retained status says online."""
+        return any(self._collectors.values())
+
+    @property
+    def inflight(self) -> int:
+        """Messages published and not yet acked by the collector."""
+        return len(self._inflight)
+
+    # -- network thread ------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"agent-{self.agent_id}",
+            protocol=mqtt.MQTTv5,
+        )
+        s = self._settings
+        if s.username:
+            password = s.password_file.read_text().strip() if s.password_file else None
+            client.username_pw_set(s.username, password)
+        if s.tls is not None:
+            client.tls_set(
+                ca_certs=str(s.tls.ca_file),
+                certfile=str(s.tls.cert_file) if s.tls.cert_file else None,
+                keyfile=str(s.tls.key_file) if s.tls.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        client.max_inflight_messages_set(min(s.inflight_window, 65535))
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _start_thread(self) -> None:
+        self._thread = threading.Thread(
+            target=self._network, name=f"mqtt-{self.agent_id}", daemon=True
+        )
+        self._thread.start()
+
+    def _network(self) -> None:
+        """Connect, run the paho loop, reconnect with full-jitter backoff; until stopped."""
+        s = self._settings
+        backoff = FullJitterBackoff(base_s=s.reconnect_min_s, cap_s=s.reconnect_max_s)
+        while not self._stopping.is_set():
+            try:
+                self._set_will()
+                props = Properties(PacketTypes.CONNECT)
+                props.SessionExpiryInterval = s.session_expiry_s
+                self._client.connect(
+                    s.host, s.port, keepalive=s.keepalive_s, clean_start=False, properties=props
+                )
+            except (OSError, ssl.SSLError) as err:
+                delay = backoff.next_delay()
+                log.warning(
+                    "broker %s:%d unreachable (%s); retry in %.1f s", s.host, s.port, err, delay
+                )
+                self._stopping.wait(delay)
+                continue
+            rc = MQTTErrorCode.MQTT_ERR_SUCCESS
+            while not self._stopping.is_set() and rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+                rc = self._client.loop(timeout=0.5)
+                if self.state.connected:
+                    backoff.reset()
+            if self._stopping.is_set():
+                # Let the DISCONNECT (with Will) go out before the socket closes.
+                self._client.loop(timeout=0.5)
+                break
+            self._mark_disconnected()
+            delay = backoff.next_delay()
+            log.warning("MQTT connection lost (%s); reconnect in %.1f s", rc, delay)
+            self._stopping.wait(delay)
+
+    def _set_will(self) -> None:
+        will = WillMessage(
+            agent_id=self.agent_id,
+            stream_id=self._outbox.stream_id,
+            seq=self._outbox.high_water_event_seq(),
+            ts=self._clock.now(),
+            clock_synced=self._status.clock_synced(),
+            site_id=self.site_id,
+            boot=self.boot,
+        )
+        self._client.will_set(
+            agent_topic(self.agent_id, Channel.STATUS), encode(will), qos=1, retain=True
+        )
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the connection: %s", reason)
+            return
+        client.subscribe(
+            [
+                (agent_topic(self.agent_id, Channel.ACK), 1),
+                (agent_topic(self.agent_id, Channel.CONFIG), 1),
+                (agent_topic(self.agent_id, Channel.CMD), 1),
+                (COLLECTOR_STATUS_FILTER, 1),
+            ]
+        )
+        self._call(self._connected)
+
+    def _on_disconnect(self, *_args: Any) -> None:
+        self._mark_disconnected()
+
+    def _mark_disconnected(self) -> None:
+        self._call(self._disconnected)
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        topic, payload = msg.topic, bytes(msg.payload)
+        try:
+            if topic.endswith("/status") and topic.startswith("sw/v1/collectors/"):
+                if not payload:
+                    return  # a cleared retained status
+                status = CollectorStatus.model_validate_json(payload)
+                instance = collector_id_from_status_topic(topic)
+                self._call(lambda: self._collector_status(instance, status.online))
+            elif topic.endswith("/ack"):
+                ack = AckMessage.model_validate_json(payload)
+                self._call(lambda: self._acked(ack))
+            elif topic.endswith("/config"):
+                if payload:
+                    self._on_config(ConfigMessage.model_validate_json(payload))
+            elif topic.endswith("/cmd"):
+                self._on_command(CommandMessage.model_validate_json(payload))
+        except (ValidationError, ValueError) as err:
+            # A malformed message from the central side must never stop the agent.
+            log.warning("ignoring malformed message on %s: %s", topic, err)
+
+    def _call(self, fn: Callable[[], None]) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(fn)
+
+    # -- loop-side handlers --------------------------------------------------------------
+
+    def _connected(self) -> None:
+        self.state.connected = True
+        self.state.connects += 1
+        # A new session may have lost in-flight QoS 1 messages: everything unacked goes again.
+        self._inflight.clear()
+        birth = BirthMessage(
+            agent_id=self.agent_id,
+            stream_id=self._outbox.stream_id,
+            seq=self._outbox.high_water_event_seq(),
+            ts=self._clock.now(),
+            clock_synced=self._status.clock_synced(),
+            site_id=self.site_id,
+            boot=self.boot,
+            agent_version=self._version,
+            config_hash=self._status.config_hash(),
+            alarms=self._status.alarm_snapshot(),
+        )
+        self._client.publish(
+            agent_topic(self.agent_id, Channel.STATUS), encode(birth), qos=1, retain=True
+        )
+        log.info("connected to broker; birth published (boot %d)", self.boot)
+        self._wake.set()
+
+    def _disconnected(self) -> None:
+        if self.state.connected:
+            log.warning("disconnected from broker")
+        self.state.connected = False
+
+    def _collector_status(self, instance: str, online: bool) -> None:
+        was = self._collectors.get(instance, False)
+        self._collectors[instance] = online
+        if online and not was:
+            # A collector (re)appeared: whatever it may have missed is re-sent now.
+            log.info("collector %s online: re-sending unacked messages", instance)
+            self._inflight.clear()
+            self._wake.set()
+
+    def _acked(self, ack: AckMessage) -> None:
+        if ack.stream_id != self._outbox.stream_id:
+            return
+        self._outbox.ack(ack)
+        self.state.last_ack_mono = self._clock.monotonic()
+        for key in list(self._inflight):
+            space, seq = key
+            if (space == "event" and seq <= ack.events_through) or (
+                space == "telemetry" and any(r.first <= seq <= r.last for r in ack.telemetry)
+            ):
+                del self._inflight[key]
+        self._wake.set()
+
+    # -- tasks ---------------------------------------------------------------------------
+
+    async def _sender(self) -> None:
+        s = self._settings
+        last_publish = 0.0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=TICK_S)
+            self._wake.clear()
+            self._outbox.flush()
+            if not self.state.connected:
+                continue
+            now = self._clock.monotonic()
+            for key, sent in list(self._inflight.items()):
+                if now - sent >= s.resend_after_s:
+                    del self._inflight[key]  # not acked in time: offered again below
+            room = s.inflight_window - len(self._inflight)
+            if room <= 0:
+                continue
+            items = self._outbox.next_batch(limit=room, exclude=set(self._inflight))
+            for item in items:
+                if s.max_rate_per_s is not None:
+                    gap = 1.0 / s.max_rate_per_s - (time.monotonic() - last_publish)
+                    if gap > 0:
+                        await asyncio.sleep(gap)
+                    last_publish = time.monotonic()
+                info = self._client.publish(
+                    agent_topic(self.agent_id, item.channel), item.payload, qos=1
+                )
+                if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    break  # connection dropped: the next connect re-offers everything
+                self._inflight[item.key] = self._clock.monotonic()
+                self.state.published += 1
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.heartbeat_s)
+            if not self.state.connected:
+                continue
+            hb = HeartbeatMessage(
+                agent_id=self.agent_id,
+                stream_id=self._outbox.stream_id,
+                seq=self._outbox.high_water_event_seq(),
+                ts=self._clock.now(),
+                clock_synced=self._status.clock_synced(),
+                site_id=self.site_id,
+                boot=self.boot,
+                config_hash=self._status.config_hash(),
+                outbox=self._outbox.health(),
+                devices=self._status.device_health(),
+                traps_rejected=self._status.traps_rejected(),
+            )
+            self._client.publish(agent_topic(self.agent_id, Channel.HEARTBEAT), encode(hb), qos=1)
+
+    async def _supervise(self) -> None:
+        """Restart the network thread if it died (an unexpected exception in paho)."""
+        while True:
+            await asyncio.sleep(1.0)
+            if (
+                self._thread is not None
+                and not self._thread.is_alive()
+                and not self._stopping.is_set()
+            ):
+                log.error("MQTT network loop died; restarting it")
+                self._disconnected()
+                self._client = self._make_client()
+                self._start_thread()

@@ -1,0 +1,5 @@
+"""The agent process: sensing -> durable outbox -> MQTT link, with hot reload."""
+
+from agent.runtime.agent import AGENT_VERSION, AgentRuntime
+
+__all__ = ["AGENT_VERSION", "AgentRuntime"]
