@@ -1,1 +1,55 @@
-"""ORM models of collector.alarms."""
+"""Alarms: one open alarm per identity (site, equipment, point, alarm type), and their history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from collector.storage import Base
+
+
+class Alarm(Base):
+    """An alarm occurrence; ``state`` is active, cleared or unknown (agent unreachable)."""
+
+    __tablename__ = "alarms"
+    __table_args__ = (
+        Index("ix_alarms_identity", "site_id", "equipment_id", "point", "alarm_type", "state"),
+        Index("ix_alarms_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(128))
+    agent_id: Mapped[str] = mapped_column(String(64))
+    equipment_id: Mapped[str] = mapped_column(String(128))
+    point: Mapped[str] = mapped_column(String(128))
+    alarm_type: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(Text, default="null")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    count: Mapped[int] = mapped_column(Integer, default=1)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    cleared_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    test: Mapped[bool] = mapped_column(default=False)
+
+    @property
+    def is_open(self) -> bool:
+        """Active or unknown: not cleared."""
+        return self.state != "cleared"
+
+
+class AlarmHistory(Base):
+    """Every transition applied to an alarm, for the equipment pages and reports."""
+
+    __tablename__ = "alarm_history"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    alarm_id: Mapped[int] = mapped_column(ForeignKey("alarms.id"), index=True)
+    at: Mapped[datetime]
+    change: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(Text, default="null")
+    seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

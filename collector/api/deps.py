@@ -1,34 +1,18 @@
-"""Annotated dependencies shared by every route: the DB session and the calling principal."""
+"""Annotated dependencies shared by every route: the DB session, the clock, the caller."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock
+from collector.access import Principal, Role
+from collector.api.auth import current_principal
 
-
-class Role(StrEnum):
-    """Who is calling."""
-
-    NOC = "noc"  # NOC operator: everything
-    CLIENT = "client"  # a hosted operator: only its own services and tickets
-    TECHNICIAN = "technician"  # field technician: inspections, site and agent detail
-    VIEWER = "viewer"  # read-only
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The authenticated caller; ``client_id`` is set for (and only for) clients."""
-
-    user_id: str
-    role: Role
-    client_id: str | None = None
+__all__ = ["AppClock", "CurrentPrincipal", "DbSession", "Principal", "Role", "get_clock", "get_db"]
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -46,3 +30,4 @@ def get_clock(request: Request) -> Clock:
 
 DbSession = Annotated[Session, Depends(get_db)]
 AppClock = Annotated[Clock, Depends(get_clock)]
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -1,1 +1,67 @@
-"""ORM models of collector.ingest."""
+"""What ingest stores: every valid message by its unique key, per-stream progress, dead letters."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from collector.storage import Base
+
+
+class InboundEvent(Base):
+    """An event (alarm/state) stored on receipt; applied later in seq order."""
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (UniqueConstraint("agent_id", "stream_id", "seq", name="uq_inbound_event"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(64))
+    stream_id: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]
+    applied: Mapped[bool] = mapped_column(default=False)
+
+
+class TelemetryBatch(Base):
+    """The key of a stored telemetry message, so a re-send stores nothing twice."""
+
+    __tablename__ = "telemetry_batches"
+    __table_args__ = (UniqueConstraint("agent_id", "stream_id", "seq", name="uq_telemetry_batch"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    agent_id: Mapped[str] = mapped_column(String(64))
+    stream_id: Mapped[str] = mapped_column(String(32))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    received_at: Mapped[datetime]
+
+
+class StreamState(Base):
+    """Per (agent, stream): how far events have been applied; the per-stream lock row."""
+
+    __tablename__ = "streams"
+
+    agent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stream_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    applied_through: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_seen: Mapped[datetime]
+    # A birth seen before the events it summarises were applied waits here.
+    pending_birth: Mapped[str | None] = mapped_column(Text, nullable=True)
+    clock_skew_s: Mapped[float | None] = mapped_column(nullable=True)
+
+
+class DeadLetter(Base):
+    """A message ingest could not accept: raw bytes and the reason, never silently dropped."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (Index("ix_dead_letters_reason", "reason"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    topic: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime]

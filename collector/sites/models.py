@@ -1,1 +1,71 @@
-"""ORM models of collector.sites."""
+"""Inventory: sites (NRO/PM), agents, clients and the services each client has at a site."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from collector.storage import Base
+
+
+class Site(Base):
+    """A technical site: an NRO or a shelter PM."""
+
+    __tablename__ = "sites"
+
+    site_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), default="pm")  # nro | pm
+    name: Mapped[str] = mapped_column(String(200), default="")
+    region: Mapped[str] = mapped_column(String(100), default="unknown")
+    parent_nro: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    address: Mapped[str] = mapped_column(Text, default="")
+
+
+class Agent(Base):
+    """The agent box of a site, as last reported by its birth and heartbeats."""
+
+    __tablename__ = "agents"
+
+    agent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.site_id"), index=True)
+    stream_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    boot: Mapped[int] = mapped_column(Integer, default=0)
+    agent_version: Mapped[str] = mapped_column(String(64), default="")
+    config_hash: Mapped[str] = mapped_column(String(128), default="")
+    reachable: Mapped[bool] = mapped_column(default=False)
+    # Set by a Last Will; the unreachable alarm waits a grace period so a broker restart or a
+    # link blip followed by a quick reconnect opens nothing.
+    unreachable_since: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_seen: Mapped[datetime | None] = mapped_column(nullable=True)
+    last_heartbeat: Mapped[datetime | None] = mapped_column(nullable=True)
+    clock_skew_s: Mapped[float | None] = mapped_column(nullable=True)
+    outbox_events_pending: Mapped[int] = mapped_column(Integer, default=0)
+    outbox_telemetry_pending: Mapped[int] = mapped_column(Integer, default=0)
+    outbox_oldest_unacked_s: Mapped[float | None] = mapped_column(nullable=True)
+    outbox_thinned_total: Mapped[int] = mapped_column(Integer, default=0)
+    outbox_critical: Mapped[bool] = mapped_column(default=False)
+    devices_json: Mapped[str] = mapped_column(Text, default="[]")
+
+
+class Client(Base):
+    """An operator hosted at sites (sees only its own services and tickets)."""
+
+    __tablename__ = "clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+
+
+class Service(Base):
+    """A client's service at a site (hosting reference HEBxxxxx, remote connection reference)."""
+
+    __tablename__ = "services"
+    __table_args__ = (UniqueConstraint("hosting_ref"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id"), index=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.site_id"), index=True)
+    hosting_ref: Mapped[str] = mapped_column(String(32))
+    remote_ref: Mapped[str] = mapped_column(String(64), default="")

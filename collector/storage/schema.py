@@ -12,6 +12,7 @@ from collector.storage.base import Base
 MODEL_MODULES = (
     "collector.sites.models",
     "collector.ingest.models",
+    "collector.telemetry.models",
     "collector.alarms.models",
     "collector.maintenance.models",
     "collector.tickets.models",

@@ -1,1 +1,67 @@
-"""ORM models of collector.tickets."""
+"""Tickets, the alarms that caused them, and their operations log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from collector.storage import Base
+
+_ID = BigInteger().with_variant(Integer, "sqlite")
+
+
+class Ticket(Base):
+    """A NOC ticket; ``ref`` is ours (TKT-YYYY-NNNNNN), ``client_ref`` the client's."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_state", "state"), Index("ix_tickets_site", "site_id"))
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    ref: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
+    client_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    source: Mapped[str] = mapped_column(String(16))  # alarm | client | noc
+    kind: Mapped[str] = mapped_column(String(32))  # curative | sav | generic_incident
+    site_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    state: Mapped[str] = mapped_column(String(24))
+    criticality: Mapped[str] = mapped_column(String(16))
+    escalation_level: Mapped[int] = mapped_column(Integer, default=1)
+    opened_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    restored_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    return_to_nominal_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    recurrences: Mapped[int] = mapped_column(Integer, default=0)
+    previous_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)
+    parent_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)
+    # Bumped on every change: the ETag that makes concurrent updates visible.
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class TicketAlarm(Base):
+    """An alarm that caused (or recurred on) a ticket."""
+
+    __tablename__ = "ticket_alarms"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    alarm_id: Mapped[int] = mapped_column(ForeignKey("alarms.id"), primary_key=True, index=True)
+
+
+class TicketOperation(Base):
+    """One entry of a ticket's operations log: who, when, what, before/after."""
+
+    __tablename__ = "ticket_operations"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(64))
+    before: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    after: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    detail: Mapped[str] = mapped_column(Text, default="")
+    visible_to_client: Mapped[bool] = mapped_column(default=True)

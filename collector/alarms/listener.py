@@ -1,0 +1,33 @@
+"""How other features (tickets, the live stream) learn of alarm changes, in the same transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Protocol
+
+from sqlalchemy.orm import Session
+
+from collector.alarms.models import Alarm
+
+
+class AlarmChange(StrEnum):
+    """What happened to an alarm."""
+
+    RAISED = "raised"  # a new occurrence opened
+    RERAISED = "reraised"  # raised again while open (count + 1)
+    SEVERITY_CHANGED = "severity_changed"
+    CLEARED = "cleared"
+    RECONCILED_CLEAR = "reconciled_clear"  # a birth snapshot says it is no longer active
+    UNKNOWN = "unknown"  # the agent became unreachable
+    KNOWN_AGAIN = "known_again"  # the agent is back and the alarm is still active
+
+
+class AlarmListener(Protocol):
+    """Called for every alarm change, in the transaction that made it."""
+
+    def alarm_changed(
+        self, session: Session, *, alarm: Alarm, change: AlarmChange, now: datetime
+    ) -> None:
+        """React to ``change`` of ``alarm``; must not commit."""
+        ...

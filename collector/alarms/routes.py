@@ -1,0 +1,31 @@
+"""Alarm routes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from collector.alarms import service
+from collector.alarms.schemas import AlarmPage, AlarmRead
+from collector.api.deps import CurrentPrincipal, DbSession
+
+router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
+
+
+@router.get("", response_model=AlarmPage)
+def list_alarms(
+    db: DbSession,
+    principal: CurrentPrincipal,
+    state: Literal["active", "cleared", "unknown", "open"] | None = None,
+    site_id: str | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> AlarmPage:
+    """Alarms the caller may see (``state=open``: active or unknown)."""
+    items, total = service.list_alarms(
+        db, principal=principal, state=state, site_id=site_id, offset=offset, limit=limit
+    )
+    return AlarmPage(
+        items=[AlarmRead.model_validate(a) for a in items], total=total, offset=offset, limit=limit
+    )

@@ -1,0 +1,53 @@
+"""The FastAPI application: NOC API, health, dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import Session, sessionmaker
+
+from clocks import Clock
+from collector.alarms.routes import router as alarms_router
+from collector.api.errors import install_error_handlers
+from collector.sites.routes import router as sites_router
+from collector.tickets.routes import router as tickets_router
+
+STATIC_DIR = Path(__file__).resolve().parents[1] / "dashboard" / "static"
+
+
+def create_app(
+    *,
+    session_factory: sessionmaker[Session],
+    clock: Clock,
+    readiness: Callable[[], dict[str, bool]] | None = None,
+) -> FastAPI:
+    """Build the app around a session factory and a clock."""
+    app = FastAPI(
+        title="shelterwatch NOC API",
+        version="1",
+        description="Sites, alarms and tickets of the FTTH technical sites supervision.",
+    )
+    app.state.session_factory = session_factory
+    app.state.clock = clock
+    install_error_handlers(app)
+    app.include_router(sites_router)
+    app.include_router(alarms_router)
+    app.include_router(tickets_router)
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> JSONResponse:
+        """200 when every dependency is ready, 503 otherwise (no auth)."""
+        checks = readiness() if readiness is not None else {}
+        ready = all(checks.values())
+        return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    return app

@@ -1,0 +1,70 @@
+"""Token authentication: tokens are random, shown once, stored as SHA-256."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+
+from fastapi import HTTPException, Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from clocks import Clock
+from collector.access import Principal, Role
+from collector.api.auth_models import ApiUser
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(
+    session: Session,
+    *,
+    name: str,
+    role: Role,
+    now: datetime,
+    client_id: str | None = None,
+    expires_at: datetime | None = None,
+) -> tuple[ApiUser, str]:
+    """Create a user; returns it with its plaintext token (the only time it is visible)."""
+    if (role is Role.CLIENT) != (client_id is not None):
+        raise ValueError("a client_id is required for, and only for, the client role")
+    token = secrets.token_urlsafe(32)
+    user = ApiUser(
+        name=name,
+        role=role.value,
+        client_id=client_id,
+        token_sha256=_digest(token),
+        created_at=now,
+        expires_at=expires_at,
+    )
+    session.add(user)
+    session.flush()
+    return user, token
+
+
+def principal_for_token(session: Session, *, token: str, now: datetime) -> Principal | None:
+    """The principal a token stands for, or None when unknown, disabled or expired."""
+    user = session.scalars(select(ApiUser).where(ApiUser.token_sha256 == _digest(token))).first()
+    if user is None or user.disabled or (user.expires_at is not None and user.expires_at <= now):
+        return None
+    return Principal(user_id=user.name, role=Role(user.role), client_id=user.client_id)
+
+
+def current_principal(request: Request) -> Principal:
+    """FastAPI dependency: the caller from ``Authorization: Bearer <token>``, or 401."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        token = request.query_params.get("access_token", "")  # EventSource cannot set headers
+    if not token:
+        raise HTTPException(status_code=401, detail="missing bearer token")
+    factory: sessionmaker[Session] = request.app.state.session_factory
+    clock: Clock = request.app.state.clock
+    with factory() as session:
+        principal = principal_for_token(session, token=token.strip(), now=clock.now())
+    if principal is None:
+        raise HTTPException(status_code=401, detail="invalid or expired token")
+    return principal

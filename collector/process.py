@@ -1,0 +1,100 @@
+"""One collector instance: MQTT ingest, the NOC API and the timers, in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterator
+
+import uvicorn
+from sqlalchemy.orm import Session, sessionmaker
+
+from clocks import Clock
+from collector.api.app import create_app
+from collector.ingest import IngestService
+from collector.scheduler import Scheduler
+from collector.settings import CollectorSettings
+from collector.storage import make_engine, make_session_factory
+from collector.storage.schema import create_schema
+from collector.tickets.flows import TicketAlarmListener
+
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the collector owns SIGINT/SIGTERM."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def prepare_database(db_url: str) -> sessionmaker[Session]:
+    """Open the database and create missing tables."""
+    engine = make_engine(db_url)
+    create_schema(engine)
+    return make_session_factory(engine)
+
+
+async def run_collector(*, settings: CollectorSettings, clock: Clock, stop: asyncio.Event) -> None:
+    """Run until ``stop`` is set. An unreachable broker only makes /healthz not ready."""
+    session_factory = prepare_database(settings.db_url)
+    listeners = [TicketAlarmListener()]
+    scheduler = Scheduler(
+        listeners=listeners,
+        will_grace_s=settings.will_grace_s,
+        heartbeat_timeout_s=settings.heartbeat_timeout_s,
+    )
+    ingest = IngestService(
+        broker_host=settings.broker_host,
+        broker_port=settings.broker_port,
+        instance_id=settings.instance_id,
+        session_factory=session_factory,
+        clock=clock,
+        listeners=listeners,
+        shared_group=settings.shared_group,
+        username=settings.broker_username,
+        password=settings.broker_password,
+    )
+    app = create_app(
+        session_factory=session_factory,
+        clock=clock,
+        readiness=lambda: {"broker": ingest.ready},
+    )
+    server = _Server(
+        uvicorn.Config(
+            app,
+            host=settings.http_host,
+            port=settings.http_port,
+            log_level="warning",
+            lifespan="on",
+        )
+    )
+    async with ingest:
+        http = asyncio.create_task(server.serve(), name="http")
+        timers = asyncio.create_task(
+            _timers(session_factory, scheduler, clock, settings.timer_poll_s), name="timers"
+        )
+        stopping = asyncio.create_task(stop.wait(), name="stop")
+        done, _ = await asyncio.wait({http, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        server.should_exit = True
+        timers.cancel()
+        stopping.cancel()
+        await asyncio.gather(http, timers, stopping, return_exceptions=True)
+        if http in done and http.exception() is not None:
+            raise http.exception()  # type: ignore[misc]
+
+
+async def _timers(
+    session_factory: sessionmaker[Session], scheduler: Scheduler, clock: Clock, poll_s: float
+) -> None:
+    while True:
+        try:
+            with session_factory() as session:
+                scheduler.run(session, now=clock.now())
+                session.commit()
+        except Exception:
+            # A failing timer run must not stop ingest or the API; it is retried next tick.
+            log.exception("scheduled work failed; retrying in %.1f s", poll_s)
+        await asyncio.sleep(poll_s)

@@ -1,0 +1,38 @@
+"""Scheduled work of the collector: presence timeouts, ticket timers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from collector.alarms import AlarmEngine, AlarmListener
+from collector.alarms.presence import check_presence
+from collector.tickets.service import run_due_timers
+
+
+class Scheduler:
+    """Runs every due job in the caller's transaction; idempotent, so any instance may run it."""
+
+    def __init__(
+        self,
+        *,
+        listeners: Sequence[AlarmListener],
+        will_grace_s: float,
+        heartbeat_timeout_s: float,
+    ) -> None:
+        self._engine = AlarmEngine(listeners)
+        self._will_grace_s = will_grace_s
+        self._heartbeat_timeout_s = heartbeat_timeout_s
+
+    def run(self, session: Session, *, now: datetime) -> None:
+        """Everything due at ``now``."""
+        check_presence(
+            session,
+            engine=self._engine,
+            now=now,
+            will_grace_s=self._will_grace_s,
+            heartbeat_timeout_s=self._heartbeat_timeout_s,
+        )
+        run_due_timers(session, now=now)

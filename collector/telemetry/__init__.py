@@ -1,0 +1,1 @@
+"""Telemetry storage: raw samples for a retention period, hourly aggregates for years."""

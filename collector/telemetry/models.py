@@ -1,0 +1,25 @@
+"""Raw telemetry samples (bounded by retention) and hourly aggregates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from collector.storage import Base
+
+
+class TelemetrySample(Base):
+    """One raw sample as measured at the edge."""
+
+    __tablename__ = "telemetry_samples"
+    __table_args__ = (Index("ix_telemetry_series", "site_id", "equipment_id", "point", "ts"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(128))
+    equipment_id: Mapped[str] = mapped_column(String(128))
+    point: Mapped[str] = mapped_column(String(128))
+    ts: Mapped[datetime]
+    value: Mapped[float]
+    unit: Mapped[str | None] = mapped_column(String(16), nullable=True)

@@ -1,0 +1,32 @@
+"""Alarm -> ticket: the listener the alarm engine calls inside its transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from collector.alarms import Alarm, AlarmChange
+from collector.tickets import service
+
+# Changes that mean "the fault is (again) present".
+_RAISING = {AlarmChange.RAISED, AlarmChange.RERAISED}
+_CLEARING = {AlarmChange.CLEARED, AlarmChange.RECONCILED_CLEAR}
+
+
+class TicketAlarmListener:
+    """Opens curative tickets from alarms and records re-supervision on clear."""
+
+    def alarm_changed(
+        self, session: Session, *, alarm: Alarm, change: AlarmChange, now: datetime
+    ) -> None:
+        """Open, recur or return to nominal, depending on the change."""
+        if alarm.test:
+            return  # an inspection trigger is a test result, not an incident
+        if change is AlarmChange.RAISED:
+            service.open_from_alarm(session, alarm=alarm, now=now)
+        elif change in _CLEARING:
+            service.on_cause_cleared(session, alarm=alarm, now=now)
+        elif change in _RAISING:
+            # Raised again while open: the ticket records a recurrence.
+            service.open_from_alarm(session, alarm=alarm, now=now)

@@ -1,0 +1,290 @@
+"""Ticket operations (one aggregate): open, read, move through the lifecycle, timers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from collector.access import Principal, client_site_ids
+from collector.alarms.models import Alarm
+from collector.tickets.criticality import load_criticality_map
+from collector.tickets.lifecycle import OPEN_STATES, TicketState, check_transition
+from collector.tickets.models import Ticket, TicketAlarm, TicketOperation
+
+AUTO_CLOSE_AFTER = timedelta(hours=48)
+SYSTEM_ACTOR = "system"
+
+
+class TicketNotFound(LookupError):
+    """No such ticket, or not one this caller may see."""
+
+
+class VersionConflict(ValueError):
+    """The ticket changed since the caller read it (ETag / If-Match)."""
+
+
+@dataclass(frozen=True)
+class TicketPage:
+    """One page of tickets."""
+
+    items: list[Ticket]
+    total: int
+
+
+def log_operation(
+    session: Session,
+    ticket: Ticket,
+    *,
+    actor: str,
+    action: str,
+    now: datetime,
+    detail: str = "",
+    before: str | None = None,
+    after: str | None = None,
+    visible_to_client: bool = True,
+) -> None:
+    """Append to the ticket's operations log and bump its version."""
+    session.add(
+        TicketOperation(
+            ticket_id=ticket.id,
+            at=now,
+            actor=actor,
+            action=action,
+            before=before,
+            after=after,
+            detail=detail,
+            visible_to_client=visible_to_client,
+        )
+    )
+    ticket.updated_at = now
+    ticket.version += 1
+
+
+def open_from_alarm(session: Session, *, alarm: Alarm, now: datetime) -> Ticket:
+    """Open a curative-maintenance ticket for an alarm (clock 24/7), or record a recurrence."""
+    current = _ticket_for_identity(session, alarm, open_only=True)
+    if current is not None:
+        _link(session, current, alarm)
+        current.recurrences += 1
+        detail = f"{alarm.alarm_type} raised again on {alarm.equipment_id}/{alarm.point}"
+        if current.state == TicketState.RESTORED:
+            check_transition(current.ref or "", TicketState.RESTORED, TicketState.IN_PROGRESS)
+            current.state = TicketState.IN_PROGRESS.value
+            current.restored_at = None
+            current.return_to_nominal_at = None
+            log_operation(
+                session,
+                current,
+                actor=SYSTEM_ACTOR,
+                action="recurrence",
+                now=now,
+                detail=detail,
+                before=TicketState.RESTORED.value,
+                after=TicketState.IN_PROGRESS.value,
+            )
+        else:
+            log_operation(
+                session, current, actor=SYSTEM_ACTOR, action="recurrence", now=now, detail=detail
+            )
+        return current
+    previous = _ticket_for_identity(session, alarm, open_only=False)
+    criticality = load_criticality_map().for_alarm(
+        alarm_type=alarm.alarm_type, severity=alarm.severity
+    )
+    ticket = Ticket(
+        source="alarm",
+        kind="curative",
+        site_id=alarm.site_id,
+        title=f"{alarm.alarm_type} at {alarm.site_id} ({alarm.equipment_id}/{alarm.point})",
+        description=alarm.reason,
+        state=TicketState.OPENED.value,
+        criticality=criticality,
+        opened_at=now,
+        updated_at=now,
+        previous_ticket_id=previous.id if previous is not None else None,
+    )
+    session.add(ticket)
+    session.flush()
+    ticket.ref = f"TKT-{now.year}-{ticket.id:06d}"
+    _link(session, ticket, alarm)
+    detail = f"opened from alarm {alarm.alarm_type} ({alarm.severity})"
+    if previous is not None:
+        detail += f"; follows closed ticket {previous.ref}"
+    log_operation(
+        session,
+        ticket,
+        actor=SYSTEM_ACTOR,
+        action="opened",
+        now=now,
+        detail=detail,
+        after=TicketState.OPENED.value,
+    )
+    return ticket
+
+
+def on_cause_cleared(session: Session, *, alarm: Alarm, now: datetime) -> None:
+    """Re-supervision: when the last cause alarm of a ticket clears, record return to nominal."""
+    for ticket in session.scalars(
+        select(Ticket)
+        .join(TicketAlarm, TicketAlarm.ticket_id == Ticket.id)
+        .where(TicketAlarm.alarm_id == alarm.id, Ticket.state.in_([s.value for s in OPEN_STATES]))
+    ):
+        still_open = session.scalar(
+            select(func.count())
+            .select_from(TicketAlarm)
+            .join(Alarm, Alarm.id == TicketAlarm.alarm_id)
+            .where(TicketAlarm.ticket_id == ticket.id, Alarm.state != "cleared")
+        )
+        if still_open == 0 and ticket.return_to_nominal_at is None:
+            ticket.return_to_nominal_at = now
+            log_operation(
+                session,
+                ticket,
+                actor=SYSTEM_ACTOR,
+                action="return_to_nominal",
+                now=now,
+                detail=f"cause alarm {alarm.alarm_type} cleared: back to nominal (re-supervision)",
+            )
+
+
+def list_tickets(
+    session: Session,
+    *,
+    principal: Principal,
+    state: str | None = None,
+    site_id: str | None = None,
+    open_only: bool = False,
+    offset: int = 0,
+    limit: int = 50,
+) -> TicketPage:
+    """Tickets the caller may see, newest first."""
+    query = select(Ticket)
+    if principal.is_client:
+        query = query.where(_client_scope(principal))
+    if state is not None:
+        query = query.where(Ticket.state == state)
+    if open_only:
+        query = query.where(Ticket.state.in_([s.value for s in OPEN_STATES]))
+    if site_id is not None:
+        query = query.where(Ticket.site_id == site_id)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    items = list(session.scalars(query.order_by(Ticket.id.desc()).offset(offset).limit(limit)))
+    return TicketPage(items=items, total=total)
+
+
+def get_ticket(session: Session, *, ref: str, principal: Principal) -> Ticket:
+    """One ticket by reference, if the caller may see it."""
+    query = select(Ticket).where(Ticket.ref == ref)
+    if principal.is_client:
+        query = query.where(_client_scope(principal))
+    ticket = session.scalars(query).first()
+    if ticket is None:
+        raise TicketNotFound(f"ticket {ref} not found")
+    return ticket
+
+
+def operations(session: Session, *, ticket: Ticket, principal: Principal) -> list[TicketOperation]:
+    """The operations log (clients see the entries meant for them)."""
+    query = select(TicketOperation).where(TicketOperation.ticket_id == ticket.id)
+    if principal.is_client:
+        query = query.where(TicketOperation.visible_to_client.is_(True))
+    return list(session.scalars(query.order_by(TicketOperation.id)))
+
+
+def transition(
+    session: Session,
+    *,
+    ref: str,
+    to: TicketState,
+    principal: Principal,
+    now: datetime,
+    detail: str = "",
+    expected_version: int | None = None,
+) -> Ticket:
+    """Move a ticket to ``to`` if the lifecycle allows it; every move is logged."""
+    ticket = get_ticket(session, ref=ref, principal=principal)
+    if expected_version is not None and expected_version != ticket.version:
+        raise VersionConflict(
+            f"ticket {ref} is at version {ticket.version}, not {expected_version}: reload it"
+        )
+    current = TicketState(ticket.state)
+    check_transition(ref, current, to)
+    ticket.state = to.value
+    if to is TicketState.RESTORED:
+        ticket.restored_at = now
+    elif to in (TicketState.CLOSED, TicketState.CANCELLED):
+        ticket.closed_at = now
+    elif current is TicketState.RESTORED:
+        ticket.restored_at = None
+    log_operation(
+        session,
+        ticket,
+        actor=principal.user_id,
+        action=to.value,
+        now=now,
+        detail=detail,
+        before=current.value,
+        after=to.value,
+    )
+    return ticket
+
+
+def run_due_timers(session: Session, *, now: datetime) -> int:
+    """Auto-close tickets restored 48 wall-clock hours ago; idempotent, returns how many."""
+    due = list(
+        session.scalars(
+            select(Ticket).where(
+                Ticket.state == TicketState.RESTORED.value,
+                Ticket.restored_at <= now - AUTO_CLOSE_AFTER,
+            )
+        )
+    )
+    for ticket in due:
+        ticket.state = TicketState.CLOSED.value
+        ticket.closed_at = now
+        log_operation(
+            session,
+            ticket,
+            actor=SYSTEM_ACTOR,
+            action="auto_closed",
+            now=now,
+            detail="closed automatically 48 h after the restoration notice",
+            before=TicketState.RESTORED.value,
+            after=TicketState.CLOSED.value,
+        )
+    return len(due)
+
+
+def _client_scope(principal: Principal):  # type: ignore[no-untyped-def]
+    assert principal.client_id is not None
+    return or_(
+        Ticket.client_id == principal.client_id,
+        Ticket.site_id.in_(client_site_ids(principal.client_id)),
+    )
+
+
+def _link(session: Session, ticket: Ticket, alarm: Alarm) -> None:
+    if session.get(TicketAlarm, (ticket.id, alarm.id)) is None:
+        session.add(TicketAlarm(ticket_id=ticket.id, alarm_id=alarm.id))
+
+
+def _ticket_for_identity(session: Session, alarm: Alarm, *, open_only: bool) -> Ticket | None:
+    query = (
+        select(Ticket)
+        .join(TicketAlarm, TicketAlarm.ticket_id == Ticket.id)
+        .join(Alarm, Alarm.id == TicketAlarm.alarm_id)
+        .where(
+            Alarm.site_id == alarm.site_id,
+            Alarm.equipment_id == alarm.equipment_id,
+            Alarm.point == alarm.point,
+            Alarm.alarm_type == alarm.alarm_type,
+        )
+    )
+    if open_only:
+        query = query.where(Ticket.state.in_([s.value for s in OPEN_STATES]))
+    else:
+        query = query.where(Ticket.state == TicketState.CLOSED.value)
+    return session.scalars(query.order_by(Ticket.id.desc())).first()
