@@ -1,0 +1,218 @@
+"""A whole shelterwatch chain on one machine: broker, collector, agents as real processes.
+
+Used by the demo, the end-to-end tests and the scenario runner, so all three exercise the
+same wiring a deployment uses.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from agent.config import ContactPoint, SiteConfig, load_site
+from simulators.broker import MosquittoProcess, free_port, port_in_use
+from simulators.gpio import GpioDriver
+from simulators.processes import ChildProcess, cli_argv
+
+
+class StackError(RuntimeError):
+    """A component of the stack did not come up."""
+
+
+@dataclass
+class AgentProcess:
+    """One real agent process and what the stack needs to drive it."""
+
+    agent_id: str
+    site_id: str
+    site_file: Path
+    gpio_socket: Path
+    outbox_path: Path
+    process: ChildProcess
+    config: SiteConfig
+
+    def contact(self, point: str) -> tuple[int, ContactPoint]:
+        """BCM pin and definition of a contact point, searched across GPIO devices."""
+        for device in self.config.devices:
+            profile = self.config.profile_of(device)
+            if point in device.pins:
+                return device.pins[point], profile.points[point]
+        raise KeyError(f"agent {self.agent_id} has no contact point {point!r}")
+
+
+class Stack:
+    """Starts and stops the real components; owns their working directory."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        http_port: int | None = None,
+        broker_port: int | None = None,
+        db_url: str | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.http_port = http_port if http_port is not None else free_port()
+        self.broker = MosquittoProcess(workdir / "broker", port=broker_port)
+        self.db_url = db_url or f"sqlite:///{(workdir / 'collector.db').resolve()}"
+        self.collector = ChildProcess(
+            "collector",
+            cli_argv(
+                "collector",
+                "run",
+                "--db",
+                self.db_url,
+                "--broker",
+                f"127.0.0.1:{self.broker.port}",
+                "--http",
+                f"127.0.0.1:{self.http_port}",
+            ),
+            log_path=workdir / "logs" / "collector.log",
+        )
+        self.agents: dict[str, AgentProcess] = {}
+        self.noc_token = ""
+
+    @property
+    def base_url(self) -> str:
+        """Where the API and dashboard answer."""
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def check_ports(self) -> None:
+        """Fail early, with the port named, when the HTTP port is taken."""
+        if port_in_use(self.http_port):
+            raise StackError(f"HTTP port {self.http_port} is already in use (choose --http-port)")
+
+    def create_token(self, *, name: str, role: str, client_id: str | None = None) -> str:
+        """Create an API user in the collector database and return its token."""
+        from clocks import SystemClock
+        from collector.api.auth import create_user
+        from collector.api.deps import Role
+        from collector.process import prepare_database
+
+        factory = prepare_database(self.db_url)
+        with factory() as session:
+            _, token = create_user(
+                session, name=name, role=Role(role), client_id=client_id, now=SystemClock().now()
+            )
+            session.commit()
+        factory.kw["bind"].dispose()
+        return token
+
+    def start_collector(self, *, timeout_s: float = 30.0) -> None:
+        """Start the collector and wait until its API answers."""
+        self.collector.start()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.collector.running:
+                raise StackError(f"collector exited:\n{self.collector.tail()}")
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code in (200, 503):
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise StackError(
+            f"collector API did not answer within {timeout_s} s:\n{self.collector.tail()}"
+        )
+
+    def add_agent(self, site_file: Path) -> AgentProcess:
+        """Derive a site file pointing at this stack's broker and workdir, then start the agent."""
+        raw: dict[str, Any] = yaml.safe_load(site_file.read_text())
+        agent_id = str(raw["agent_id"])
+        agent_dir = (self.workdir / "agents" / agent_id).resolve()
+        agent_dir.mkdir(parents=True, exist_ok=True)
+        outbox_path = agent_dir / "outbox.db"
+        raw.setdefault("mqtt", {}).update({"host": "127.0.0.1", "port": self.broker.port})
+        raw.setdefault("outbox", {})["path"] = str(outbox_path)
+        raw = _absolute_profiles(raw, site_file)
+        derived = agent_dir / site_file.name
+        derived.write_text(yaml.safe_dump(raw, sort_keys=False))
+        socket_path = agent_dir / "gpio.sock"
+        config = load_site(derived)
+        process = ChildProcess(
+            f"agent-{agent_id}",
+            cli_argv("agent", "run", "--config", str(derived)),
+            log_path=self.workdir / "logs" / f"agent-{agent_id}.log",
+            env={
+                "GPIOZERO_PIN_FACTORY": "shelterwatch_sim",
+                "SHELTERWATCH_GPIO_SOCKET": str(socket_path),
+                # Every contact starts in its normal position: no alarm at start.
+                "SHELTERWATCH_GPIO_INITIAL": ",".join(
+                    f"{pin}={int(level)}" for pin, level in _normal_levels(config).items()
+                ),
+            },
+        )
+        agent = AgentProcess(
+            agent_id=agent_id,
+            site_id=str(raw["site_id"]),
+            site_file=derived,
+            gpio_socket=socket_path,
+            outbox_path=outbox_path,
+            process=process,
+            config=config,
+        )
+        self.agents[agent_id] = agent
+        process.start()
+        return agent
+
+    def wait_for_gpio(self, agent_id: str, *, timeout_s: float = 20.0) -> None:
+        """Wait until the agent's simulated GPIO socket accepts commands."""
+        agent = self.agents[agent_id]
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if agent.gpio_socket.exists():
+                return
+            if not agent.process.running:
+                raise StackError(f"agent {agent_id} exited:\n{agent.process.tail()}")
+            time.sleep(0.05)
+        raise StackError(f"agent {agent_id} GPIO socket did not appear:\n{agent.process.tail()}")
+
+    def set_contact(self, agent_id: str, point: str, *, alarm: bool) -> None:
+        """Put a contact in its alarm position (door open, fire relay closed...) or back."""
+        agent = self.agents[agent_id]
+        pin, spec = agent.contact(point)
+        position_closed = (spec.alarm.when == "closed") == alarm
+        GpioDriver(agent.gpio_socket).set(pin, _level(position_closed, pull_up=spec.pull_up))
+
+    def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Call the collector API as the NOC."""
+        headers = {"Authorization": f"Bearer {self.noc_token}"}
+        return httpx.request(
+            method, f"{self.base_url}{path}", headers=headers, timeout=10.0, **kwargs
+        )
+
+    def stop(self) -> None:
+        """Stop agents, then the collector, then the broker."""
+        for agent in self.agents.values():
+            agent.process.stop()
+        self.collector.stop()
+        self.broker.stop()
+
+
+def _level(closed: bool, *, pull_up: bool) -> bool:
+    # With a pull-up a closed switch pulls the pin to ground; with a pull-down, to 3.3 V.
+    return not closed if pull_up else closed
+
+
+def _normal_levels(config: SiteConfig) -> dict[int, bool]:
+    levels: dict[int, bool] = {}
+    for device in config.devices:
+        profile = config.profile_of(device)
+        for point, pin in device.pins.items():
+            spec = profile.points[point]
+            levels[pin] = _level(spec.alarm.when == "open", pull_up=spec.pull_up)
+    return levels
+
+
+def _absolute_profiles(raw: dict[str, Any], site_file: Path) -> dict[str, Any]:
+    # A derived site file lives elsewhere: make a relative profiles directory absolute.
+    profiles = raw.get("profiles_dir")
+    if isinstance(profiles, str) and not Path(profiles).is_absolute():
+        raw["profiles_dir"] = str((site_file.parent / profiles).resolve())
+    return raw
