@@ -19,6 +19,7 @@ if [ "$(id -u)" -ne 0 ]; then
   echo "install them with: sudo apt-get install -y ${missing_pkgs[*]}" >&2
   exit 1
 fi
+mapfile -t missing_pkgs < <(printf '%s\n' "${missing_pkgs[@]}" | sort -u)
 echo "installing ${missing_pkgs[*]} (for ${missing_bins[*]}) with apt-get" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq >/dev/null

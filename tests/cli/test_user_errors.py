@@ -1,0 +1,103 @@
+"""Bad input on the command line gives one clear line and a non-zero exit, no traceback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, timeout=timeout
+    )
+
+
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        ("agent_id: a1\nsite_id: S1\nsite_kind: shelter\n", "site_kind"),
+        ("agent_id: a1\nsite_id: S1\nsite_kind: pm\nmqtt: {port: 99999}\n", "mqtt.port"),
+        ("agent_id: a1\nsite_id: S1\nsite_kind: pm\nbogus: 1\n", "bogus"),
+        ("agent_id: a1\nsite_id: [unclosed\n", "line"),
+        (
+            "agent_id: a1\nsite_id: S1\nsite_kind: pm\n"
+            "devices:\n  - {id: c, profile: gpio-shelter-contacts, pins: {door: 17}}\n",
+            "devices[0].pins",
+        ),
+    ],
+)
+def test_malformed_site_file_is_one_line_naming_file_and_path(
+    tmp_path: Path, content: str, where: str
+) -> None:
+    site = tmp_path / "bad-site.yaml"
+    site.write_text(content)
+    result = run_cli("agent", "run", "--config", str(site))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(site) in lines[0]
+    assert where in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+def test_validate_reports_every_invalid_file_and_fails(tmp_path: Path) -> None:
+    good = (
+        Path(__file__).resolve().parents[2]
+        / "firmware_config"
+        / "sites"
+        / "demo"
+        / "nro-lyon-01.yaml"
+    )
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("agent_id: UPPER\nsite_id: S1\nsite_kind: pm\n")
+    result = run_cli("agent", "validate", str(good), str(bad))
+    assert result.returncode == 1
+    assert f"{bad}: agent_id:" in result.stderr
+    assert str(good) not in result.stderr
+
+
+def test_collector_refuses_an_http_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = run_cli(
+            "collector",
+            "run",
+            "--db",
+            f"sqlite:///{tmp_path / 'c.db'}",
+            "--http",
+            f"127.0.0.1:{port}",
+        )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"shelterwatch: error: --http: port {port} on 127.0.0.1 is already in use"
+    )
+
+
+def test_demo_refuses_an_http_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        result = run_cli("demo", "--http-port", str(port), "--workdir", str(tmp_path / "demo"))
+    assert result.returncode == 2
+    assert "already in use" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_agent_command_imports_no_collector_dependencies() -> None:
+    """What a Raspberry Pi runs must not need FastAPI or SQLAlchemy."""
+    code = (
+        "import sys, cli.main, cli.agent_cmd, agent.runtime, agent.config.validate;"
+        "bad = [m for m in ('fastapi', 'sqlalchemy', 'uvicorn', 'starlette') if m in sys.modules];"
+        "print(','.join(bad))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == ""
