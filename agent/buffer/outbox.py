@@ -239,9 +239,10 @@ class Outbox:
                 if ("event", seq) not in exclude
             ][:limit]
             room = limit - len(events)
-            # With events pending, telemetry only rides along; the newest first so the NOC
-            # sees live values while a long backlog drains, then the backlog oldest first.
-            t_limit = room if not events else max(1, len(events) // TELEMETRY_EVERY)
+            # While any event is unacked (even in flight), telemetry only rides along: the
+            # newest first so the NOC sees live values, then the backlog oldest first.
+            events_pending = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+            t_limit = min(room, max(1, limit // TELEMETRY_EVERY)) if events_pending else room
             if t_limit <= 0:
                 return events
             newest = self._telemetry_rows("DESC", 1, exclude)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
+import random
 import threading
 from collections import defaultdict
 from collections.abc import Sequence
@@ -34,6 +36,16 @@ from protocol.topics import AGENT_TO_COLLECTOR, agent_subscription, shared_subsc
 log = logging.getLogger(__name__)
 
 COLLECTOR_SESSION_EXPIRY_S = 60
+# Fault injection for the kill campaigns: with this probability the process dies right after
+# a commit and before its ack, the window the at-least-once contract must survive.
+FAULT_EXIT_AFTER_COMMIT_ENV = "SHELTERWATCH_FAULT_EXIT_AFTER_COMMIT"
+
+
+def _fault_point_after_commit() -> None:
+    probability = float(os.environ.get(FAULT_EXIT_AFTER_COMMIT_ENV) or 0)
+    if probability and random.random() < probability:
+        log.error("fault injection: exiting between commit and ack")
+        os._exit(137)
 
 
 @dataclass
@@ -220,6 +232,7 @@ class IngestService:
                 result.acks.update(single.acks)
                 result.stored += single.stored
                 result.duplicates += single.duplicates
+        _fault_point_after_commit()
         self._publish_acks(result)
         self.stats.batches += 1
         self.stats.stored += result.stored
