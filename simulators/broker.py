@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import getpass
 import os
 import shutil
 import signal
@@ -73,6 +74,9 @@ class MosquittoProcess:
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
+            # Run as whoever starts the tests: mosquitto started as root otherwise switches to
+            # the `mosquitto` user and can no longer write its persistence file here.
+            f"user {getpass.getuser()}\n"
             "allow_anonymous true\n"
             f"max_connections {self._max_connections}\n"
             "persistence true\n"

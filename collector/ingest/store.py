@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -24,7 +24,6 @@ from collector.ingest.models import DeadLetter, InboundEvent, StreamState, Telem
 from collector.sites.models import Agent, Site
 from collector.telemetry.models import TelemetrySample
 from protocol import (
-    AgentMessage,
     AlarmEvent,
     BirthMessage,
     DecodeError,
@@ -68,6 +67,38 @@ def insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) ->
     return bool(getattr(result, "rowcount", 0) == 1)
 
 
+def _event_row(message: AlarmEvent | StateEvent, item: Received) -> dict[str, Any]:
+    return {
+        "agent_id": message.agent_id,
+        "stream_id": message.stream_id,
+        "seq": message.seq,
+        "kind": message.kind,
+        "payload": item.payload.decode(),
+        "received_at": item.received_at,
+        "applied": False,
+    }
+
+
+def _insert_many_ignore(
+    session: Session, model: type[Any], rows: list[dict[str, Any]], *, returning: bool = False
+) -> Any:
+    """One multi-row INSERT ... ON CONFLICT DO NOTHING (duplicates are re-sends).
+
+    Returns how many rows were inserted, or with ``returning`` the (agent, stream, seq) keys.
+    """
+    if not rows:
+        return [] if returning else 0
+    dialect = session.get_bind().dialect.name
+    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = (
+        builder(model)
+        .on_conflict_do_nothing()
+        .returning(model.agent_id, model.stream_id, model.seq)
+    )
+    keys = [tuple(r) for r in session.execute(stmt, rows)]
+    return keys if returning else len(keys)
+
+
 def dead_letter(session: Session, item: Received, *, reason: str, detail: str) -> None:
     """Keep a rejected message with its raw bytes and the reason."""
     session.add(
@@ -92,6 +123,8 @@ class BatchStore:
         result = BatchResult()
         touched: set[StreamKey] = set()
         telemetry: dict[StreamKey, list[int]] = defaultdict(list)
+        events: list[dict[str, Any]] = []
+        batches: list[tuple[TelemetryMessage, datetime]] = []
         for item in batch:
             try:
                 _, message = decode(item.topic, item.payload)
@@ -99,76 +132,64 @@ class BatchStore:
                 dead_letter(session, item, reason=err.reason, detail=err.detail)
                 result.dead_letters[err.reason] += 1
                 continue
-            self._store(session, item, message, result, touched, telemetry)
+            key = (message.agent_id, message.stream_id)
+            if (
+                isinstance(message, AlarmEvent | StateEvent | TelemetryMessage)
+                and key not in touched
+            ):
+                self._ensure_stream(session, key, item.received_at, site_id=message.site_id)
+            if isinstance(message, AlarmEvent | StateEvent):
+                events.append(_event_row(message, item))
+                touched.add(key)
+            elif isinstance(message, TelemetryMessage):
+                batches.append((message, item.received_at))
+                telemetry[key].append(message.seq)
+                touched.add(key)
+            elif isinstance(message, BirthMessage):
+                self._birth(session, message, item.received_at)
+                touched.add(key)
+            elif isinstance(message, WillMessage):
+                self._will(session, message, item.received_at)
+            elif isinstance(message, HeartbeatMessage):
+                self._heartbeat(session, message, item.received_at)
+        stored = _insert_many_ignore(session, InboundEvent, events)
+        stored += self._store_telemetry(session, batches)
+        result.stored = stored
+        result.duplicates = len(events) + len(batches) - stored
         for agent_id, stream_id in sorted(touched):
             through = self.apply_stream(session, agent_id=agent_id, stream_id=stream_id, now=now)
             ranges = _ranges(telemetry.get((agent_id, stream_id), []))
             result.acks[(agent_id, stream_id)] = (through, ranges)
         return result
 
-    def _store(
-        self,
-        session: Session,
-        item: Received,
-        message: AgentMessage,
-        result: BatchResult,
-        touched: set[StreamKey],
-        telemetry: dict[StreamKey, list[int]],
-    ) -> None:
-        key = (message.agent_id, message.stream_id)
-        if isinstance(message, AlarmEvent | StateEvent):
-            self._ensure_stream(session, key, item.received_at, site_id=message.site_id)
-            inserted = insert_ignore(
-                session,
-                InboundEvent,
-                {
-                    "agent_id": message.agent_id,
-                    "stream_id": message.stream_id,
-                    "seq": message.seq,
-                    "kind": message.kind,
-                    "payload": item.payload.decode(),
-                    "received_at": item.received_at,
-                    "applied": False,
-                },
-            )
-            result.stored += int(inserted)
-            result.duplicates += int(not inserted)
-            touched.add(key)
-        elif isinstance(message, TelemetryMessage):
-            self._ensure_stream(session, key, item.received_at, site_id=message.site_id)
-            inserted = insert_ignore(
-                session,
-                TelemetryBatch,
-                {
-                    "agent_id": message.agent_id,
-                    "stream_id": message.stream_id,
-                    "seq": message.seq,
-                    "received_at": item.received_at,
-                },
-            )
-            if inserted:
-                session.add_all(
-                    TelemetrySample(
-                        site_id=message.site_id,
-                        equipment_id=s.equipment_id,
-                        point=s.point,
-                        ts=s.ts,
-                        value=s.value,
-                        unit=s.unit,
-                    )
-                    for s in message.samples
-                )
-            result.stored += int(inserted)
-            result.duplicates += int(not inserted)
-            telemetry[key].append(message.seq)
-            touched.add(key)
-        elif isinstance(message, BirthMessage):
-            self._birth(session, message, item.received_at)
-            touched.add(key)
-        elif isinstance(message, WillMessage):
-            self._will(session, message, item.received_at)
-        elif isinstance(message, HeartbeatMessage):
-            self._heartbeat(session, message, item.received_at)
+    def _store_telemetry(
+        self, session: Session, batches: list[tuple[TelemetryMessage, datetime]]
+    ) -> int:
+        """Store new telemetry batches once; samples only for batches not seen before."""
+        if not batches:
+            return 0
+        rows = [
+            {"agent_id": m.agent_id, "stream_id": m.stream_id, "seq": m.seq, "received_at": at}
+            for m, at in batches
+        ]
+        inserted = _insert_many_ignore(session, TelemetryBatch, rows, returning=True)
+        new = set(inserted) if isinstance(inserted, list) else set()
+        samples = [
+            {
+                "site_id": m.site_id,
+                "equipment_id": s.equipment_id,
+                "point": s.point,
+                "ts": s.ts,
+                "value": s.value,
+                "unit": s.unit,
+            }
+            for m, _ in batches
+            if (m.agent_id, m.stream_id, m.seq) in new
+            for s in m.samples
+        ]
+        if samples:
+            session.execute(insert(TelemetrySample), samples)
+        return len(new)
 
     # -- streams -------------------------------------------------------------------------
 

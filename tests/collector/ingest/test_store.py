@@ -1,0 +1,209 @@
+"""Storing and applying batches: duplicates, reordering, gaps, dead letters, presence."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from clocks import ManualClock
+from collector.alarms import AlarmEngine
+from collector.alarms.models import Alarm
+from collector.ingest.models import DeadLetter, InboundEvent, StreamState
+from collector.ingest.store import BatchStore, Received
+from collector.sites.models import Agent
+from collector.storage import make_engine, make_session_factory
+from collector.storage.schema import create_schema
+
+STREAM = "5f2b8c0e9a1d4c3b8e7f6a5b4c3d2e1f"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sessions(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[sessionmaker[Session]]:
+    url = (
+        f"sqlite:///{tmp_path / 'c.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    engine = make_engine(url)
+    create_schema(engine)
+    yield make_session_factory(engine)
+    engine.dispose()
+
+
+def _alarm(
+    seq: int, transition: str = "raised", *, agent: str = "a1", **extra: Any
+) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "kind": "alarm",
+        "agent_id": agent,
+        "stream_id": STREAM,
+        "seq": seq,
+        "ts": "2026-01-05T09:00:00Z",
+        "clock_synced": True,
+        "site_id": "S1",
+        "equipment_id": "door-main",
+        "point": f"contact{extra.get('point', 0)}",
+        "alarm_type": "door_open",
+        "transition": transition,
+        "severity": "major",
+    }
+
+
+def _msg(
+    clock: ManualClock, body: dict[str, Any], channel: str = "events", agent: str | None = None
+) -> Received:
+    topic = f"sw/v1/agents/{agent or body.get('agent_id', 'a1')}/{channel}"
+    return Received(topic, json.dumps(body).encode(), clock.now())
+
+
+def _run(sessions: sessionmaker[Session], clock: ManualClock, *items: Received) -> Any:
+    store = BatchStore(AlarmEngine())
+    with sessions() as session:
+        result = store.process(session, list(items), now=clock.now())
+        session.commit()
+    return result
+
+
+def test_duplicates_are_stored_once_and_acked_again(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    first = _run(sessions, clock, _msg(clock, _alarm(1)), _msg(clock, _alarm(2, "cleared")))
+    again = _run(sessions, clock, _msg(clock, _alarm(1)), _msg(clock, _alarm(2, "cleared")))
+    assert (first.stored, first.duplicates) == (2, 0)
+    assert (again.stored, again.duplicates) == (0, 2)
+    assert again.acks[("a1", STREAM)][0] == 2
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(InboundEvent)) == 2
+        alarm = session.scalars(select(Alarm)).one()
+        assert alarm.state == "cleared" and alarm.count == 1
+
+
+def test_a_gap_waits_for_the_resend_and_then_applies_in_order(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    out_of_order = _run(sessions, clock, _msg(clock, _alarm(3, "raised")), _msg(clock, _alarm(1)))
+    assert out_of_order.acks[("a1", STREAM)][0] == 1  # 3 is stored but waits for 2
+    with sessions() as session:
+        assert session.get(StreamState, ("a1", STREAM)).applied_through == 1  # type: ignore[union-attr]
+    filled = _run(sessions, clock, _msg(clock, _alarm(2, "cleared")))
+    assert filled.acks[("a1", STREAM)][0] == 3
+    with sessions() as session:
+        # raised(1), cleared(2), raised(3): a second occurrence, whatever the arrival order
+        alarms = list(session.scalars(select(Alarm).order_by(Alarm.id)))
+        assert [a.state for a in alarms] == ["cleared", "active"]
+
+
+@pytest.mark.parametrize(
+    ("topic", "payload", "reason"),
+    [
+        ("sw/v1/agents/a1/events", b"\\xff\\xfe", "not_json"),
+        ("sw/v1/agents/a1/events", b"[1, 2]", "not_object"),
+        ("sw/v1/agents/a1/events", json.dumps({**_alarm(1), "v": 7}).encode(), "unknown_version"),
+        ("sw/v1/agents/a1/events", json.dumps({**_alarm(1), "seq": -1}).encode(), "invalid"),
+        ("sw/v1/agents/a1/telemetry", json.dumps(_alarm(1)).encode(), "wrong_channel"),
+        ("sw/v1/agents/other/events", json.dumps(_alarm(1)).encode(), "identity_mismatch"),
+        ("sw/v2/agents/a1/events", json.dumps(_alarm(1)).encode(), "bad_topic"),
+        ("sw/v1/agents/a1/events", b"{" + b" " * 300_000 + b"}", "oversized"),
+    ],
+)
+def test_bad_messages_are_dead_lettered_with_raw_bytes_and_reason(
+    sessions: sessionmaker[Session], clock: ManualClock, topic: str, payload: bytes, reason: str
+) -> None:
+    good = _msg(clock, _alarm(1))
+    result = _run(sessions, clock, Received(topic, payload, clock.now()), good)
+    assert dict(result.dead_letters) == {reason: 1}
+    assert result.stored == 1  # the valid message in the same batch is not held back
+    with sessions() as session:
+        letter = session.scalars(select(DeadLetter)).one()
+        assert (letter.reason, letter.topic, letter.payload) == (reason, topic, payload)
+
+
+def _birth(seq: int, boot: int, alarms: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "kind": "birth",
+        "agent_id": "a1",
+        "stream_id": STREAM,
+        "seq": seq,
+        "ts": "2026-01-05T09:00:00Z",
+        "clock_synced": False,
+        "site_id": "S1",
+        "boot": boot,
+        "agent_version": "t",
+        "config_hash": "h",
+        "alarms": alarms,
+    }
+
+
+def _will(boot: int) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "kind": "will",
+        "agent_id": "a1",
+        "stream_id": STREAM,
+        "seq": 0,
+        "ts": "2026-01-05T09:00:00Z",
+        "clock_synced": False,
+        "site_id": "S1",
+        "boot": boot,
+    }
+
+
+def test_birth_reconciles_only_once_the_events_it_summarises_are_applied(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    _run(sessions, clock, _msg(clock, _alarm(1, point=1)), _msg(clock, _alarm(2, point=2)))
+    # Birth says seq 3 happened and only contact2 is active; seq 3 (clear of contact1) is late.
+    _run(
+        sessions,
+        clock,
+        _msg(
+            clock,
+            _birth(
+                3,
+                2,
+                [
+                    {
+                        "equipment_id": "door-main",
+                        "point": "contact2",
+                        "alarm_type": "door_open",
+                        "severity": "major",
+                        "since": "2026-01-05T09:00:00Z",
+                    }
+                ],
+            ),
+            "status",
+        ),
+    )
+    with sessions() as session:
+        assert (
+            session.scalar(select(func.count()).select_from(Alarm).where(Alarm.state == "active"))
+            == 2
+        )
+    _run(sessions, clock, _msg(clock, _alarm(3, "cleared", point=1)))
+    with sessions() as session:
+        active = list(session.scalars(select(Alarm.point).where(Alarm.state == "active")))
+        assert active == ["contact2"]
+
+
+def test_a_stale_will_is_ignored_and_a_current_one_marks_the_agent_away(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    _run(sessions, clock, _msg(clock, _birth(0, 5, []), "status"))
+    _run(sessions, clock, _msg(clock, _will(4), "status"))
+    with sessions() as session:
+        assert session.get(Agent, "a1").reachable  # type: ignore[union-attr]
+    clock.advance(seconds=1)
+    _run(sessions, clock, _msg(clock, _will(5), "status"))
+    with sessions() as session:
+        agent = session.get(Agent, "a1")
+        assert agent is not None and not agent.reachable
+        assert agent.unreachable_since == clock.now()
+        assert agent.unreachable_since - timedelta(seconds=1) < clock.now()
