@@ -13,6 +13,8 @@ from collector.alarms.listener import AlarmChange, AlarmListener
 from collector.alarms.models import Alarm, AlarmHistory
 from protocol import AlarmEvent, AlarmSnapshot, AlarmState, Transition
 
+# Open = not cleared; spelled as IN so the identity index is used (cleared rows pile up).
+OPEN_STATES = (AlarmState.ACTIVE.value, AlarmState.UNKNOWN.value)
 AGENT_EQUIPMENT = "agent"
 UNREACHABLE_TYPE = "agent_unreachable"
 
@@ -192,7 +194,7 @@ class AlarmEngine:
                 Alarm.equipment_id == equipment_id,
                 Alarm.point == point,
                 Alarm.alarm_type == alarm_type,
-                Alarm.state != AlarmState.CLEARED.value,
+                Alarm.state.in_(OPEN_STATES),
             )
         ).first()
 
@@ -201,7 +203,7 @@ class AlarmEngine:
         return list(
             session.scalars(
                 select(Alarm)
-                .where(Alarm.site_id == site_id, Alarm.state != AlarmState.CLEARED.value)
+                .where(Alarm.site_id == site_id, Alarm.state.in_(OPEN_STATES))
                 .order_by(Alarm.id)
             )
         )

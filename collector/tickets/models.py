@@ -16,7 +16,11 @@ class Ticket(Base):
     """A NOC ticket; ``ref`` is ours (TKT-YYYY-NNNNNN), ``client_ref`` the client's."""
 
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_state", "state"), Index("ix_tickets_site", "site_id"))
+    __table_args__ = (
+        Index("ix_tickets_state", "state"),
+        Index("ix_tickets_site", "site_id"),
+        Index("ix_tickets_identity", "alarm_identity", "state"),
+    )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
     ref: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
@@ -24,6 +28,8 @@ class Ticket(Base):
     source: Mapped[str] = mapped_column(String(16))  # alarm | client | noc
     kind: Mapped[str] = mapped_column(String(32))  # curative | sav | generic_incident
     site_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    # site/equipment/point/alarm_type of the alarm that opened it: recurrences find it directly.
+    alarm_identity: Mapped[str | None] = mapped_column(String(520), nullable=True)
     client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")

@@ -98,6 +98,7 @@ def open_from_alarm(session: Session, *, alarm: Alarm, now: datetime) -> Ticket:
         source="alarm",
         kind="curative",
         site_id=alarm.site_id,
+        alarm_identity=alarm_identity(alarm),
         title=f"{alarm.alarm_type} at {alarm.site_id} ({alarm.equipment_id}/{alarm.point})",
         description=alarm.reason,
         state=TicketState.OPENED.value,
@@ -271,18 +272,13 @@ def _link(session: Session, ticket: Ticket, alarm: Alarm) -> None:
         session.add(TicketAlarm(ticket_id=ticket.id, alarm_id=alarm.id))
 
 
+def alarm_identity(alarm: Alarm) -> str:
+    """The identity key of an alarm: site, equipment, point, alarm type."""
+    return "/".join((alarm.site_id, alarm.equipment_id, alarm.point, alarm.alarm_type))
+
+
 def _ticket_for_identity(session: Session, alarm: Alarm, *, open_only: bool) -> Ticket | None:
-    query = (
-        select(Ticket)
-        .join(TicketAlarm, TicketAlarm.ticket_id == Ticket.id)
-        .join(Alarm, Alarm.id == TicketAlarm.alarm_id)
-        .where(
-            Alarm.site_id == alarm.site_id,
-            Alarm.equipment_id == alarm.equipment_id,
-            Alarm.point == alarm.point,
-            Alarm.alarm_type == alarm.alarm_type,
-        )
-    )
+    query = select(Ticket).where(Ticket.alarm_identity == alarm_identity(alarm))
     if open_only:
         query = query.where(Ticket.state.in_([s.value for s in OPEN_STATES]))
     else:

@@ -1,0 +1,1 @@
+"""Benchmarks: one command each, printing the machine and a last line of JSON figures."""
