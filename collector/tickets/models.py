@@ -20,6 +20,7 @@ class Ticket(Base):
         Index("ix_tickets_state", "state"),
         Index("ix_tickets_site", "site_id"),
         Index("ix_tickets_identity", "alarm_identity", "state"),
+        Index("ix_tickets_next_timer", "next_timer_at"),
     )
 
     id: Mapped[int] = mapped_column(_ID, primary_key=True)
@@ -44,6 +45,10 @@ class Ticket(Base):
     recurrences: Mapped[int] = mapped_column(Integer, default=0)
     previous_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)
     parent_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)
+    contract_id: Mapped[str] = mapped_column(String(64), default="curative-24x7")
+    # The exact instant of the next SLA timer (escalation threshold); None while paused.
+    next_timer_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    sla_breached: Mapped[bool] = mapped_column(default=False)
     # Bumped on every change: the ETag that makes concurrent updates visible.
     version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -71,3 +76,26 @@ class TicketOperation(Base):
     after: Mapped[str | None] = mapped_column(String(64), nullable=True)
     detail: Mapped[str] = mapped_column(Text, default="")
     visible_to_client: Mapped[bool] = mapped_column(default=True)
+
+
+class TicketClockEvent(Base):
+    """The append-only SLA clock log of a ticket: running, frozen, planned works, stopped."""
+
+    __tablename__ = "ticket_clock_events"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    at: Mapped[datetime]
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    actor: Mapped[str] = mapped_column(String(128), default="system")
+
+
+class TicketEscalation(Base):
+    """An SLA threshold that fired; its primary key makes it fire once, whatever instance runs."""
+
+    __tablename__ = "ticket_escalations"
+
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
+    fraction: Mapped[float] = mapped_column(primary_key=True)
+    fired_at: Mapped[datetime]

@@ -9,21 +9,33 @@ from fastapi import APIRouter, Header, HTTPException, Query, Response
 from collector.api.deps import AppClock, CurrentPrincipal, DbSession
 from collector.tickets import service
 from collector.tickets.lifecycle import IllegalTransition
+from collector.tickets.models import Ticket
 from collector.tickets.schemas import (
     OperationRead,
+    SlaRead,
     TicketDetail,
+    TicketEscalate,
     TicketPage,
     TicketRead,
     TicketTransition,
 )
+from collector.tickets.sla import sla_view
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
+
+
+def _read(db: DbSession, ticket: Ticket, clock: AppClock) -> TicketRead:
+    view = sla_view(db, ticket, now=clock.now())
+    return TicketRead.model_validate(ticket).model_copy(
+        update={"sla": SlaRead.model_validate(view)}
+    )
 
 
 @router.get("", response_model=TicketPage)
 def list_tickets(
     db: DbSession,
     principal: CurrentPrincipal,
+    clock: AppClock,
     state: str | None = None,
     site_id: str | None = None,
     open_only: bool = False,
@@ -41,7 +53,7 @@ def list_tickets(
         limit=limit,
     )
     return TicketPage(
-        items=[TicketRead.model_validate(t) for t in page.items],
+        items=[_read(db, t, clock) for t in page.items],
         total=page.total,
         offset=offset,
         limit=limit,
@@ -50,7 +62,7 @@ def list_tickets(
 
 @router.get("/{ref}", response_model=TicketDetail)
 def get_ticket(
-    ref: str, db: DbSession, principal: CurrentPrincipal, response: Response
+    ref: str, db: DbSession, principal: CurrentPrincipal, clock: AppClock, response: Response
 ) -> TicketDetail:
     """One ticket with its operations log; the ETag is its version."""
     try:
@@ -61,7 +73,7 @@ def get_ticket(
     ops = service.operations(db, ticket=ticket, principal=principal)
     return TicketDetail.model_validate(
         {
-            **TicketRead.model_validate(ticket).model_dump(),
+            **_read(db, ticket, clock).model_dump(),
             "operations": [OperationRead.model_validate(o) for o in ops],
         }
     )
@@ -89,6 +101,7 @@ def transition(
             principal=principal,
             now=clock.now(),
             detail=body.detail,
+            criticality=body.criticality,
             expected_version=expected,
         )
     except service.TicketNotFound as err:
@@ -99,4 +112,27 @@ def transition(
         raise HTTPException(status_code=409, detail=str(err)) from err
     db.commit()
     response.headers["ETag"] = f'"{ticket.version}"'
-    return TicketRead.model_validate(ticket)
+    return _read(db, ticket, clock)
+
+
+@router.post("/{ref}/escalate", response_model=TicketRead)
+def escalate(
+    ref: str,
+    body: TicketEscalate,
+    db: DbSession,
+    principal: CurrentPrincipal,
+    clock: AppClock,
+) -> TicketRead:
+    """Escalate one level by hand (NOC only)."""
+    if principal.role.value != "noc":
+        raise HTTPException(status_code=403, detail="only the NOC escalates tickets")
+    try:
+        ticket = service.escalate(
+            db, ref=ref, principal=principal, now=clock.now(), detail=body.detail
+        )
+    except service.TicketNotFound as err:
+        raise HTTPException(status_code=404, detail=str(err)) from err
+    except service.EscalationLimit as err:
+        raise HTTPException(status_code=409, detail=str(err)) from err
+    db.commit()
+    return _read(db, ticket, clock)

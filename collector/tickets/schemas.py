@@ -3,10 +3,31 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from collector.tickets.lifecycle import TicketState
+
+
+class SlaRead(BaseModel):
+    """The SLA clock of a ticket as of the request."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    contract_id: str
+    calendar: str
+    gtr_min: float
+    clock: str
+    elapsed_min: float
+    frozen_min: float
+    out_of_hours_min: float
+    planned_works_min: float
+    deadline: datetime | None
+    remaining_min: float
+    breached: bool
+    escalations_fired: list[float]
+    penalty_eur: float
 
 
 class TicketRead(BaseModel):
@@ -32,6 +53,8 @@ class TicketRead(BaseModel):
     return_to_nominal_at: datetime | None
     recurrences: int
     version: int
+    contract_id: str
+    sla: SlaRead | None = None
 
 
 class TicketPage(BaseModel):
@@ -68,4 +91,14 @@ class TicketTransition(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to: TicketState
+    detail: str = Field(default="", max_length=4000)
+    # Set when qualifying (or re-qualifying): the deadline is recomputed from the whole log.
+    criticality: Literal["critical", "major", "minor"] | None = None
+
+
+class TicketEscalate(BaseModel):
+    """Body of a manual escalation."""
+
+    model_config = ConfigDict(extra="forbid")
+
     detail: str = Field(default="", max_length=4000)

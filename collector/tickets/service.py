@@ -10,12 +10,24 @@ from sqlalchemy.orm import Session
 
 from collector.access import Principal, client_site_ids
 from collector.alarms.models import Alarm
+from collector.sla import ClockState
 from collector.tickets.criticality import load_criticality_map
 from collector.tickets.lifecycle import OPEN_STATES, TicketState, check_transition
 from collector.tickets.models import Ticket, TicketAlarm, TicketOperation
+from collector.tickets.sla import CLOCK_FOR_STATE, fire_due_escalations, record_clock, reschedule
 
 AUTO_CLOSE_AFTER = timedelta(hours=48)
 SYSTEM_ACTOR = "system"
+MAX_ESCALATION = 3
+
+
+def level_for_fraction(fraction: float) -> int:
+    """Escalation level reached at a share of the GTR: 75 % -> level 2, 100 % -> level 3."""
+    return 3 if fraction >= 1.0 else 2 if fraction >= 0.75 else 1
+
+
+class EscalationLimit(ValueError):
+    """Already at the top escalation level."""
 
 
 class TicketNotFound(LookupError):
@@ -75,6 +87,14 @@ def open_from_alarm(session: Session, *, alarm: Alarm, now: datetime) -> Ticket:
             current.state = TicketState.IN_PROGRESS.value
             current.restored_at = None
             current.return_to_nominal_at = None
+            record_clock(
+                session,
+                current,
+                state=ClockState.RUNNING,
+                at=now,
+                reason="recurrence",
+                actor=SYSTEM_ACTOR,
+            )
             log_operation(
                 session,
                 current,
@@ -122,6 +142,9 @@ def open_from_alarm(session: Session, *, alarm: Alarm, now: datetime) -> Ticket:
         now=now,
         detail=detail,
         after=TicketState.OPENED.value,
+    )
+    record_clock(
+        session, ticket, state=ClockState.RUNNING, at=now, reason="opened", actor=SYSTEM_ACTOR
     )
     return ticket
 
@@ -203,6 +226,7 @@ def transition(
     principal: Principal,
     now: datetime,
     detail: str = "",
+    criticality: str | None = None,
     expected_version: int | None = None,
 ) -> Ticket:
     """Move a ticket to ``to`` if the lifecycle allows it; every move is logged."""
@@ -220,6 +244,17 @@ def transition(
         ticket.closed_at = now
     elif current is TicketState.RESTORED:
         ticket.restored_at = None
+    if criticality is not None and criticality != ticket.criticality:
+        log_operation(
+            session,
+            ticket,
+            actor=principal.user_id,
+            action="criticality",
+            now=now,
+            before=ticket.criticality,
+            after=criticality,
+        )
+        ticket.criticality = criticality
     log_operation(
         session,
         ticket,
@@ -230,11 +265,82 @@ def transition(
         before=current.value,
         after=to.value,
     )
+    record_clock(
+        session, ticket, state=CLOCK_FOR_STATE[to], at=now, reason=to.value, actor=principal.user_id
+    )
     return ticket
 
 
+def escalate(
+    session: Session, *, ref: str, principal: Principal, now: datetime, detail: str
+) -> Ticket:
+    """Escalate by hand one level (1 -> 2 -> 3)."""
+    ticket = get_ticket(session, ref=ref, principal=principal)
+    if ticket.escalation_level >= MAX_ESCALATION:
+        raise EscalationLimit(f"ticket {ref} is already at escalation level {MAX_ESCALATION}")
+    _raise_level(
+        session,
+        ticket,
+        level=ticket.escalation_level + 1,
+        actor=principal.user_id,
+        now=now,
+        detail=detail,
+    )
+    return ticket
+
+
+def _raise_level(
+    session: Session, ticket: Ticket, *, level: int, actor: str, now: datetime, detail: str
+) -> None:
+    before = ticket.escalation_level
+    ticket.escalation_level = level
+    log_operation(
+        session,
+        ticket,
+        actor=actor,
+        action="escalated",
+        now=now,
+        detail=detail,
+        before=str(before),
+        after=str(level),
+    )
+
+
+def run_sla_timers(session: Session, *, now: datetime) -> int:
+    """Fire the escalation thresholds that are due (exact timers stored on each ticket)."""
+    fired_total = 0
+    for ticket in session.scalars(
+        select(Ticket).where(
+            Ticket.next_timer_at <= now, Ticket.state.in_([s.value for s in OPEN_STATES])
+        )
+    ):
+        fired = fire_due_escalations(session, ticket, now=now)
+        for fraction in fired:
+            level = level_for_fraction(fraction)
+            if fraction >= 1.0:
+                ticket.sla_breached = True
+            detail = f"SLA at {fraction:.0%} of the GTR"
+            if level > ticket.escalation_level:
+                _raise_level(
+                    session, ticket, level=level, actor=SYSTEM_ACTOR, now=now, detail=detail
+                )
+            else:
+                log_operation(
+                    session,
+                    ticket,
+                    actor=SYSTEM_ACTOR,
+                    action="sla_threshold",
+                    now=now,
+                    detail=detail,
+                )
+        fired_total += len(fired)
+        reschedule(session, ticket, now=now)
+    return fired_total
+
+
 def run_due_timers(session: Session, *, now: datetime) -> int:
-    """Auto-close tickets restored 48 wall-clock hours ago; idempotent, returns how many."""
+    """SLA thresholds, then auto-close of tickets restored 48 wall-clock hours ago; idempotent."""
+    run_sla_timers(session, now=now)
     due = list(
         session.scalars(
             select(Ticket).where(
@@ -246,6 +352,14 @@ def run_due_timers(session: Session, *, now: datetime) -> int:
     for ticket in due:
         ticket.state = TicketState.CLOSED.value
         ticket.closed_at = now
+        record_clock(
+            session,
+            ticket,
+            state=ClockState.STOPPED,
+            at=now,
+            reason="auto-closed",
+            actor=SYSTEM_ACTOR,
+        )
         log_operation(
             session,
             ticket,

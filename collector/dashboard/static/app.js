@@ -47,10 +47,20 @@ function renderAlarms(page) {
     <td>${esc(a.state)}</td><td>${when(a.first_seen)}</td><td>${a.count}</td></tr>`).join("");
 }
 
+function slaCell(sla) {
+  if (!sla) { return ""; }
+  if (sla.breached) { return `<span class="site sev-critical">breached ${Math.round(-sla.remaining_min)} min</span>`; }
+  if (sla.clock !== "running") { return `<span class="site unreachable">${esc(sla.clock)} · ${Math.round(sla.remaining_min)} min left</span>`; }
+  const share = sla.remaining_min / sla.gtr_min;
+  const cls = share < 0.25 ? "sev-major" : share < 0.5 ? "sev-minor" : "";
+  return `<span class="site ${cls}" title="deadline ${when(sla.deadline)}">${Math.round(sla.remaining_min)} min left</span>`;
+}
+
 function renderTickets(page) {
   $("#tickets tbody").innerHTML = page.items.map((t) => `
     <tr class="clickable" data-ticket="${esc(t.ref)}"><td>${esc(t.ref)}</td><td>${esc(t.criticality)}</td><td>${esc(t.state)}</td>
-    <td>${esc(t.site_id)}</td><td>${esc(t.title)}</td><td>${when(t.opened_at)}</td></tr>`).join("");
+    <td>${esc(t.site_id)}</td><td>${esc(t.title)}</td><td>${when(t.opened_at)}</td><td>${slaCell(t.sla)}</td>
+    <td>L${t.escalation_level}</td></tr>`).join("");
   for (const row of document.querySelectorAll("#tickets tr[data-ticket]")) {
     row.addEventListener("click", () => { selectedTicket = row.dataset.ticket; refresh(); });
   }
@@ -61,7 +71,10 @@ async function renderDetail() {
   const t = await api(`/api/v1/tickets/${encodeURIComponent(selectedTicket)}`);
   $("#ticket-detail").hidden = false;
   $("#detail-ref").textContent = t.ref;
-  $("#detail-summary").innerHTML = `<p>${esc(t.title)} — <b>${esc(t.state)}</b>, ${esc(t.criticality)}, escalation level ${t.escalation_level}</p>`;
+  const sla = t.sla || {};
+  $("#detail-summary").innerHTML = `<p>${esc(t.title)} — <b>${esc(t.state)}</b>, ${esc(t.criticality)}, escalation level ${t.escalation_level}</p>
+    <p>SLA (${esc(sla.contract_id)}, ${esc(sla.calendar)}): ${sla.elapsed_min} of ${sla.gtr_min} min counted, ${sla.frozen_min} min frozen,
+    clock ${esc(sla.clock)}, deadline ${when(sla.deadline)} ${slaCell(sla)}</p>`;
   $("#operations tbody").innerHTML = t.operations.map((o) => `
     <tr><td>${when(o.at)}</td><td>${esc(o.actor)}</td><td>${esc(o.action)}</td><td>${esc(o.detail)}</td></tr>`).join("");
 }
