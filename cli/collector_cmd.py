@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+from pathlib import Path
 from typing import Any
 
 from cli.errors import UserError
@@ -20,6 +21,12 @@ def register(sub: Any) -> None:
     run.add_argument("--broker", default="127.0.0.1:1883", help="HOST:PORT of the MQTT broker")
     run.add_argument("--http", default="127.0.0.1:8000", help="HOST:PORT for the API and dashboard")
     run.add_argument("--instance-id", default="c1")
+    run.add_argument(
+        "--inventory",
+        type=Path,
+        default=None,
+        help="folder of inventory YAML files (sites, clients, services) to load at start",
+    )
     run.set_defaults(handler=_run)
 
     token = csub.add_parser("create-token", help="create an API user and print its token")
@@ -38,10 +45,20 @@ def host_port(value: str, *, what: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def _check_inventory(directory: Path) -> None:
+    from collector.sites.inventory import InventoryError, read_inventory
+
+    if not directory.is_dir():
+        raise UserError(f"--inventory: {directory} is not a folder")
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            read_inventory(path)
+        except InventoryError as err:
+            raise UserError(str(err)) from err
+
+
 def _sqlite_parent(db_url: str) -> None:
     # Create the folder of an SQLite file so a first run works out of the box.
-    from pathlib import Path
-
     if db_url.startswith("sqlite:///") and db_url != "sqlite:///:memory:":
         Path(db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
 
@@ -57,6 +74,8 @@ def _run(args: argparse.Namespace) -> int:
     if port_in_use(http_port, http_host):
         raise UserError(f"--http: port {http_port} on {http_host} is already in use")
     _sqlite_parent(args.db)
+    if args.inventory is not None:
+        _check_inventory(args.inventory)
     settings = CollectorSettings(
         db_url=args.db,
         broker_host=broker_host,
@@ -64,6 +83,7 @@ def _run(args: argparse.Namespace) -> int:
         http_host=http_host,
         http_port=http_port,
         instance_id=args.instance_id,
+        inventory_dir=args.inventory,
     )
 
     async def main() -> None:

@@ -6,15 +6,19 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock
+from collector.alarms import AlarmListener
 from collector.api.app import create_app
+from collector.feed.service import FeedAlarmListener
 from collector.ingest import IngestService
 from collector.scheduler import Scheduler
 from collector.settings import CollectorSettings
+from collector.sites.inventory import load_inventory
 from collector.storage import make_engine, make_session_factory
 from collector.storage.schema import create_schema
 from collector.tickets.flows import TicketAlarmListener
@@ -30,17 +34,22 @@ class _Server(uvicorn.Server):
         yield
 
 
-def prepare_database(db_url: str) -> sessionmaker[Session]:
-    """Open the database and create missing tables."""
+def prepare_database(db_url: str, *, inventory_dir: Path | None = None) -> sessionmaker[Session]:
+    """Open the database, create missing tables, load the inventory files if given."""
     engine = make_engine(db_url)
     create_schema(engine)
-    return make_session_factory(engine)
+    factory = make_session_factory(engine)
+    if inventory_dir is not None:
+        with factory() as session:
+            load_inventory(session, inventory_dir)
+            session.commit()
+    return factory
 
 
 async def run_collector(*, settings: CollectorSettings, clock: Clock, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set. An unreachable broker only makes /healthz not ready."""
-    session_factory = prepare_database(settings.db_url)
-    listeners = [TicketAlarmListener()]
+    session_factory = prepare_database(settings.db_url, inventory_dir=settings.inventory_dir)
+    listeners: list[AlarmListener] = [TicketAlarmListener(), FeedAlarmListener()]
     scheduler = Scheduler(
         listeners=listeners,
         will_grace_s=settings.will_grace_s,

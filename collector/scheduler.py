@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from collector.alarms import AlarmEngine, AlarmListener
 from collector.alarms.presence import check_presence
+from collector.feed import service as feed
 from collector.tickets.service import run_due_timers
 
 
@@ -36,3 +37,4 @@ class Scheduler:
             heartbeat_timeout_s=self._heartbeat_timeout_s,
         )
         run_due_timers(session, now=now)
+        feed.prune(session, now=now)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -23,5 +25,7 @@ class CollectorSettings(BaseModel):
     will_grace_s: float = Field(default=60.0, ge=0)
     # Silence after which an agent is unreachable (a few missed heartbeats).
     heartbeat_timeout_s: float = Field(default=180.0, gt=0)
+    # Inventory files (sites, clients, services) loaded at start; None: none.
+    inventory_dir: Path | None = None
     # How often scheduled work (auto-close, escalations, presence) is checked at the latest.
     timer_poll_s: float = Field(default=1.0, gt=0)

@@ -55,6 +55,7 @@ class Stack:
         http_port: int | None = None,
         broker_port: int | None = None,
         db_url: str | None = None,
+        inventory_dir: Path | None = None,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -72,6 +73,7 @@ class Stack:
                 f"127.0.0.1:{self.broker.port}",
                 "--http",
                 f"127.0.0.1:{self.http_port}",
+                *(["--inventory", str(inventory_dir)] if inventory_dir else []),
             ),
             log_path=workdir / "logs" / "collector.log",
         )

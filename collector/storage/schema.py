@@ -16,6 +16,7 @@ MODEL_MODULES = (
     "collector.alarms.models",
     "collector.maintenance.models",
     "collector.tickets.models",
+    "collector.feed.models",
     "collector.api.auth_models",
 )
 

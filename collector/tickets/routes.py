@@ -108,6 +108,8 @@ def transition(
         raise HTTPException(status_code=404, detail=str(err)) from err
     except service.VersionConflict as err:
         raise HTTPException(status_code=412, detail=str(err)) from err
+    except service.NotAllowed as err:
+        raise HTTPException(status_code=403, detail=str(err)) from err
     except IllegalTransition as err:
         raise HTTPException(status_code=409, detail=str(err)) from err
     db.commit()

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from collector.access import Principal, client_site_ids
 from collector.alarms.models import Alarm
+from collector.feed import service as feed
 from collector.sla import ClockState
 from collector.tickets.criticality import load_criticality_map
 from collector.tickets.lifecycle import OPEN_STATES, TicketState, check_transition
@@ -24,6 +25,20 @@ MAX_ESCALATION = 3
 def level_for_fraction(fraction: float) -> int:
     """Escalation level reached at a share of the GTR: 75 % -> level 2, 100 % -> level 3."""
     return 3 if fraction >= 1.0 else 2 if fraction >= 0.75 else 1
+
+
+# What a client may do on its own tickets: answer a question, confirm or refuse a restoration.
+CLIENT_MOVES = frozenset(
+    {
+        (TicketState.WAITING_CLIENT, TicketState.IN_PROGRESS),
+        (TicketState.RESTORED, TicketState.CLOSED),
+        (TicketState.RESTORED, TicketState.IN_PROGRESS),
+    }
+)
+
+
+class NotAllowed(PermissionError):
+    """The caller's role may not perform this action."""
 
 
 class EscalationLimit(ValueError):
@@ -73,6 +88,21 @@ def log_operation(
     )
     ticket.updated_at = now
     ticket.version += 1
+    feed.publish(
+        session,
+        kind="ticket",
+        site_id=ticket.site_id,
+        client_id=ticket.client_id,
+        now=now,
+        payload={
+            "ref": ticket.ref,
+            "action": action,
+            "state": ticket.state,
+            "criticality": ticket.criticality,
+            "escalation_level": ticket.escalation_level,
+            "visible_to_client": visible_to_client,
+        },
+    )
 
 
 def open_from_alarm(session: Session, *, alarm: Alarm, now: datetime) -> Ticket:
@@ -237,6 +267,11 @@ def transition(
         )
     current = TicketState(ticket.state)
     check_transition(ref, current, to)
+    if principal.is_client and (current, to) not in CLIENT_MOVES:
+        raise NotAllowed(
+            f"ticket {ref}: a client may answer a question or confirm/refuse a restoration,"
+            f" not move it from {current.value} to {to.value}"
+        )
     ticket.state = to.value
     if to is TicketState.RESTORED:
         ticket.restored_at = now

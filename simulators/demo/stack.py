@@ -17,6 +17,7 @@ from simulators.broker import BrokerError
 from simulators.stack import Stack, StackError
 
 SITES_DIR = Path(__file__).resolve().parents[2] / "firmware_config" / "sites" / "demo"
+INVENTORY_DIR = Path(__file__).resolve().parents[2] / "firmware_config" / "inventory"
 
 # (seconds after start, agent, contact point, alarm position?)
 TIMELINE: tuple[tuple[float, str, str, bool], ...] = (
@@ -47,7 +48,12 @@ def run_demo(options: DemoOptions) -> int:
     """Start everything, play the timeline, print tickets as they open; Ctrl-C stops it all."""
     if options.workdir.exists():
         shutil.rmtree(options.workdir)  # every demo starts from an empty database
-    stack = Stack(options.workdir, http_port=options.http_port, broker_port=options.broker_port)
+    stack = Stack(
+        options.workdir,
+        http_port=options.http_port,
+        broker_port=options.broker_port,
+        inventory_dir=INVENTORY_DIR,
+    )
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
         try:

@@ -1,7 +1,8 @@
 // NOC overview: polls the API and redraws; nothing to build, nothing to install.
 "use strict";
 
-const REFRESH_MS = 2000;
+// Changes arrive on the live stream (SSE); a slow poll is only a safety net.
+const REFRESH_MS = 15000;
 const params = new URLSearchParams(location.search);
 if (params.get("token")) {
   localStorage.setItem("shelterwatch-token", params.get("token"));
@@ -91,7 +92,7 @@ async function refresh() {
     renderAlarms(alarms);
     renderTickets(tickets);
     await renderDetail();
-    $("#status").textContent = `updated ${new Date().toLocaleTimeString()}`;
+    $("#status").textContent = `updated ${new Date().toLocaleTimeString()}${stream ? " · live" : ""}`;
   } catch (err) {
     if (err.message === "unauthorized") { localStorage.removeItem("shelterwatch-token"); token = null; showLogin("invalid token"); }
     else { $("#status").textContent = `error: ${err.message}`; }
@@ -102,8 +103,23 @@ $("#login-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   token = $("#token").value.trim();
   localStorage.setItem("shelterwatch-token", token);
-  refresh();
+  refresh().then(openStream);
 });
 
-refresh();
+let stream = null;
+let pending = null;
+function scheduleRefresh() {
+  if (pending) { return; }
+  pending = setTimeout(() => { pending = null; refresh(); }, 150);
+}
+function openStream() {
+  if (stream || !token) { return; }
+  stream = new EventSource(`/api/v1/stream?access_token=${encodeURIComponent(token)}`);
+  stream.addEventListener("alarm", scheduleRefresh);
+  stream.addEventListener("ticket", scheduleRefresh);
+  stream.onopen = () => { $("#status").dataset.live = "yes"; };
+  stream.onerror = () => { $("#status").dataset.live = "no"; };
+}
+
+refresh().then(openStream);
 setInterval(refresh, REFRESH_MS);

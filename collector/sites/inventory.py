@@ -1,0 +1,100 @@
+"""Loading the inventory (sites, clients, services) from YAML files, validated, as an upsert."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from collector.sites.models import Client, Service, Site
+
+DEFAULT_INVENTORY_DIR = Path(__file__).resolve().parents[2] / "firmware_config" / "inventory"
+
+
+class InventoryError(ValueError):
+    """An inventory file that cannot be loaded: file, path and reason."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteEntry(_Strict):
+    """A site of the inventory."""
+
+    site_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+    kind: Literal["nro", "pm"]
+    name: str = ""
+    region: str = "unknown"
+    parent_nro: str | None = None
+    address: str = ""
+
+
+class ClientEntry(_Strict):
+    """A hosted operator."""
+
+    client_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
+    name: str
+
+
+class ServiceEntry(_Strict):
+    """A client's service at a site."""
+
+    client_id: str
+    site_id: str
+    hosting_ref: str = Field(pattern=r"^HEB\d{5}$")
+    remote_ref: str = ""
+
+
+class InventoryFile(_Strict):
+    """One inventory file."""
+
+    sites: list[SiteEntry] = Field(default_factory=list)
+    clients: list[ClientEntry] = Field(default_factory=list)
+    services: list[ServiceEntry] = Field(default_factory=list)
+
+
+def read_inventory(path: Path) -> InventoryFile:
+    """Parse and validate one file."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+        return InventoryFile.model_validate(raw or {})
+    except (OSError, yaml.YAMLError) as err:
+        raise InventoryError(f"{path}: cannot read: {err}") from err
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InventoryError(f"{path}: {where}: {first['msg']}") from err
+
+
+def load_inventory(session: Session, directory: Path = DEFAULT_INVENTORY_DIR) -> int:
+    """Upsert every file of ``directory``; returns how many entries were applied."""
+    count = 0
+    for path in sorted(directory.glob("*.yaml")):
+        inventory = read_inventory(path)
+        for site in inventory.sites:
+            session.merge(Site(**site.model_dump()))
+        for client in inventory.clients:
+            session.merge(Client(**client.model_dump()))
+        session.flush()
+        known_sites = {s for s in session.scalars(select(Site.site_id))}
+        for i, service in enumerate(inventory.services):
+            if service.site_id not in known_sites:
+                raise InventoryError(
+                    f"{path}: services.{i}.site_id: unknown site {service.site_id}"
+                )
+            existing = session.scalars(
+                select(Service).where(Service.hosting_ref == service.hosting_ref)
+            ).first()
+            if existing is None:
+                session.add(Service(**service.model_dump()))
+            else:
+                existing.client_id, existing.site_id = service.client_id, service.site_id
+                existing.remote_ref = service.remote_ref
+        count += len(inventory.sites) + len(inventory.clients) + len(inventory.services)
+    session.flush()
+    return count
