@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from collector.alarms import AlarmEngine, AlarmListener
 from collector.alarms.presence import check_presence
 from collector.feed import service as feed
+from collector.maintenance.timers import run_maintenance_timers
 from collector.tickets.service import run_due_timers
 
 
@@ -36,5 +37,7 @@ class Scheduler:
             will_grace_s=self._will_grace_s,
             heartbeat_timeout_s=self._heartbeat_timeout_s,
         )
+        self._engine.settle_flapping(session, now=now)
+        run_maintenance_timers(session, engine=self._engine, now=now)
         run_due_timers(session, now=now)
         feed.prune(session, now=now)

@@ -4,55 +4,82 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from collector.alarms.listener import AlarmChange, AlarmListener
-from collector.alarms.models import Alarm, AlarmHistory
+from collector.alarms.models import Alarm, AlarmHistory, StormGroup
+from collector.alarms.rules import AlarmRules, load_rules
+from collector.maintenance.models import MaintenanceWindow
+from collector.maintenance.service import active_window
 from protocol import AlarmEvent, AlarmSnapshot, AlarmState, Transition
 
 # Open = not cleared; spelled as IN so the identity index is used (cleared rows pile up).
 OPEN_STATES = (AlarmState.ACTIVE.value, AlarmState.UNKNOWN.value)
 AGENT_EQUIPMENT = "agent"
 UNREACHABLE_TYPE = "agent_unreachable"
+# History entries that are edge transitions (what flapping counts).
+_TRANSITION_CHANGES = (
+    "raised",
+    "reraised",
+    "severity_changed",
+    "cleared",
+    "suppressed",
+    "flap_raised",
+    "flap_cleared",
+)
 
 
 class AlarmEngine:
     """Stateless: everything lives in the database, so any instance can apply any stream."""
 
-    def __init__(self, listeners: Sequence[AlarmListener] = ()) -> None:
+    def __init__(
+        self, listeners: Sequence[AlarmListener] = (), *, rules: AlarmRules | None = None
+    ) -> None:
         self._listeners = list(listeners)
+        self._rules = rules or load_rules()
 
     def apply_event(
-        self, session: Session, *, event: AlarmEvent, agent_id: str, now: datetime
+        self,
+        session: Session,
+        *,
+        event: AlarmEvent,
+        agent_id: str,
+        now: datetime,
+        event_time: datetime | None = None,
     ) -> None:
-        """Apply one alarm transition (events arrive here in seq order per stream)."""
+        """Apply one alarm transition (events arrive here in seq order per stream).
+
+        ``event_time`` drives the windows (flapping, storms, planned works): the edge time
+        corrected for clock skew, or the receive time when the edge clock is not synchronised.
+        """
+        at = event_time or event.ts
+        raised = event.transition is Transition.RAISED
         alarm = self._open_alarm(
             session, event.site_id, event.equipment_id, event.point, event.alarm_type
         )
-        value = json.dumps(event.value)
-        if event.transition is Transition.RAISED:
+        if alarm is not None and alarm.flapping:
+            self._absorb_flap(session, alarm, raised=raised, event=event, at=at, now=now)
+            return
+        rule = self._rules.flapping
+        recent = self._recent_transitions(
+            session, event, since=at - timedelta(seconds=rule.window_s)
+        )
+        if recent + 1 >= rule.transitions and (alarm is not None or raised):
             if alarm is None:
-                alarm = Alarm(
-                    site_id=event.site_id,
-                    agent_id=agent_id,
-                    equipment_id=event.equipment_id,
-                    point=event.point,
-                    alarm_type=event.alarm_type,
-                    state=AlarmState.ACTIVE.value,
-                    severity=event.severity.value,
-                    value=value,
-                    reason=event.reason,
-                    count=1,
-                    first_seen=event.ts,
-                    last_seen=event.ts,
-                    test=event.test,
-                )
-                session.add(alarm)
-                session.flush()
-                self._changed(session, alarm, AlarmChange.RAISED, now, seq=event.seq)
+                alarm = self._new_alarm(session, event, agent_id=agent_id, at=at)
+                self._changed(session, alarm, AlarmChange.RAISED, now, at=at, seq=event.seq)
+            alarm.flapping = True
+            self._absorb_flap(session, alarm, raised=raised, event=event, at=at, now=now)
+            self._changed(session, alarm, AlarmChange.FLAPPING, now, at=at, seq=event.seq)
+            return
+        value = json.dumps(event.value)
+        if raised:
+            if alarm is None:
+                alarm = self._new_alarm(session, event, agent_id=agent_id, at=at)
+                self._raised(session, alarm, now=now, at=at, seq=event.seq)
                 return
             change = (
                 AlarmChange.SEVERITY_CHANGED
@@ -61,15 +88,230 @@ class AlarmEngine:
             )
             alarm.count += 1
             alarm.last_seen = max(alarm.last_seen, event.ts)
+            alarm.last_transition_at = at
+            alarm.edge_active = True
             alarm.severity = event.severity.value
             alarm.value = value
             alarm.reason = event.reason
             alarm.state = AlarmState.ACTIVE.value
-            self._changed(session, alarm, change, now, seq=event.seq)
+            self._changed(session, alarm, change, now, at=at, seq=event.seq)
             return
         if alarm is not None:
             self._clear(
                 session, alarm, at=event.ts, change=AlarmChange.CLEARED, now=now, seq=event.seq
+            )
+        else:
+            # A clear with no open alarm still counts as a transition for flapping.
+            self._record_orphan_clear(session, event, at=at)
+
+    def settle_flapping(self, session: Session, *, now: datetime) -> int:
+        """Flapping alarms stable for the window go quiet: cleared if the edge says clear."""
+        window = timedelta(seconds=self._rules.flapping.window_s)
+        settled = 0
+        for alarm in session.scalars(
+            select(Alarm).where(
+                Alarm.flapping.is_(True),
+                Alarm.state.in_(OPEN_STATES),
+                Alarm.last_transition_at <= now - window,
+            )
+        ):
+            alarm.flapping = False
+            settled += 1
+            if alarm.edge_active:
+                self._changed(session, alarm, AlarmChange.FLAPPING_SETTLED, now)
+            else:
+                self._clear(session, alarm, at=now, change=AlarmChange.CLEARED, now=now)
+        return settled
+
+    def end_maintenance(
+        self, session: Session, *, window: MaintenanceWindow, now: datetime
+    ) -> None:
+        """Alarms still active when planned works end become incidents."""
+        for alarm in session.scalars(
+            select(Alarm).where(
+                Alarm.site_id == window.site_id,
+                Alarm.in_maintenance.is_(True),
+                Alarm.state.in_(OPEN_STATES),
+            )
+        ):
+            alarm.in_maintenance = False
+            self._changed(session, alarm, AlarmChange.MAINTENANCE_ENDED, now)
+
+    # -- correlation ---------------------------------------------------------------------
+
+    def _new_alarm(
+        self, session: Session, event: AlarmEvent, *, agent_id: str, at: datetime
+    ) -> Alarm:
+        alarm = Alarm(
+            site_id=event.site_id,
+            agent_id=agent_id,
+            equipment_id=event.equipment_id,
+            point=event.point,
+            alarm_type=event.alarm_type,
+            state=AlarmState.ACTIVE.value,
+            severity=event.severity.value,
+            value=json.dumps(event.value),
+            reason=event.reason,
+            count=1,
+            first_seen=event.ts,
+            last_seen=event.ts,
+            last_transition_at=at,
+            test=event.test,
+            edge_active=True,
+            in_maintenance=active_window(
+                session,
+                site_id=event.site_id,
+                equipment_id=event.equipment_id,
+                alarm_type=event.alarm_type,
+                at=at,
+            )
+            is not None,
+        )
+        session.add(alarm)
+        session.flush()
+        return alarm
+
+    def _raised(
+        self, session: Session, alarm: Alarm, *, now: datetime, at: datetime, seq: int | None
+    ) -> None:
+        """A new occurrence: suppression either way round, then storms."""
+        cause = self._open_cause(session, alarm)
+        if cause is not None:
+            alarm.suppressed_by = cause.id
+            self._changed(session, alarm, AlarmChange.SUPPRESSED, now, at=at, seq=seq)
+        else:
+            self._changed(session, alarm, AlarmChange.RAISED, now, at=at, seq=seq)
+        for symptom in self._open_symptoms(session, alarm):
+            symptom.suppressed_by = alarm.id
+            self._changed(session, symptom, AlarmChange.SUPPRESSED, now, at=at)
+        self._storm(session, alarm, now=now, at=at)
+
+    def _open_cause(self, session: Session, alarm: Alarm) -> Alarm | None:
+        causes = self._rules.causes_of(alarm.alarm_type)
+        if not causes:
+            return None
+        return session.scalars(
+            select(Alarm)
+            .where(
+                Alarm.site_id == alarm.site_id,
+                Alarm.alarm_type.in_(causes),
+                Alarm.state.in_(OPEN_STATES),
+                Alarm.id != alarm.id,
+            )
+            .order_by(Alarm.id)
+        ).first()
+
+    def _open_symptoms(self, session: Session, cause: Alarm) -> list[Alarm]:
+        symptoms = self._rules.symptoms_of(cause.alarm_type)
+        if not symptoms:
+            return []
+        return list(
+            session.scalars(
+                select(Alarm).where(
+                    Alarm.site_id == cause.site_id,
+                    Alarm.alarm_type.in_(symptoms),
+                    Alarm.state.in_(OPEN_STATES),
+                    Alarm.suppressed_by.is_(None),
+                    Alarm.id != cause.id,
+                )
+            )
+        )
+
+    def _storm(self, session: Session, alarm: Alarm, *, now: datetime, at: datetime) -> None:
+        rule = self._rules.storm
+        if alarm.alarm_type not in rule.alarm_types:
+            return
+        since = at - timedelta(seconds=rule.window_s)
+        members = list(
+            session.scalars(
+                select(Alarm).where(
+                    Alarm.alarm_type == alarm.alarm_type,
+                    Alarm.last_transition_at >= since,
+                    Alarm.state.in_(OPEN_STATES),
+                )
+            )
+        )
+        if len({m.site_id for m in members}) < rule.min_sites:
+            return
+        group = session.scalars(
+            select(StormGroup)
+            .where(StormGroup.alarm_type == alarm.alarm_type, StormGroup.last_at >= since)
+            .order_by(StormGroup.id.desc())
+        ).first()
+        if group is None:
+            group = StormGroup(alarm_type=alarm.alarm_type, opened_at=at, last_at=at)
+            session.add(group)
+            session.flush()
+        group.last_at = max(group.last_at, at)
+        for member in members:
+            if member.storm_id is None:
+                member.storm_id = group.id
+                self._changed(session, member, AlarmChange.STORM_GROUPED, now, at=at)
+
+    def _absorb_flap(
+        self,
+        session: Session,
+        alarm: Alarm,
+        *,
+        raised: bool,
+        event: AlarmEvent,
+        at: datetime,
+        now: datetime,
+    ) -> None:
+        alarm.edge_active = raised
+        alarm.last_transition_at = at
+        alarm.last_seen = max(alarm.last_seen, event.ts)
+        if raised:
+            alarm.count += 1
+        session.add(
+            AlarmHistory(
+                alarm_id=alarm.id,
+                at=at,
+                change="flap_raised" if raised else "flap_cleared",
+                severity=alarm.severity,
+                value=json.dumps(event.value),
+                seq=event.seq,
+            )
+        )
+
+    def _recent_transitions(self, session: Session, event: AlarmEvent, *, since: datetime) -> int:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(AlarmHistory)
+                .join(Alarm, Alarm.id == AlarmHistory.alarm_id)
+                .where(
+                    Alarm.site_id == event.site_id,
+                    Alarm.equipment_id == event.equipment_id,
+                    Alarm.point == event.point,
+                    Alarm.alarm_type == event.alarm_type,
+                    AlarmHistory.at >= since,
+                    AlarmHistory.change.in_(_TRANSITION_CHANGES),
+                )
+            )
+            or 0
+        )
+
+    def _record_orphan_clear(self, session: Session, event: AlarmEvent, *, at: datetime) -> None:
+        last = session.scalars(
+            select(Alarm)
+            .where(
+                Alarm.site_id == event.site_id,
+                Alarm.equipment_id == event.equipment_id,
+                Alarm.point == event.point,
+                Alarm.alarm_type == event.alarm_type,
+            )
+            .order_by(Alarm.id.desc())
+        ).first()
+        if last is not None:
+            session.add(
+                AlarmHistory(
+                    alarm_id=last.id,
+                    at=at,
+                    change=AlarmChange.CLEARED.value,
+                    severity=last.severity,
+                    seq=event.seq,
+                )
             )
 
     def reconcile(
@@ -160,7 +402,15 @@ class AlarmEngine:
         alarm.state = AlarmState.CLEARED.value
         alarm.cleared_at = at
         alarm.last_seen = max(alarm.last_seen, at)
-        self._changed(session, alarm, change, now, seq=seq)
+        alarm.edge_active = False
+        alarm.last_transition_at = at
+        self._changed(session, alarm, change, now, at=at, seq=seq)
+        # Symptoms close with their cause.
+        for symptom in session.scalars(
+            select(Alarm).where(Alarm.suppressed_by == alarm.id, Alarm.state.in_(OPEN_STATES))
+        ):
+            symptom.reason = f"closed with its cause {alarm.alarm_type}"
+            self._clear(session, symptom, at=at, change=AlarmChange.CLEARED, now=now)
 
     def _changed(
         self,
@@ -169,12 +419,14 @@ class AlarmEngine:
         change: AlarmChange,
         now: datetime,
         *,
+        at: datetime | None = None,
         seq: int | None = None,
     ) -> None:
+        # History is kept in event time, so flapping windows count what happened at the edge.
         session.add(
             AlarmHistory(
                 alarm_id=alarm.id,
-                at=now,
+                at=at or now,
                 change=change.value,
                 severity=alarm.severity,
                 value=alarm.value,

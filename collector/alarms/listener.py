@@ -21,6 +21,11 @@ class AlarmChange(StrEnum):
     RECONCILED_CLEAR = "reconciled_clear"  # a birth snapshot says it is no longer active
     UNKNOWN = "unknown"  # the agent became unreachable
     KNOWN_AGAIN = "known_again"  # the agent is back and the alarm is still active
+    FLAPPING = "flapping"  # too many transitions: one quiet flapping alarm
+    FLAPPING_SETTLED = "flapping_settled"  # stable again for the window, still active
+    SUPPRESSED = "suppressed"  # a symptom of an open cause alarm at the site
+    STORM_GROUPED = "storm_grouped"  # part of a storm across sites
+    MAINTENANCE_ENDED = "maintenance_ended"  # still active when its planned works ended
 
 
 class AlarmListener(Protocol):

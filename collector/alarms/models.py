@@ -10,6 +10,18 @@ from sqlalchemy.orm import Mapped, mapped_column
 from collector.storage import Base
 
 
+class StormGroup(Base):
+    """The same cause at many sites within a window: one generic incident."""
+
+    __tablename__ = "storm_groups"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    alarm_type: Mapped[str] = mapped_column(String(128), index=True)
+    opened_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+    ticket_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
 class Alarm(Base):
     """An alarm occurrence; ``state`` is active, cleared or unknown (agent unreachable)."""
 
@@ -34,6 +46,13 @@ class Alarm(Base):
     last_seen: Mapped[datetime]
     cleared_at: Mapped[datetime | None] = mapped_column(nullable=True)
     test: Mapped[bool] = mapped_column(default=False)
+    # Correlation state.
+    flapping: Mapped[bool] = mapped_column(default=False)
+    edge_active: Mapped[bool] = mapped_column(default=True)  # what the edge last said
+    last_transition_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    suppressed_by: Mapped[int | None] = mapped_column(ForeignKey("alarms.id"), nullable=True)
+    storm_id: Mapped[int | None] = mapped_column(ForeignKey("storm_groups.id"), nullable=True)
+    in_maintenance: Mapped[bool] = mapped_column(default=False)
 
     @property
     def is_open(self) -> bool:

@@ -14,6 +14,7 @@ from clocks import Clock
 from collector.alarms.routes import router as alarms_router
 from collector.api.errors import install_error_handlers
 from collector.feed.routes import router as stream_router
+from collector.maintenance.routes import router as maintenance_router
 from collector.sites.routes import router as sites_router
 from collector.tickets.routes import router as tickets_router
 
@@ -38,6 +39,7 @@ def create_app(
     app.include_router(sites_router)
     app.include_router(alarms_router)
     app.include_router(tickets_router)
+    app.include_router(maintenance_router)
     app.include_router(stream_router)
 
     @app.get("/healthz", tags=["health"])

@@ -12,7 +12,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import insert, select
@@ -244,7 +244,13 @@ class BatchStore:
     def _apply(self, session: Session, row: InboundEvent, *, now: datetime) -> None:
         if row.kind == "alarm":
             event = AlarmEvent.model_validate_json(row.payload)
-            self._engine.apply_event(session, event=event, agent_id=row.agent_id, now=now)
+            self._engine.apply_event(
+                session,
+                event=event,
+                agent_id=row.agent_id,
+                now=now,
+                event_time=_event_time(session, event, received_at=row.received_at),
+            )
         else:
             state = StateEvent.model_validate_json(row.payload)
             log.info("agent %s state event %s: %s", row.agent_id, state.name, state.detail)
@@ -312,6 +318,15 @@ def _ensure_site_agent(session: Session, *, agent_id: str, site_id: str) -> Agen
         agent = session.get(Agent, agent_id)
         assert agent is not None
     return agent
+
+
+def _event_time(session: Session, event: AlarmEvent, *, received_at: datetime) -> datetime:
+    """Edge time corrected by the agent's measured skew; receive time if the clock is unsynced."""
+    if not event.clock_synced:
+        return received_at
+    agent = session.get(Agent, event.agent_id)
+    skew = agent.clock_skew_s if agent is not None and agent.clock_skew_s is not None else 0.0
+    return event.ts - timedelta(seconds=skew)
 
 
 def _kind(site_id: str) -> str:

@@ -23,10 +23,16 @@ class TicketAlarmListener:
         """Open, recur or return to nominal, depending on the change."""
         if alarm.test:
             return  # an inspection trigger is a test result, not an incident
-        if change is AlarmChange.RAISED:
-            service.open_from_alarm(session, alarm=alarm, now=now)
-        elif change in _CLEARING:
+        if change in _CLEARING:
             service.on_cause_cleared(session, alarm=alarm, now=now)
-        elif change in _RAISING:
-            # Raised again while open: the ticket records a recurrence.
+        elif alarm.in_maintenance:
+            return  # recorded, but planned works open no ticket until they end
+        elif change in _RAISING or change is AlarmChange.MAINTENANCE_ENDED:
+            # New, raised again while open (a recurrence), or still active after planned works.
             service.open_from_alarm(session, alarm=alarm, now=now)
+        elif change is AlarmChange.SUPPRESSED:
+            service.absorb_symptom(session, alarm=alarm, now=now)
+        elif change is AlarmChange.STORM_GROUPED:
+            service.attach_to_storm(session, alarm=alarm, now=now)
+        elif change is AlarmChange.FLAPPING:
+            service.note_flapping(session, alarm=alarm, now=now)

@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from collector.access import Principal, client_site_ids
-from collector.alarms.models import Alarm
+from collector.alarms.models import Alarm, StormGroup
 from collector.feed import service as feed
 from collector.sla import ClockState
 from collector.tickets.criticality import load_criticality_map
@@ -433,3 +433,112 @@ def _ticket_for_identity(session: Session, alarm: Alarm, *, open_only: bool) -> 
     else:
         query = query.where(Ticket.state == TicketState.CLOSED.value)
     return session.scalars(query.order_by(Ticket.id.desc())).first()
+
+
+def absorb_symptom(session: Session, *, alarm: Alarm, now: datetime) -> None:
+    """A symptom of an open cause: its untouched ticket is cancelled into the cause's ticket.
+
+    This is what makes suppression order-independent: whether the symptom or the cause came
+    first, one ticket remains, the cause's.
+    """
+    ticket = _ticket_for_identity(session, alarm, open_only=True)
+    if ticket is None:
+        return
+    cause = session.get(Alarm, alarm.suppressed_by) if alarm.suppressed_by else None
+    cause_ticket = _ticket_for_identity(session, cause, open_only=True) if cause else None
+    detail = f"symptom of {cause.alarm_type if cause else 'a cause alarm'} at {alarm.site_id}"
+    if cause_ticket is not None:
+        detail += f"; handled in ticket {cause_ticket.ref}"
+        _link(session, cause_ticket, alarm)
+    if ticket.state == TicketState.OPENED.value and ticket is not cause_ticket:
+        ticket.state = TicketState.CANCELLED.value
+        ticket.closed_at = now
+        log_operation(
+            session,
+            ticket,
+            actor=SYSTEM_ACTOR,
+            action="cancelled",
+            now=now,
+            detail=detail,
+            before=TicketState.OPENED.value,
+            after=TicketState.CANCELLED.value,
+        )
+        record_clock(
+            session, ticket, state=ClockState.STOPPED, at=now, reason="symptom", actor=SYSTEM_ACTOR
+        )
+    else:
+        log_operation(session, ticket, actor=SYSTEM_ACTOR, action="symptom", now=now, detail=detail)
+
+
+def attach_to_storm(session: Session, *, alarm: Alarm, now: datetime) -> None:
+    """Put the alarm's ticket under the storm's generic incident (opened on first need)."""
+    if alarm.storm_id is None:
+        return
+    group = session.get(StormGroup, alarm.storm_id)
+    if group is None:
+        return
+    parent = session.get(Ticket, group.ticket_id) if group.ticket_id else None
+    if parent is None:
+        parent = Ticket(
+            source="alarm",
+            kind="generic_incident",
+            site_id=None,
+            title=f"Generic incident: {group.alarm_type} at several sites",
+            description="opened by storm grouping: the same cause at many sites within the window",
+            state=TicketState.OPENED.value,
+            criticality=load_criticality_map().for_alarm(
+                alarm_type=group.alarm_type, severity="major"
+            ),
+            opened_at=now,
+            updated_at=now,
+        )
+        session.add(parent)
+        session.flush()
+        parent.ref = f"TKT-{now.year}-{parent.id:06d}"
+        group.ticket_id = parent.id
+        log_operation(
+            session,
+            parent,
+            actor=SYSTEM_ACTOR,
+            action="opened",
+            now=now,
+            detail=f"storm of {group.alarm_type}",
+            after=TicketState.OPENED.value,
+        )
+        record_clock(
+            session, parent, state=ClockState.RUNNING, at=now, reason="opened", actor=SYSTEM_ACTOR
+        )
+    child = _ticket_for_identity(session, alarm, open_only=True)
+    if child is not None and child.parent_ticket_id != parent.id and child.id != parent.id:
+        child.parent_ticket_id = parent.id
+        log_operation(
+            session,
+            child,
+            actor=SYSTEM_ACTOR,
+            action="grouped",
+            now=now,
+            detail=f"part of generic incident {parent.ref}",
+        )
+        log_operation(
+            session,
+            parent,
+            actor=SYSTEM_ACTOR,
+            action="site_joined",
+            now=now,
+            detail=f"{alarm.site_id}: ticket {child.ref}",
+            visible_to_client=False,
+        )
+
+
+def note_flapping(session: Session, *, alarm: Alarm, now: datetime) -> None:
+    """Say on the ticket that its alarm flaps and stays quiet until stable."""
+    ticket = _ticket_for_identity(session, alarm, open_only=True)
+    if ticket is not None:
+        log_operation(
+            session,
+            ticket,
+            actor=SYSTEM_ACTOR,
+            action="flapping",
+            now=now,
+            detail=f"{alarm.alarm_type} is flapping: quiet until stable",
+        )

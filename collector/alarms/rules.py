@@ -1,0 +1,73 @@
+"""Correlation rules as data (``rules/alarm_rules.yaml``): flapping, suppression, storms."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+RULES_FILE = Path(__file__).resolve().parents[2] / "rules" / "alarm_rules.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FlappingRule(_Strict):
+    """N transitions within a window."""
+
+    transitions: int = Field(ge=2)
+    window_s: float = Field(gt=0)
+
+
+class SuppressionRule(_Strict):
+    """A cause alarm suppresses these symptom types at the same site."""
+
+    cause: str
+    symptoms: list[str]
+
+
+class StormRule(_Strict):
+    """The same cause at K+ sites within a window: one generic incident."""
+
+    alarm_types: list[str]
+    min_sites: int = Field(ge=2)
+    window_s: float = Field(gt=0)
+
+
+class AlarmRules(_Strict):
+    """Every correlation rule."""
+
+    flapping: FlappingRule
+    never_suppressed: list[str] = Field(default_factory=list)
+    suppression: list[SuppressionRule] = Field(default_factory=list)
+    storm: StormRule
+
+    def causes_of(self, alarm_type: str) -> list[str]:
+        """Cause types that suppress ``alarm_type`` (none for never-suppressed types)."""
+        if alarm_type in self.never_suppressed:
+            return []
+        return [r.cause for r in self.suppression if alarm_type in r.symptoms]
+
+    def symptoms_of(self, cause: str) -> list[str]:
+        """Symptom types a cause suppresses."""
+        return [
+            s
+            for r in self.suppression
+            if r.cause == cause
+            for s in r.symptoms
+            if s not in self.never_suppressed
+        ]
+
+
+@lru_cache(maxsize=4)
+def load_rules(path: Path = RULES_FILE) -> AlarmRules:
+    """Load and validate the rules; errors name the file and the field."""
+    try:
+        return AlarmRules.model_validate(yaml.safe_load(path.read_text()))
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"{path}: {where}: {first['msg']}") from err
