@@ -70,6 +70,7 @@ async def run_collector(*, settings: CollectorSettings, clock: Clock, stop: asyn
         session_factory=session_factory,
         clock=clock,
         readiness=lambda: {"broker": ingest.ready},
+        ingest_stats=lambda: ingest.stats,
     )
     server = _Server(
         uvicorn.Config(

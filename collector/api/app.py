@@ -6,13 +6,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock
 from collector.alarms.routes import router as alarms_router
 from collector.api.errors import install_error_handlers
+from collector.api.metrics import IngestStatsSource, render_metrics
 from collector.feed.routes import router as stream_router
 from collector.maintenance.routes import router as maintenance_router
 from collector.sites.routes import router as sites_router
@@ -26,6 +27,7 @@ def create_app(
     session_factory: sessionmaker[Session],
     clock: Clock,
     readiness: Callable[[], dict[str, bool]] | None = None,
+    ingest_stats: IngestStatsSource | None = None,
 ) -> FastAPI:
     """Build the app around a session factory and a clock."""
     app = FastAPI(
@@ -48,6 +50,14 @@ def create_app(
         checks = readiness() if readiness is not None else {}
         ready = all(checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        """Prometheus metrics (no auth, like /healthz: scrape it from the monitoring network)."""
+        return PlainTextResponse(
+            render_metrics(session_factory, ingest_stats),
+            media_type="text/plain; version=0.0.4",
+        )
 
     @app.get("/", include_in_schema=False)
     def dashboard() -> FileResponse:
