@@ -13,7 +13,7 @@ from collector.alarms.listener import AlarmChange, AlarmListener
 from collector.alarms.models import Alarm, AlarmHistory, StormGroup
 from collector.alarms.rules import AlarmRules, load_rules
 from collector.maintenance.models import MaintenanceWindow
-from collector.maintenance.service import active_window
+from collector.maintenance.service import ACCESS_ALARMS, active_window, authorised_access
 from protocol import AlarmEvent, AlarmSnapshot, AlarmState, Transition
 
 # Open = not cleared; spelled as IN so the identity index is used (cleared rows pile up).
@@ -158,18 +158,27 @@ class AlarmEngine:
             last_transition_at=at,
             test=event.test,
             edge_active=True,
-            in_maintenance=active_window(
-                session,
-                site_id=event.site_id,
-                equipment_id=event.equipment_id,
-                alarm_type=event.alarm_type,
-                at=at,
-            )
-            is not None,
+            in_maintenance=self._muted(session, event, at),
         )
         session.add(alarm)
         session.flush()
         return alarm
+
+    @staticmethod
+    def _muted(session: Session, event: AlarmEvent, at: datetime) -> bool:
+        """Under planned works, or a door opened by a dispatched technician in their slot."""
+        window = active_window(
+            session,
+            site_id=event.site_id,
+            equipment_id=event.equipment_id,
+            alarm_type=event.alarm_type,
+            at=at,
+        )
+        if window is not None:
+            return True
+        return event.alarm_type in ACCESS_ALARMS and authorised_access(
+            session, site_id=event.site_id, at=at
+        )
 
     def _raised(
         self, session: Session, alarm: Alarm, *, now: datetime, at: datetime, seq: int | None

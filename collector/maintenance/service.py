@@ -12,10 +12,13 @@ from sqlalchemy.orm import Session
 from collector.access import Principal, site_scope
 from collector.maintenance.models import MaintenanceWindow
 from collector.sla.calendar import WorkingHours
+from collector.tickets.models import TicketIntervention
 
 NOTICE_WORKING_DAYS = 10
 # Fire is never muted by planned works.
 NEVER_MUTED = frozenset({"fire"})
+# What a technician's authorised visit produces and must not be taken for an intrusion.
+ACCESS_ALARMS = frozenset({"door_open", "intrusion"})
 
 
 class MaintenanceRefused(ValueError):
@@ -114,3 +117,18 @@ def list_windows(session: Session, *, principal: Principal) -> list[MaintenanceW
     if scope is not None:
         query = query.where(scope)
     return list(session.scalars(query.order_by(MaintenanceWindow.starts_at.desc())))
+
+
+def authorised_access(session: Session, *, site_id: str, at: datetime) -> bool:
+    """True while a ticket's on-site dispatch slot covers ``at`` at this site."""
+    return (
+        session.scalars(
+            select(TicketIntervention.id).where(
+                TicketIntervention.site_id == site_id,
+                TicketIntervention.kind == "onsite_dispatch",
+                TicketIntervention.slot_start <= at,
+                TicketIntervention.slot_end > at,
+            )
+        ).first()
+        is not None
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from collector.storage import Base
@@ -46,6 +46,10 @@ class Ticket(Base):
     previous_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)
     parent_ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), nullable=True)
     contract_id: Mapped[str] = mapped_column(String(64), default="curative-24x7")
+    # What a client declared (seed section 5), and the restoration notice, as JSON documents.
+    declaration: Mapped[str | None] = mapped_column(Text, nullable=True)
+    restoration_notice: Mapped[str | None] = mapped_column(Text, nullable=True)
+    hosting_ref: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # The exact instant of the next SLA timer (escalation threshold); None while paused.
     next_timer_at: Mapped[datetime | None] = mapped_column(nullable=True)
     sla_breached: Mapped[bool] = mapped_column(default=False)
@@ -99,3 +103,35 @@ class TicketEscalation(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), primary_key=True)
     fraction: Mapped[float] = mapped_column(primary_key=True)
     fired_at: Mapped[datetime]
+
+
+class TicketIntervention(Base):
+    """An intervention on a ticket: on-site dispatch, fiber maintainer, remote, third party."""
+
+    __tablename__ = "ticket_interventions"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    site_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    detail: Mapped[str] = mapped_column(Text, default="")
+    # An on-site dispatch authorises access to the site during its slot (no intrusion alarm).
+    slot_start: Mapped[datetime | None] = mapped_column(nullable=True)
+    slot_end: Mapped[datetime | None] = mapped_column(nullable=True)
+    rollback_plan: Mapped[str | None] = mapped_column(Text, nullable=True)
+    third_party: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    third_party_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+
+
+class TicketAttachment(Base):
+    """A trace or file attached to a declaration (kept in the database, size-limited)."""
+
+    __tablename__ = "ticket_attachments"
+
+    id: Mapped[int] = mapped_column(_ID, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    content: Mapped[bytes] = mapped_column(LargeBinary)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from collector.api.deps import AppClock, CurrentPrincipal, DbSession
-from collector.tickets import service
+from collector.tickets import declarations, service
+from collector.tickets.declarations import InterventionCreate, RestorationNotice, TicketDeclaration
 from collector.tickets.lifecycle import IllegalTransition
 from collector.tickets.models import Ticket
 from collector.tickets.schemas import (
@@ -136,5 +138,88 @@ def escalate(
         raise HTTPException(status_code=404, detail=str(err)) from err
     except service.EscalationLimit as err:
         raise HTTPException(status_code=409, detail=str(err)) from err
+    db.commit()
+    return _read(db, ticket, clock)
+
+
+class ProgressUpdate(BaseModel):
+    """A progress update or a client message."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    message: str = Field(min_length=1, max_length=8000)
+    visible_to_client: bool = True
+
+
+@router.post("", response_model=TicketRead, status_code=201)
+def declare(
+    body: TicketDeclaration, db: DbSession, principal: CurrentPrincipal, clock: AppClock
+) -> TicketRead:
+    """Open a ticket: a client's individual incident (SAV, working hours) or a NOC incident."""
+    if principal.role.value not in ("noc", "client"):
+        raise HTTPException(status_code=403, detail="only clients and the NOC open tickets")
+    try:
+        ticket = declarations.declare(db, declaration=body, principal=principal, now=clock.now())
+    except declarations.DeclarationRefused as err:
+        raise HTTPException(status_code=422, detail=str(err)) from err
+    db.commit()
+    return _read(db, ticket, clock)
+
+
+@router.post("/{ref}/restore", response_model=TicketRead)
+def restore(
+    ref: str, body: RestorationNotice, db: DbSession, principal: CurrentPrincipal, clock: AppClock
+) -> TicketRead:
+    """Restore with the restoration notice (the cause alarms must be cleared)."""
+    try:
+        ticket = declarations.restore(
+            db, ref=ref, notice=body, principal=principal, now=clock.now()
+        )
+    except service.TicketNotFound as err:
+        raise HTTPException(status_code=404, detail=str(err)) from err
+    except service.NotAllowed as err:
+        raise HTTPException(
+            status_code=403 if principal.is_client else 409, detail=str(err)
+        ) from err
+    except IllegalTransition as err:
+        raise HTTPException(status_code=409, detail=str(err)) from err
+    db.commit()
+    return _read(db, ticket, clock)
+
+
+@router.post("/{ref}/interventions", response_model=TicketRead, status_code=201)
+def add_intervention(
+    ref: str, body: InterventionCreate, db: DbSession, principal: CurrentPrincipal, clock: AppClock
+) -> TicketRead:
+    """Record an intervention (on-site dispatch, fiber maintainer, remote, third party)."""
+    try:
+        declarations.add_intervention(db, ref=ref, body=body, principal=principal, now=clock.now())
+        ticket = service.get_ticket(db, ref=ref, principal=principal)
+    except service.TicketNotFound as err:
+        raise HTTPException(status_code=404, detail=str(err)) from err
+    except service.NotAllowed as err:
+        raise HTTPException(status_code=403, detail=str(err)) from err
+    db.commit()
+    return _read(db, ticket, clock)
+
+
+@router.post("/{ref}/updates", response_model=TicketRead, status_code=201)
+def post_update(
+    ref: str, body: ProgressUpdate, db: DbSession, principal: CurrentPrincipal, clock: AppClock
+) -> TicketRead:
+    """A progress update from the NOC, or a message from the client."""
+    try:
+        ticket = declarations.progress_update(
+            db,
+            ref=ref,
+            message=body.message,
+            visible_to_client=body.visible_to_client,
+            principal=principal,
+            now=clock.now(),
+        )
+    except service.TicketNotFound as err:
+        raise HTTPException(status_code=404, detail=str(err)) from err
+    except service.NotAllowed as err:
+        raise HTTPException(status_code=403, detail=str(err)) from err
     db.commit()
     return _read(db, ticket, clock)

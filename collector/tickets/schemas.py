@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from collector.tickets.lifecycle import TicketState
 
@@ -54,7 +55,16 @@ class TicketRead(BaseModel):
     recurrences: int
     version: int
     contract_id: str
+    hosting_ref: str | None = None
+    parent_ticket_id: int | None = None
+    declaration: dict[str, Any] | None = None
+    restoration_notice: dict[str, Any] | None = None
     sla: SlaRead | None = None
+
+    @field_validator("declaration", "restoration_notice", mode="before")
+    @classmethod
+    def _json_document(cls, raw: Any) -> Any:
+        return json.loads(raw) if isinstance(raw, str) else raw
 
 
 class TicketPage(BaseModel):

@@ -267,15 +267,18 @@ def transition(
         )
     current = TicketState(ticket.state)
     check_transition(ref, current, to)
+    if to is TicketState.RESTORED:
+        raise NotAllowed(
+            f"ticket {ref}: restoring needs the restoration notice:"
+            f" POST /api/v1/tickets/{ref}/restore"
+        )
     if principal.is_client and (current, to) not in CLIENT_MOVES:
         raise NotAllowed(
             f"ticket {ref}: a client may answer a question or confirm/refuse a restoration,"
             f" not move it from {current.value} to {to.value}"
         )
     ticket.state = to.value
-    if to is TicketState.RESTORED:
-        ticket.restored_at = now
-    elif to in (TicketState.CLOSED, TicketState.CANCELLED):
+    if to in (TicketState.CLOSED, TicketState.CANCELLED):
         ticket.closed_at = now
     elif current is TicketState.RESTORED:
         ticket.restored_at = None

@@ -108,6 +108,35 @@ ROUTES = _api_routes()
 BODIES = {
     "transition": {"to": "cancelled", "detail": "not mine"},
     "escalate": {"detail": "not mine"},
+    "updates": {"message": "not mine"},
+    "interventions": {"kind": "fiber_maintainer", "detail": "not mine"},
+    "restore": {
+        "link_ref": "L1",
+        "corrective_operation": "x",
+        "occurred_at": "2026-01-05T09:00:00Z",
+        "description": "x",
+        "causes": "x",
+    },
+    # Declaring on another client's hosting reference.
+    "tickets": {
+        "hosting_ref": "HEB00003",
+        "description": "x",
+        "impact": "x",
+        "appeared_at": "2026-01-05T09:00:00Z",
+        "occurrence": {"first_time": True, "first_seen_at": "2026-01-05T09:00:00Z"},
+        "technical_contact": {
+            "name": "A",
+            "email": "a@alpha.example",
+            "phone": "+33 1 23 45 67 89",
+        },
+    },
+    "maintenance": {
+        "site_id": BETA_SITE,
+        "starts_at": "2026-03-01T09:00:00Z",
+        "ends_at": "2026-03-01T10:00:00Z",
+        "category": "third_party",
+        "hours": "HO",
+    },
 }
 
 

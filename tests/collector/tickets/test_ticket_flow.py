@@ -22,6 +22,14 @@ from collector.storage.schema import create_schema
 from collector.tickets.flows import TicketAlarmListener
 from protocol import AlarmEvent, Severity, Transition
 
+NOTICE = {
+    "link_ref": "LNK-001",
+    "corrective_operation": "door contact re-seated",
+    "occurred_at": "2026-01-05T09:00:00Z",
+    "description": "door contact, main door of the shelter",
+    "causes": "loose magnet",
+}
+
 
 @dataclass
 class Desk:
@@ -67,6 +75,9 @@ class Desk:
     def move(self, ref: str, to: str, **body: Any) -> Any:
         return self.client.post(f"/api/v1/tickets/{ref}/transition", json={"to": to, **body})
 
+    def restore(self, ref: str) -> Any:
+        return self.client.post(f"/api/v1/tickets/{ref}/restore", json=NOTICE)
+
 
 @pytest.fixture
 def desk(tmp_path: Path, clock: ManualClock) -> Iterator[Desk]:
@@ -96,7 +107,7 @@ def test_the_whole_lifecycle_with_a_freeze_and_auto_close_at_exactly_48_hours(de
     assert (sla["elapsed_min"], sla["frozen_min"], sla["gtr_min"]) == (60.0, 600.0, 240.0)
     desk.alarm(Transition.CLEARED)
     desk.clock.advance(minutes=5)
-    assert desk.move(ref, "restored", detail="notice sent").status_code == 200
+    assert desk.restore(ref).status_code == 200
     desk.clock.advance(hours=47, minutes=59)
     desk.timers()
     assert desk.client.get(f"/api/v1/tickets/{ref}").json()["state"] == "restored"
@@ -179,13 +190,13 @@ def test_recurrence_before_closure_reopens_and_after_closure_opens_a_linked_tick
     desk.move(ref, "qualified")
     desk.move(ref, "in_progress")
     desk.alarm(Transition.CLEARED)
-    desk.move(ref, "restored")
+    desk.restore(ref)
     desk.alarm(Transition.RAISED)  # before closure: same ticket, back in progress
     tickets = desk.tickets()
     assert len(tickets) == 1 and tickets[0]["state"] == "in_progress"
     assert tickets[0]["recurrences"] == 1
     desk.alarm(Transition.CLEARED)
-    desk.move(ref, "restored")
+    desk.restore(ref)
     desk.move(ref, "closed")
     desk.alarm(Transition.RAISED)  # after closure: a new ticket
     tickets = desk.tickets()

@@ -1,0 +1,282 @@
+"""Client declarations (SAV), NOC-opened incidents, restoration notices, interventions, updates."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from collector.access import Principal
+from collector.alarms.models import Alarm
+from collector.sites.models import Service
+from collector.sla import ClockState
+from collector.tickets.lifecycle import TicketState, check_transition
+from collector.tickets.models import Ticket, TicketAlarm, TicketAttachment, TicketIntervention
+from collector.tickets.service import NotAllowed, get_ticket, log_operation
+from collector.tickets.sla import record_clock
+
+MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Occurrence(_Strict):
+    """When and how often the client saw the problem."""
+
+    first_time: bool
+    frequency: str = Field(default="", max_length=200)
+    first_seen_at: AwareDatetime
+
+
+class TechnicalContact(_Strict):
+    """Who the NOC calls back."""
+
+    name: str = Field(max_length=200)
+    email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)
+    phone: str = Field(pattern=r"^\+?[0-9 .()-]{6,20}$")
+
+
+class Attachment(_Strict):
+    """A trace or file, base64-encoded."""
+
+    filename: str = Field(max_length=255)
+    content_type: str = Field(default="application/octet-stream", max_length=100)
+    content_base64: str
+
+
+class TicketDeclaration(_Strict):
+    """A ticket opened by a client (individual incident, SAV) or by the NOC."""
+
+    hosting_ref: str = Field(pattern=r"^HEB\d{5}$")
+    client_ref: str | None = Field(default=None, max_length=64)
+    remote_ref: str = Field(default="", max_length=64)
+    description: str = Field(min_length=1, max_length=8000)
+    impact: str = Field(min_length=1, max_length=2000, description="nature of the impact")
+    impacted_services: list[str] = Field(default_factory=list, max_length=100)
+    appeared_at: AwareDatetime
+    occurrence: Occurrence
+    technical_contact: TechnicalContact
+    criticality: Literal["critical", "major", "minor"] = "major"
+    attachments: list[Attachment] = Field(default_factory=list, max_length=10)
+
+
+class RestorationNotice(_Strict):
+    """The restoration notice of the operator's process."""
+
+    link_ref: str = Field(min_length=1, max_length=128)
+    corrective_operation: str = Field(min_length=1, max_length=4000)
+    occurred_at: AwareDatetime
+    description: str = Field(min_length=1, max_length=8000, description="nature and location")
+    causes: str = Field(min_length=1, max_length=4000)
+    return_to_nominal_at: AwareDatetime | None = None
+
+
+class InterventionCreate(_Strict):
+    """An intervention recorded on a ticket."""
+
+    kind: Literal["onsite_dispatch", "fiber_maintainer", "remote", "third_party"]
+    detail: str = Field(default="", max_length=4000)
+    slot_start: AwareDatetime | None = None
+    slot_end: AwareDatetime | None = None
+    rollback_plan: str | None = Field(default=None, max_length=4000)
+    third_party: Literal["telecom_operator", "maintenance_company"] | None = None
+    third_party_ref: str | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _required_by_kind(self) -> InterventionCreate:
+        if self.kind == "onsite_dispatch" and (self.slot_start is None or self.slot_end is None):
+            raise ValueError("an on-site dispatch needs its time slot (slot_start, slot_end)")
+        if self.slot_start and self.slot_end and self.slot_end <= self.slot_start:
+            raise ValueError("slot_end must be after slot_start")
+        if self.kind == "remote" and not self.rollback_plan:
+            raise ValueError("a remote intervention needs its rollback plan")
+        if self.kind == "third_party" and not (self.third_party and self.third_party_ref):
+            raise ValueError("a third-party ticket needs the third party and its reference")
+        return self
+
+
+class DeclarationRefused(ValueError):
+    """A declaration that names something the caller has no right to, or bad content."""
+
+
+def declare(
+    session: Session, *, declaration: TicketDeclaration, principal: Principal, now: datetime
+) -> Ticket:
+    """Open a ticket from a declaration; a client may only declare on its own services."""
+    service = session.scalars(
+        select(Service).where(Service.hosting_ref == declaration.hosting_ref)
+    ).first()
+    if service is None or (principal.is_client and service.client_id != principal.client_id):
+        raise DeclarationRefused(
+            f"hosting reference {declaration.hosting_ref} is not one of your services"
+        )
+    blobs = []
+    for attachment in declaration.attachments:
+        try:
+            content = base64.b64decode(attachment.content_base64, validate=True)
+        except (binascii.Error, ValueError) as err:
+            raise DeclarationRefused(f"attachment {attachment.filename}: not valid base64") from err
+        if len(content) > MAX_ATTACHMENT_BYTES:
+            raise DeclarationRefused(f"attachment {attachment.filename}: larger than 2 MiB")
+        blobs.append((attachment, content))
+    is_client = principal.is_client
+    kind_word = "SAV" if is_client else "Incident"
+    ticket = Ticket(
+        source="client" if is_client else "noc",
+        kind="sav" if is_client else "incident",
+        site_id=service.site_id,
+        client_id=service.client_id,
+        client_ref=declaration.client_ref,
+        hosting_ref=declaration.hosting_ref,
+        title=f"{kind_word} {declaration.hosting_ref}: {declaration.impact[:120]}",
+        description=declaration.description,
+        state=TicketState.OPENED.value,
+        criticality=declaration.criticality,
+        # Individual incidents count in working hours; NOC-opened incidents run 24/7.
+        contract_id="sav-working-hours" if is_client else "curative-24x7",
+        declaration=declaration.model_dump_json(exclude={"attachments"}),
+        opened_at=now,
+        updated_at=now,
+    )
+    session.add(ticket)
+    session.flush()
+    ticket.ref = f"TKT-{now.year}-{ticket.id:06d}"
+    for attachment, content in blobs:
+        session.add(
+            TicketAttachment(
+                ticket_id=ticket.id,
+                filename=attachment.filename,
+                content_type=attachment.content_type,
+                content=content,
+            )
+        )
+    log_operation(
+        session,
+        ticket,
+        actor=principal.user_id,
+        action="opened",
+        now=now,
+        detail=f"declared on {declaration.hosting_ref} ({declaration.impact[:200]})",
+        after=TicketState.OPENED.value,
+    )
+    record_clock(
+        session, ticket, state=ClockState.RUNNING, at=now, reason="opened", actor=principal.user_id
+    )
+    return ticket
+
+
+def restore(
+    session: Session, *, ref: str, notice: RestorationNotice, principal: Principal, now: datetime
+) -> Ticket:
+    """Send the restoration notice; an alarm ticket needs every cause alarm cleared first."""
+    if principal.is_client:
+        raise NotAllowed("only the NOC restores a ticket")
+    ticket = get_ticket(session, ref=ref, principal=principal)
+    current = TicketState(ticket.state)
+    check_transition(ref, current, TicketState.RESTORED)
+    still_active = session.scalar(
+        select(func.count())
+        .select_from(TicketAlarm)
+        .join(Alarm, Alarm.id == TicketAlarm.alarm_id)
+        .where(TicketAlarm.ticket_id == ticket.id, Alarm.state != "cleared")
+    )
+    if still_active:
+        raise NotAllowed(
+            f"ticket {ref}: {still_active} cause alarm(s) still active; restore once cleared"
+        )
+    document = notice.model_dump(mode="json")
+    if document["return_to_nominal_at"] is None and ticket.return_to_nominal_at is not None:
+        document["return_to_nominal_at"] = ticket.return_to_nominal_at.isoformat()
+    ticket.restoration_notice = json.dumps(document)
+    ticket.state = TicketState.RESTORED.value
+    ticket.restored_at = now
+    log_operation(
+        session,
+        ticket,
+        actor=principal.user_id,
+        action="restored",
+        now=now,
+        detail=f"restoration notice: {notice.corrective_operation[:300]}",
+        before=current.value,
+        after=TicketState.RESTORED.value,
+    )
+    record_clock(
+        session,
+        ticket,
+        state=ClockState.STOPPED,
+        at=now,
+        reason="restored",
+        actor=principal.user_id,
+    )
+    return ticket
+
+
+def add_intervention(
+    session: Session, *, ref: str, body: InterventionCreate, principal: Principal, now: datetime
+) -> TicketIntervention:
+    """Record an intervention as a ticket operation (NOC and technicians)."""
+    if principal.is_client or principal.role.value == "viewer":
+        raise NotAllowed("only the NOC and technicians record interventions")
+    ticket = get_ticket(session, ref=ref, principal=principal)
+    intervention = TicketIntervention(
+        ticket_id=ticket.id,
+        site_id=ticket.site_id,
+        created_by=principal.user_id,
+        created_at=now,
+        **body.model_dump(),
+    )
+    session.add(intervention)
+    session.flush()
+    slot = (
+        f" {body.slot_start:%Y-%m-%d %H:%M}-{body.slot_end:%H:%M} UTC"
+        if body.slot_start and body.slot_end
+        else ""
+    )
+    words = {
+        "onsite_dispatch": f"on-site dispatch{slot}",
+        "fiber_maintainer": "fiber maintainer called",
+        "remote": "remote intervention (rollback plan recorded)",
+        "third_party": f"third-party ticket {body.third_party} {body.third_party_ref}",
+    }[body.kind]
+    log_operation(
+        session,
+        ticket,
+        actor=principal.user_id,
+        action="intervention",
+        now=now,
+        detail=f"{words}: {body.detail}"[:4000],
+    )
+    return intervention
+
+
+def progress_update(
+    session: Session,
+    *,
+    ref: str,
+    message: str,
+    visible_to_client: bool,
+    principal: Principal,
+    now: datetime,
+) -> Ticket:
+    """A progress update ("point d'avancement"); the client sees it unless internal."""
+    ticket = get_ticket(session, ref=ref, principal=principal)
+    if principal.role.value == "viewer":
+        raise NotAllowed("read-only users cannot post updates")
+    log_operation(
+        session,
+        ticket,
+        actor=principal.user_id,
+        action="client_message" if principal.is_client else "progress",
+        now=now,
+        detail=message,
+        visible_to_client=visible_to_client or principal.is_client,
+    )
+    return ticket

@@ -1,0 +1,250 @@
+"""Client declarations (SAV), restoration notices, interventions and progress updates."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from clocks import ManualClock
+from collector.access import Role
+from collector.alarms import AlarmEngine
+from collector.alarms.models import Alarm
+from collector.api.app import create_app
+from collector.api.auth import create_user
+from collector.sites.inventory import load_inventory
+from collector.storage import make_engine, make_session_factory
+from collector.storage.schema import create_schema
+from collector.tickets.flows import TicketAlarmListener
+from collector.tickets.models import TicketAttachment
+from protocol import AlarmEvent, Severity, Transition
+
+INVENTORY = Path(__file__).resolve().parents[3] / "firmware_config" / "inventory"
+
+
+@dataclass
+class Desk:
+    client: TestClient
+    sessions: sessionmaker[Session]
+    clock: ManualClock
+    noc: dict[str, str]
+    alpha: dict[str, str]
+    seq: int = 0
+
+    def alarm(self, site: str, alarm_type: str, transition: Transition) -> None:
+        self.seq += 1
+        event = AlarmEvent(
+            agent_id="a1",
+            stream_id="0" * 32,
+            seq=self.seq,
+            ts=self.clock.now(),
+            clock_synced=True,
+            site_id=site,
+            equipment_id="contacts",
+            point=alarm_type,
+            alarm_type=alarm_type,
+            transition=transition,
+            severity=Severity.MAJOR,
+        )
+        with self.sessions() as session:
+            AlarmEngine([TicketAlarmListener()]).apply_event(
+                session, event=event, agent_id="a1", now=self.clock.now()
+            )
+            session.commit()
+
+
+@pytest.fixture
+def desk(tmp_path: Path, clock: ManualClock) -> Iterator[Desk]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    create_schema(engine)
+    sessions = make_session_factory(engine)
+    with sessions() as session:
+        load_inventory(session, INVENTORY)
+        _, noc = create_user(session, name="noc", role=Role.NOC, now=clock.now())
+        _, alpha = create_user(
+            session, name="alpha", role=Role.CLIENT, client_id="op-alpha", now=clock.now()
+        )
+        session.commit()
+    yield Desk(
+        TestClient(create_app(session_factory=sessions, clock=clock)),
+        sessions,
+        clock,
+        {"Authorization": f"Bearer {noc}"},
+        {"Authorization": f"Bearer {alpha}"},
+    )
+    engine.dispose()
+
+
+def declaration(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "hosting_ref": "HEB00001",
+        "client_ref": "ALPHA-4411",
+        "remote_ref": "RAC-A-0001",
+        "description": "customers behind the NRO lost service",
+        "impact": "total loss of service",
+        "impacted_services": ["FTTH access"],
+        "appeared_at": "2026-01-05T08:40:00Z",
+        "occurrence": {
+            "first_time": True,
+            "frequency": "",
+            "first_seen_at": "2026-01-05T08:40:00Z",
+        },
+        "technical_contact": {
+            "name": "J. Doe",
+            "email": "noc@alpha.example",
+            "phone": "+33 1 23 45 67 89",
+        },
+        "criticality": "major",
+        "attachments": [
+            {
+                "filename": "trace.txt",
+                "content_type": "text/plain",
+                "content_base64": base64.b64encode(b"ping timeout").decode(),
+            }
+        ],
+    }
+    return {**body, **overrides}
+
+
+def test_a_client_declares_an_individual_incident_on_working_hours(desk: Desk) -> None:
+    response = desk.client.post("/api/v1/tickets", json=declaration(), headers=desk.alpha)
+    assert response.status_code == 201, response.text
+    ticket = response.json()
+    assert (ticket["source"], ticket["kind"], ticket["site_id"]) == ("client", "sav", "NRO-LYO-01")
+    assert (ticket["client_ref"], ticket["ref"].startswith("TKT-")) == ("ALPHA-4411", True)
+    assert ticket["sla"]["contract_id"] == "sav-working-hours"
+    assert ticket["declaration"]["technical_contact"]["email"] == "noc@alpha.example"
+    with desk.sessions() as session:
+        assert session.scalars(select(TicketAttachment.content)).one() == b"ping timeout"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "where"),
+    [
+        ({"hosting_ref": "HEB00003"}, "not one of your services"),
+        ({"hosting_ref": "HEB1"}, "hosting_ref"),
+        (
+            {"technical_contact": {"name": "x", "email": "nope", "phone": "1"}},
+            "technical_contact.email",
+        ),
+        ({"attachments": [{"filename": "a", "content_base64": "%%%"}]}, "not valid base64"),
+    ],
+)
+def test_bad_declarations_are_refused_with_the_reason(
+    desk: Desk, overrides: dict[str, Any], where: str
+) -> None:
+    response = desk.client.post(
+        "/api/v1/tickets", json=declaration(**overrides), headers=desk.alpha
+    )
+    assert response.status_code == 422
+    assert where in response.json()["error"]["message"]
+
+
+def test_restoring_an_alarm_ticket_needs_its_alarm_cleared_and_a_notice(desk: Desk) -> None:
+    desk.alarm("NRO-LYO-01", "hvac_fault", Transition.RAISED)
+    ref = desk.client.get("/api/v1/tickets", headers=desk.noc).json()["items"][0]["ref"]
+    for to in ("qualified", "in_progress"):
+        desk.client.post(f"/api/v1/tickets/{ref}/transition", json={"to": to}, headers=desk.noc)
+    notice = {
+        "link_ref": "LNK-9",
+        "corrective_operation": "HVAC reset",
+        "occurred_at": "2026-01-05T09:00:00Z",
+        "description": "HVAC unit, NRO room 1",
+        "causes": "compressor fault",
+    }
+    refused = desk.client.post(f"/api/v1/tickets/{ref}/restore", json=notice, headers=desk.noc)
+    assert refused.status_code == 409 and "still active" in refused.json()["error"]["message"]
+    bypass = desk.client.post(
+        f"/api/v1/tickets/{ref}/transition", json={"to": "restored"}, headers=desk.noc
+    )
+    assert bypass.status_code == 403
+    desk.clock.advance(minutes=20)
+    desk.alarm("NRO-LYO-01", "hvac_fault", Transition.CLEARED)
+    restored = desk.client.post(
+        f"/api/v1/tickets/{ref}/restore", json=notice, headers=desk.noc
+    ).json()
+    assert restored["state"] == "restored"
+    # Re-supervision filled the return to nominal from the alarm's clear.
+    assert restored["restoration_notice"]["return_to_nominal_at"] == "2026-01-05T09:20:00+00:00"
+    confirmed = desk.client.post(
+        f"/api/v1/tickets/{ref}/transition", json={"to": "closed"}, headers=desk.alpha
+    )
+    assert confirmed.json()["state"] == "closed"
+
+
+def test_an_on_site_dispatch_lets_the_technician_in_without_an_intrusion(desk: Desk) -> None:
+    desk.alarm("PM-LYO-0101", "hvac_fault", Transition.RAISED)
+    ref = desk.client.get("/api/v1/tickets", headers=desk.noc).json()["items"][0]["ref"]
+    slot = {
+        "slot_start": desk.clock.now().isoformat(),
+        "slot_end": (desk.clock.now() + timedelta(hours=2)).isoformat(),
+    }
+    missing = desk.client.post(
+        f"/api/v1/tickets/{ref}/interventions", json={"kind": "onsite_dispatch"}, headers=desk.noc
+    )
+    assert missing.status_code == 422 and "time slot" in missing.json()["error"]["message"]
+    ok = desk.client.post(
+        f"/api/v1/tickets/{ref}/interventions",
+        json={"kind": "onsite_dispatch", "detail": "tech T. Martin", **slot},
+        headers=desk.noc,
+    )
+    assert ok.status_code == 201
+    desk.clock.advance(minutes=30)
+    desk.alarm("PM-LYO-0101", "door_open", Transition.RAISED)
+    titles = [
+        t["title"] for t in desk.client.get("/api/v1/tickets", headers=desk.noc).json()["items"]
+    ]
+    assert not any(t.startswith("door_open") for t in titles)
+    with desk.sessions() as session:
+        assert (
+            session.scalars(select(Alarm).where(Alarm.alarm_type == "door_open"))
+            .one()
+            .in_maintenance
+        )
+    desk.alarm("PM-LYO-0101", "door_open", Transition.CLEARED)
+    desk.clock.advance(hours=3)
+    desk.alarm("PM-LYO-0101", "door_open", Transition.RAISED)  # after the slot: an intrusion
+    titles = [
+        t["title"] for t in desk.client.get("/api/v1/tickets", headers=desk.noc).json()["items"]
+    ]
+    assert any(t.startswith("door_open") for t in titles)
+
+
+def test_internal_updates_stay_internal_and_client_messages_reach_the_noc(desk: Desk) -> None:
+    ref = desk.client.post("/api/v1/tickets", json=declaration(), headers=desk.alpha).json()["ref"]
+    desk.client.post(
+        f"/api/v1/tickets/{ref}/updates",
+        json={"message": "field team on its way"},
+        headers=desk.noc,
+    )
+    desk.client.post(
+        f"/api/v1/tickets/{ref}/updates",
+        json={"message": "suspect the OLT card", "visible_to_client": False},
+        headers=desk.noc,
+    )
+    desk.client.post(
+        f"/api/v1/tickets/{ref}/updates",
+        json={"message": "still down at 10:00"},
+        headers=desk.alpha,
+    )
+    seen_by_client = [
+        o["detail"]
+        for o in desk.client.get(f"/api/v1/tickets/{ref}", headers=desk.alpha).json()["operations"]
+    ]
+    seen_by_noc = [
+        o["detail"]
+        for o in desk.client.get(f"/api/v1/tickets/{ref}", headers=desk.noc).json()["operations"]
+    ]
+    assert "suspect the OLT card" not in seen_by_client
+    assert {"field team on its way", "still down at 10:00"} <= set(seen_by_client)
+    assert {"field team on its way", "suspect the OLT card", "still down at 10:00"} <= set(
+        seen_by_noc
+    )
