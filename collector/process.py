@@ -99,11 +99,18 @@ async def run_collector(*, settings: CollectorSettings, clock: Clock, stop: asyn
 async def _timers(
     session_factory: sessionmaker[Session], scheduler: Scheduler, clock: Clock, poll_s: float
 ) -> None:
+    def run_once() -> None:
+        with session_factory() as session:
+            scheduler.run(session, now=clock.now())
+            session.commit()
+        with session_factory() as session:
+            scheduler.deliver(session, now=clock.now())
+            session.commit()
+
     while True:
         try:
-            with session_factory() as session:
-                scheduler.run(session, now=clock.now())
-                session.commit()
+            # In a worker thread: deliveries and SQL must not block the API's event loop.
+            await asyncio.to_thread(run_once)
         except Exception:
             # A failing timer run must not stop ingest or the API; it is retried next tick.
             log.exception("scheduled work failed; retrying in %.1f s", poll_s)

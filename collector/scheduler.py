@@ -11,6 +11,7 @@ from collector.alarms import AlarmEngine, AlarmListener
 from collector.alarms.presence import check_presence
 from collector.feed import service as feed
 from collector.maintenance.timers import run_maintenance_timers
+from collector.notifications import service as notifications
 from collector.tickets.service import run_due_timers
 
 
@@ -41,3 +42,7 @@ class Scheduler:
         run_maintenance_timers(session, engine=self._engine, now=now)
         run_due_timers(session, now=now)
         feed.prune(session, now=now)
+
+    def deliver(self, session: Session, *, now: datetime) -> int:
+        """Send due notifications (its own transaction: no lock is held while sending)."""
+        return notifications.deliver_due(session, now=now)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from collector.alarms import AlarmEngine
 from collector.ingest.models import DeadLetter, InboundEvent, StreamState, TelemetryBatch
 from collector.sites.models import Agent, Site
+from collector.storage.upsert import insert_ignore
 from collector.telemetry.models import TelemetrySample
 from protocol import (
     AlarmEvent,
@@ -57,14 +58,6 @@ class BatchResult:
     stored: int = 0
     duplicates: int = 0
     dead_letters: dict[str, int] = field(default_factory=lambda: defaultdict(int))
-
-
-def insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING; True when a row was inserted."""
-    dialect = session.get_bind().dialect.name
-    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    result = session.execute(builder(model).values(**values).on_conflict_do_nothing())
-    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 def _event_row(message: AlarmEvent | StateEvent, item: Received) -> dict[str, Any]:

@@ -39,6 +39,8 @@ class ClientEntry(_Strict):
 
     client_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     name: str
+    notify_emails: list[str] = Field(default_factory=list)
+    notify_webhook: str | None = Field(default=None, pattern=r"^https?://")
 
 
 class ServiceEntry(_Strict):
@@ -79,7 +81,9 @@ def load_inventory(session: Session, directory: Path = DEFAULT_INVENTORY_DIR) ->
         for site in inventory.sites:
             session.merge(Site(**site.model_dump()))
         for client in inventory.clients:
-            session.merge(Client(**client.model_dump()))
+            session.merge(
+                Client(**{**client.model_dump(), "notify_emails": ",".join(client.notify_emails)})
+            )
         session.flush()
         known_sites = {s for s in session.scalars(select(Site.site_id))}
         for i, service in enumerate(inventory.services):

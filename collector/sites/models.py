@@ -56,6 +56,9 @@ class Client(Base):
 
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # Where ticket notifications go (comma-separated e-mails; one webhook URL).
+    notify_emails: Mapped[str] = mapped_column(Text, default="")
+    notify_webhook: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Service(Base):

@@ -17,6 +17,7 @@ MODEL_MODULES = (
     "collector.maintenance.models",
     "collector.tickets.models",
     "collector.feed.models",
+    "collector.notifications.models",
     "collector.api.auth_models",
 )
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from collector.access import Principal, client_site_ids
 from collector.alarms.models import Alarm, StormGroup
 from collector.feed import service as feed
+from collector.notifications import service as notifications
 from collector.sla import ClockState
 from collector.tickets.criticality import load_criticality_map
 from collector.tickets.lifecycle import OPEN_STATES, TicketState, check_transition
@@ -88,6 +89,14 @@ def log_operation(
     )
     ticket.updated_at = now
     ticket.version += 1
+    notifications.enqueue(
+        session,
+        ticket=ticket,
+        event=action,
+        detail=detail,
+        visible_to_client=visible_to_client,
+        now=now,
+    )
     feed.publish(
         session,
         kind="ticket",

@@ -1,0 +1,40 @@
+"""Who the NOC team is and how mail leaves (``rules/notifications.yaml``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+SETTINGS_FILE = Path(__file__).resolve().parents[2] / "rules" / "notifications.yaml"
+
+
+class SmtpSettings(BaseModel):
+    """The relay that carries e-mails."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: str = "shelterwatch@localhost"
+
+
+class NotificationSettings(BaseModel):
+    """NOC recipients, the SMTP relay, retry policy and the events that notify."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    events: list[str] = ["opened", "qualified", "escalated", "restored", "closed", "auto_closed"]
+    noc_emails: list[str] = Field(default_factory=list)
+    noc_webhooks: list[str] = Field(default_factory=list)
+    smtp: SmtpSettings | None = None
+    max_attempts: int = Field(default=8, ge=1)
+    retry_base_s: float = Field(default=30.0, gt=0)
+
+
+@lru_cache(maxsize=4)
+def load_notification_settings(path: Path = SETTINGS_FILE) -> NotificationSettings:
+    """Load and validate the settings file."""
+    return NotificationSettings.model_validate(yaml.safe_load(path.read_text()) or {})
