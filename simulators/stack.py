@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import yaml
 
-from agent.config import ContactPoint, SiteConfig, load_site
+from agent.config import ContactPoint, GpioDevice, GpioProfile, SiteConfig, load_site
 from simulators.broker import MosquittoProcess, free_port, port_in_use
 from simulators.gpio import GpioDriver
 from simulators.processes import ChildProcess, cli_argv
@@ -40,6 +40,8 @@ class AgentProcess:
         """BCM pin and definition of a contact point, searched across GPIO devices."""
         for device in self.config.devices:
             profile = self.config.profile_of(device)
+            if not (isinstance(device, GpioDevice) and isinstance(profile, GpioProfile)):
+                continue
             if point in device.pins:
                 return device.pins[point], profile.points[point]
         raise KeyError(f"agent {self.agent_id} has no contact point {point!r}")
@@ -206,6 +208,8 @@ def _normal_levels(config: SiteConfig) -> dict[int, bool]:
     levels: dict[int, bool] = {}
     for device in config.devices:
         profile = config.profile_of(device)
+        if not (isinstance(device, GpioDevice) and isinstance(profile, GpioProfile)):
+            continue
         for point, pin in device.pins.items():
             spec = profile.points[point]
             levels[pin] = _level(spec.alarm.when == "open", pull_up=spec.pull_up)

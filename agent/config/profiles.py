@@ -71,4 +71,67 @@ class ThresholdAlarm(_Strict):
         return self
 
 
-Profile = GpioProfile
+class BitAlarm(_Strict):
+    """An alarm raised while a coil, discrete input or register bit has a given value."""
+
+    alarm_type: Ident
+    severity: Severity
+    when: bool = True
+    raise_delay_s: float = Field(default=0.0, ge=0)
+    clear_delay_s: float = Field(default=0.0, ge=0)
+
+
+class Telemetry(_Strict):
+    """How often a value is sent, and the change below which it is not."""
+
+    period_s: float = Field(default=60.0, gt=0)
+    deadband: float = Field(default=0.0, ge=0)
+
+
+class ModbusPoint(_Strict):
+    """One value read over Modbus: where it is and how to decode it."""
+
+    function: Literal[1, 2, 3, 4]  # coils, discrete inputs, holding, input registers
+    address: int = Field(ge=0, le=65535)
+    type: Literal["bool", "int16", "uint16", "int32", "uint32", "float32"] = "uint16"
+    word_order: Literal["big", "little"] = "big"
+    byte_order: Literal["big", "little"] = "big"
+    scale: float = 1.0
+    offset: float = 0.0
+    bit: int | None = Field(default=None, ge=0, le=15)
+    unit: str | None = Field(default=None, max_length=16)
+    alarm: ThresholdAlarm | BitAlarm | None = None
+    telemetry: Telemetry | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ModbusPoint:
+        is_bit = self.function in (1, 2) or self.bit is not None
+        if self.function in (1, 2) and self.type != "bool":
+            raise ValueError("coils and discrete inputs (functions 1, 2) are of type bool")
+        if is_bit and isinstance(self.alarm, ThresholdAlarm):
+            raise ValueError("a bit has a bit alarm (when: true/false), not a threshold")
+        if not is_bit and isinstance(self.alarm, BitAlarm):
+            raise ValueError("a register value has a threshold alarm, not a bit alarm")
+        return self
+
+    @property
+    def words(self) -> int:
+        """Registers (or bits) occupied."""
+        return 2 if self.type in ("int32", "uint32", "float32") else 1
+
+    @property
+    def is_bit(self) -> bool:
+        """True for coils, discrete inputs and register bits."""
+        return self.function in (1, 2) or self.bit is not None
+
+
+class ModbusProfile(_Strict):
+    """An equipment model read over Modbus (TCP or RTU)."""
+
+    name: Ident
+    kind: Literal["modbus"]
+    description: str = ""
+    points: dict[Ident, ModbusPoint] = Field(min_length=1)
+
+
+Profile = Annotated[GpioProfile | ModbusProfile, Field(discriminator="kind")]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from agent.buffer.settings import OutboxSettings
 from agent.config.errors import ConfigError
@@ -28,13 +28,49 @@ class _Strict(BaseModel):
 class GpioDevice(_Strict):
     """Contacts on GPIO inputs: profile point -> BCM pin number."""
 
+    driver: Literal["gpio"]
     id: Ident
     profile: Ident
     pins: dict[Ident, int] = Field(min_length=1)
     poll_ms: int = Field(default=50, ge=5, le=10_000)
 
 
-Device = GpioDevice
+class ModbusTcp(_Strict):
+    """Modbus TCP transport."""
+
+    kind: Literal["tcp"]
+    host: str
+    port: int = Field(default=502, ge=1, le=65535)
+
+
+class ModbusRtu(_Strict):
+    """Modbus RTU over a serial line."""
+
+    kind: Literal["rtu"]
+    port: str  # e.g. /dev/ttyUSB0
+    baudrate: int = Field(default=19200, ge=1200, le=921600)
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+
+
+class ModbusDevice(_Strict):
+    """An equipment read over Modbus, with its own timeout, retries and backoff."""
+
+    driver: Literal["modbus"]
+    id: Ident
+    profile: Ident
+    transport: ModbusTcp | ModbusRtu = Field(discriminator="kind")
+    unit_id: int = Field(default=1, ge=0, le=247)
+    poll_s: float = Field(default=10.0, gt=0)
+    timeout_s: float = Field(default=2.0, gt=0)
+    retries: int = Field(default=1, ge=0, le=10)
+    # After a failed poll, wait up to this long (doubling) before the next attempt.
+    backoff_max_s: float = Field(default=60.0, gt=0)
+    # Failed polls in a row that raise the device's communication-failure alarm.
+    comm_failure_after: int = Field(default=3, ge=1)
+
+
+Device = Annotated[GpioDevice | ModbusDevice, Field(discriminator="driver")]
 
 
 class SiteFile(_Strict):
@@ -127,17 +163,27 @@ def load_profile(path: Path) -> Profile:
         raise ConfigError(str(path), "<file>", err.strerror or str(err)) from err
 
 
+_PROFILE: TypeAdapter[Profile] = TypeAdapter(Profile)
+
+
 def load_profile_text(text: str, *, source: str) -> Profile:
     """Validate profile YAML."""
-    return _validate(GpioProfile, _yaml(text, source), source)
+    raw = _yaml(text, source)
+    try:
+        return _PROFILE.validate_python(raw)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise ConfigError(source, _path(first["loc"]) or "<root>", first["msg"]) from err
 
 
 def _check_device(source: str, index: int, device: Device, profile: Profile) -> None:
-    if device.id and isinstance(device, GpioDevice):
-        if profile.kind != "gpio":
-            raise ConfigError(
-                source, f"devices[{index}].profile", f"{profile.name} is not a gpio profile"
-            )
+    if profile.kind != device.driver:
+        raise ConfigError(
+            source,
+            f"devices[{index}].profile",
+            f"{profile.name} is a {profile.kind} profile, not {device.driver}",
+        )
+    if isinstance(device, GpioDevice) and isinstance(profile, GpioProfile):
         missing = sorted(set(profile.points) - set(device.pins))
         unknown = sorted(set(device.pins) - set(profile.points))
         if missing:

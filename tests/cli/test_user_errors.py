@@ -25,7 +25,8 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
         ("agent_id: a1\nsite_id: [unclosed\n", "line"),
         (
             "agent_id: a1\nsite_id: S1\nsite_kind: pm\n"
-            "devices:\n  - {id: c, profile: gpio-shelter-contacts, pins: {door: 17}}\n",
+            "devices:\n"
+            "  - {driver: gpio, id: c, profile: gpio-shelter-contacts, pins: {door: 17}}\n",
             "devices[0].pins",
         ),
     ],
