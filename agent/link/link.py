@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 # collector learns that the site is no longer watched.
 DISCONNECT_WITH_WILL = 4
 TICK_S = 0.2
+MAX_RESEND_S = 300.0
 
 
 class StatusProvider(Protocol):
@@ -117,6 +118,7 @@ class AgentLink:
         self.state = LinkStatus()
         self._collectors: dict[str, bool] = {}
         self._inflight: dict[tuple[str, int], float] = {}
+        self._srtt: float | None = None
         self._wake = asyncio.Event()
         self._stopping = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -338,13 +340,25 @@ class AgentLink:
             return
         self._outbox.ack(ack)
         self.state.last_ack_mono = self._clock.monotonic()
+        now = self._clock.monotonic()
         for key in list(self._inflight):
             space, seq = key
             if (space == "event" and seq <= ack.events_through) or (
                 space == "telemetry" and any(r.first <= seq <= r.last for r in ack.telemetry)
             ):
-                del self._inflight[key]
+                self._observe_ack_delay(now - self._inflight.pop(key))
         self._wake.set()
+
+    def _observe_ack_delay(self, sample_s: float) -> None:
+        # Smoothed like TCP's RTT: a slow but working collector stretches the re-send timeout
+        # instead of being flooded with copies of what it is still processing.
+        self._srtt = sample_s if self._srtt is None else 0.875 * self._srtt + 0.125 * sample_s
+
+    @property
+    def resend_timeout_s(self) -> float:
+        """Re-send after this long without an ack: the floor, or four smoothed ack delays."""
+        floor = self._settings.resend_after_s
+        return floor if self._srtt is None else min(MAX_RESEND_S, max(floor, 4 * self._srtt))
 
     # -- tasks ---------------------------------------------------------------------------
 
@@ -359,8 +373,9 @@ class AgentLink:
             if not self.state.connected:
                 continue
             now = self._clock.monotonic()
+            timeout = self.resend_timeout_s
             for key, sent in list(self._inflight.items()):
-                if now - sent >= s.resend_after_s:
+                if now - sent >= timeout:
                     del self._inflight[key]  # not acked in time: offered again below
             room = s.inflight_window - len(self._inflight)
             if room <= 0:

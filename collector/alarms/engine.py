@@ -71,9 +71,12 @@ class AlarmEngine:
             if alarm is None:
                 alarm = self._new_alarm(session, event, agent_id=agent_id, at=at)
                 self._changed(session, alarm, AlarmChange.RAISED, now, at=at, seq=event.seq)
+            else:
+                self._absorb_flap(session, alarm, raised=raised, event=event, at=at, now=now)
             alarm.flapping = True
-            self._absorb_flap(session, alarm, raised=raised, event=event, at=at, now=now)
-            self._changed(session, alarm, AlarmChange.FLAPPING, now, at=at, seq=event.seq)
+            alarm.edge_active = raised
+            # A consequence of the event, not an edge transition of its own: no seq.
+            self._changed(session, alarm, AlarmChange.FLAPPING, now, at=at)
             return
         value = json.dumps(event.value)
         if raised:

@@ -1,0 +1,146 @@
+"""Property: any interleaving, duplication or reordering of the same edge history gives the
+same final alarms and tickets (by identity, state, severity, parent links and SLA figures)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import create_engine, event, select
+
+from collector.alarms import AlarmEngine
+from collector.alarms.models import Alarm
+from collector.feed.service import FeedAlarmListener
+from collector.ingest.store import BatchStore, Received
+from collector.storage import Base, make_session_factory
+from collector.storage.schema import create_schema
+from collector.tickets.flows import TicketAlarmListener
+from collector.tickets.models import Ticket
+from collector.tickets.sla import sla_view
+from tests.conftest import budget
+
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+TYPES = ["door_open", "fire", "mains_lost", "on_battery", "temp_high"]
+
+
+def _history(draw: st.DrawFn, agent: str) -> list[Received]:
+    n = draw(st.integers(1, 12))
+    active: set[str] = set()
+    out = []
+    for seq in range(1, n + 1):
+        alarm_type = draw(st.sampled_from(TYPES))
+        transition = "cleared" if alarm_type in active else "raised"
+        active.symmetric_difference_update({alarm_type})
+        body = {
+            "v": 1,
+            "kind": "alarm",
+            "agent_id": agent,
+            "stream_id": "a" * 32,
+            "seq": seq,
+            "ts": (T0 + timedelta(seconds=20 * seq)).isoformat(),
+            "clock_synced": True,
+            "site_id": agent.upper(),
+            "equipment_id": "eq",
+            "point": alarm_type,
+            "alarm_type": alarm_type,
+            "transition": transition,
+            "severity": "critical" if alarm_type == "fire" else "major",
+        }
+        out.append(Received(f"sw/v1/agents/{agent}/events", json.dumps(body).encode(), T0))
+    return out
+
+
+@st.composite
+def deliveries(draw: st.DrawFn) -> tuple[list[Received], list[list[Received]]]:
+    history = [m for agent in ("pm-a", "pm-b") for m in _history(draw, agent)]
+    shuffled = draw(st.permutations(history))
+    duplicated = shuffled + draw(st.lists(st.sampled_from(history), max_size=6))
+    cuts = sorted(draw(st.lists(st.integers(0, len(duplicated)), max_size=5)))
+    batches, start = [], 0
+    for cut in [*cuts, len(duplicated)]:
+        batches.append(duplicated[start:cut])
+        start = cut
+    # Whatever the transport did, the agents re-send everything until acked: a final pass.
+    batches.append(history)
+    return history, batches
+
+
+# One scratch database for the whole run, emptied between replays: creating the schema for
+# every example would cost more than the example.
+_ENGINE = create_engine(f"sqlite:///{tempfile.mkdtemp(prefix='sw-prop-')}/prop.db")
+
+
+@event.listens_for(_ENGINE, "connect")
+def _fast(dbapi_conn: Any, _record: Any) -> None:
+    # Durability is not what this test is about.
+    dbapi_conn.execute("PRAGMA synchronous=OFF")
+    dbapi_conn.execute("PRAGMA journal_mode=MEMORY")
+
+
+create_schema(_ENGINE)
+_SESSIONS = make_session_factory(_ENGINE)
+
+
+def _reset() -> None:
+    with _ENGINE.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+
+
+def _final_state(batches: list[list[Received]]) -> tuple[Any, ...]:
+    _reset()
+    sessions = _SESSIONS
+    store = BatchStore(AlarmEngine([TicketAlarmListener(), FeedAlarmListener()]))
+    now = T0 + timedelta(hours=1)
+    for batch in batches:
+        with sessions() as session:
+            store.process(session, batch, now=now)
+            session.commit()
+    with sessions() as session:
+        alarms = sorted(
+            (
+                a.site_id,
+                a.equipment_id,
+                a.point,
+                a.alarm_type,
+                a.state,
+                a.severity,
+                a.count,
+                a.flapping,
+                a.suppressed_by is not None,
+            )
+            for a in session.scalars(select(Alarm))
+        )
+        tickets = sorted(
+            (
+                t.alarm_identity or "",
+                t.kind,
+                t.state,
+                t.criticality,
+                t.parent_ticket_id is not None,
+                t.recurrences,
+                sla_view(session, t, now=now).elapsed_min,
+            )
+            for t in session.scalars(select(Ticket))
+        )
+    return tuple(alarms), tuple(tickets)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(budget(short=300, long=36_000))
+@settings(
+    max_examples=budget(short=1000, long=100_000),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(deliveries())
+def test_same_history_same_alarms_and_tickets(
+    delivery: tuple[list[Received], list[list[Received]]],
+) -> None:
+    history, batches = delivery
+    assert _final_state(batches) == _final_state([history])
