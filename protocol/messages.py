@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from protocol.topics import AGENT_ID_PATTERN
 
@@ -21,6 +21,16 @@ Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
 AgentId = Annotated[str, Field(pattern=AGENT_ID_PATTERN)]
 StreamId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 Seq = Annotated[int, Field(ge=0, le=2**62)]
+
+
+def _no_epoch_numbers(value: Any) -> Any:
+    # pydantic would read a number as seconds since 1970: the contract says RFC 3339 text.
+    if isinstance(value, int | float):
+        raise ValueError("timestamps are RFC 3339 strings with an offset, not numbers")
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_no_epoch_numbers)]
 
 
 class Severity(StrEnum):
@@ -48,7 +58,7 @@ class _Envelope(_Model):
     agent_id: AgentId
     stream_id: StreamId
     seq: Seq
-    ts: AwareDatetime
+    ts: Timestamp
     clock_synced: bool
 
 
@@ -84,7 +94,7 @@ class TelemetrySample(_Model):
     point: Ident
     value: float
     unit: str | None = Field(default=None, max_length=16)
-    ts: AwareDatetime
+    ts: Timestamp
 
 
 class TelemetryMessage(_Envelope):
@@ -103,7 +113,7 @@ class AlarmSnapshot(_Model):
     alarm_type: Ident
     severity: Severity
     value: float | bool | str | None = None
-    since: AwareDatetime
+    since: Timestamp
 
 
 class BirthMessage(_Envelope):
@@ -131,7 +141,7 @@ class DeviceHealth(_Model):
 
     device_id: Ident
     ok: bool
-    last_ok: AwareDatetime | None = None
+    last_ok: Timestamp | None = None
     consecutive_failures: int = Field(default=0, ge=0)
     last_error: str | None = Field(default=None, max_length=500)
 
@@ -190,7 +200,7 @@ class AckMessage(_Model):
     events_through: Seq
     telemetry: list[SeqRange] = Field(default_factory=list, max_length=1000)
     collector_id: str = Field(max_length=128)
-    ts: AwareDatetime
+    ts: Timestamp
 
 
 class CollectorStatus(_Model):
@@ -200,7 +210,7 @@ class CollectorStatus(_Model):
     kind: Literal["collector_status"] = "collector_status"
     collector_id: str = Field(max_length=128)
     online: bool
-    ts: AwareDatetime | None = None
+    ts: Timestamp | None = None
 
 
 class ConfigMessage(_Model):

@@ -1,0 +1,160 @@
+"""Fuzz: malformed payloads through mosquitto while valid traffic flows. The collector stays up,
+every bad message is dead-lettered, every valid one is processed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+import sqlalchemy as sa
+from paho.mqtt.enums import CallbackAPIVersion
+
+from agent.buffer import Outbox, OutboxSettings
+from agent.events import AlarmTransition
+from agent.link import AgentLink, LinkSettings
+from clocks import SystemClock
+from protocol import AlarmSnapshot, DeviceHealth, Severity, Transition
+from simulators.stack import Stack
+from tests.conftest import budget
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(budget(short=120, long=900))]
+
+VALID = {
+    "v": 1,
+    "kind": "alarm",
+    "agent_id": "fuzz-target",
+    "stream_id": "b" * 32,
+    "seq": 1,
+    "ts": "2026-01-05T09:00:00Z",
+    "clock_synced": True,
+    "site_id": "PM-FUZZ",
+    "equipment_id": "eq",
+    "point": "p",
+    "alarm_type": "door_open",
+    "transition": "raised",
+    "severity": "major",
+}
+
+
+def malformed(rng: random.Random) -> tuple[str, bytes]:
+    """One bad message: every way a payload can be wrong."""
+    topic = "sw/v1/agents/fuzz-target/events"
+    kind = rng.randrange(8)
+    if kind == 0:
+        return topic, rng.randbytes(rng.randrange(1, 300))
+    if kind == 1:
+        return topic, json.dumps(rng.choice([[], 1, "x", None, [VALID]])).encode()
+    if kind == 2:
+        return topic, json.dumps({**VALID, "v": rng.choice([0, 2, "1", None])}).encode()
+    if kind == 3:
+        body = dict(VALID)
+        body.pop(rng.choice(list(body)))
+        return topic, json.dumps(body).encode()
+    if kind == 4:
+        field = rng.choice(["seq", "ts", "severity", "transition", "site_id", "stream_id"])
+        return topic, json.dumps({**VALID, field: rng.choice([-5, "??", 1e30, [], {}])}).encode()
+    if kind == 5:
+        return "sw/v1/agents/someone-else/events", json.dumps(VALID).encode()
+    if kind == 6:
+        return "sw/v1/agents/fuzz-target/telemetry", json.dumps(VALID).encode()
+    return topic, b'{"v": 1, "pad": "' + b"x" * 300_000 + b'"}'
+
+
+class _Status:
+    def alarm_snapshot(self) -> list[AlarmSnapshot]:
+        return []
+
+    def config_hash(self) -> str:
+        return "sha256:fuzz"
+
+    def device_health(self) -> list[DeviceHealth]:
+        return []
+
+    def traps_rejected(self) -> int:
+        return 0
+
+    def clock_synced(self) -> bool:
+        return True
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    chain = Stack(tmp_path / "stack")
+    chain.broker.start()
+    chain.noc_token = chain.create_token(name="noc", role="noc")
+    chain.start_collector()
+    try:
+        yield chain
+    finally:
+        chain.stop()
+
+
+async def test_garbage_is_dead_lettered_and_valid_traffic_still_flows(
+    stack: Stack, tmp_path: Path
+) -> None:
+    count = budget(short=2000, long=10_000)
+    rng = random.Random(7)
+    outbox = Outbox.open(
+        settings=OutboxSettings(path=tmp_path / "outbox.db"),
+        agent_id="fuzz-valid",
+        site_id="PM-VALID",
+        clock=SystemClock(),
+    )
+    link = AgentLink(
+        settings=LinkSettings(port=stack.broker.port),
+        outbox=outbox,
+        agent_id="fuzz-valid",
+        site_id="PM-VALID",
+        boot=1,
+        agent_version="t",
+        status=_Status(),
+        clock=SystemClock(),
+        on_config=lambda _m: None,
+        on_command=lambda _m: None,
+    )
+    fuzzer = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    fuzzer.connect(stack.broker.host, stack.broker.port)
+    fuzzer.loop_start()
+    async with link:
+        for i in range(count):
+            fuzzer.publish(*malformed(rng), qos=1).wait_for_publish(5)
+            if i % 20 == 0:
+                outbox.append_alarm(
+                    AlarmTransition(
+                        "eq",
+                        "p",
+                        "door_open",
+                        Transition.RAISED if i % 40 == 0 else Transition.CLEARED,
+                        Severity.MAJOR,
+                        None,
+                        "valid",
+                        datetime.now(UTC),
+                    ),
+                    clock_synced=True,
+                )
+                link.wake()
+        for _ in range(600):
+            if outbox.health().events_pending == 0:
+                break
+            await asyncio.sleep(0.1)
+    fuzzer.loop_stop()
+    fuzzer.disconnect()
+    committed = outbox.high_water_event_seq()
+    assert outbox.health().events_pending == 0
+    outbox.close()
+    assert stack.collector.running
+    engine = sa.create_engine(stack.db_url)
+    with engine.connect() as db:
+        dead = db.execute(sa.text("SELECT COUNT(*) FROM dead_letters")).scalar_one()
+        applied = db.execute(
+            sa.text("SELECT applied_through FROM streams WHERE agent_id = 'fuzz-valid'")
+        ).scalar_one()
+    engine.dispose()
+    assert dead == count
+    assert applied == committed == count // 20
