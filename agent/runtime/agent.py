@@ -16,6 +16,7 @@ from agent.clocksync import kernel_clock_synced
 from agent.config import ConfigError, SiteConfig, load_site, load_site_text
 from agent.events import AlarmTransition, Sample
 from agent.link import AgentLink
+from agent.runtime.status import StatusServer, status_socket_path
 from agent.sensing import SensingService
 from clocks import Clock
 from protocol import (
@@ -139,13 +140,46 @@ class AgentRuntime:
             self.config.config_hash,
         )
         try:
-            async with link, sensing:
+            status = StatusServer(status_socket_path(self.config.outbox.path), self.snapshot)
+            async with link, sensing, status:
                 with _sighup(self._loop, self._reload_from_file):
                     watcher = asyncio.create_task(self._watch_config(stop), name="config-watch")
                     await stop.wait()
                     watcher.cancel()
         finally:
             self.outbox.close()
+
+    def snapshot(self) -> dict[str, Any]:
+        """Everything a technician's check shows, as of now."""
+        link = self._link
+        return {
+            "agent_id": self.config.agent_id,
+            "site_id": self.config.site_id,
+            "boot": self.boot,
+            "agent_version": AGENT_VERSION,
+            "config_hash": self.config.config_hash,
+            "clock_synced": self.clock_synced(),
+            "now": self.clock.now().isoformat(),
+            "broker_connected": bool(link and link.connected),
+            "collector_up": bool(link and link.collector_up),
+            "outbox": self.outbox.health().model_dump(mode="json"),
+            "stream_id": self.outbox.stream_id,
+            "devices": [
+                d.model_dump(mode="json")
+                for d in (self.sensing.device_health() if self.sensing else [])
+            ],
+            "points": [
+                {
+                    "device_id": p.device_id,
+                    "point": p.point,
+                    "value": p.value,
+                    "alarm_active": p.alarm_active,
+                    "at": p.at.isoformat() if p.at else None,
+                }
+                for p in (self.sensing.live_values() if self.sensing else [])
+            ],
+            "active_alarms": [a.model_dump(mode="json") for a in self.outbox.active_alarms()],
+        }
 
     def _report_recovery(self) -> None:
         if not self.outbox.recovered:

@@ -1,0 +1,84 @@
+"""``shelterwatch agent check``: one screen for the technician, and an exit code for scripts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+
+def problems(status: dict[str, Any]) -> list[str]:
+    """What is wrong, in words (empty: all good)."""
+    found = []
+    if not status["broker_connected"]:
+        found.append("broker not reachable")
+    elif not status["collector_up"]:
+        found.append("no collector instance online")
+    outbox = status["outbox"]
+    if outbox["critical"]:
+        found.append("outbox critical: the alarm reserve is full")
+    if outbox["recovered"]:
+        found.append("outbox was recovered from a corrupt file at start")
+    found += [
+        f"device {d['device_id']}: {d.get('last_error') or 'not answering'}"
+        for d in status["devices"]
+        if not d["ok"]
+    ]
+    return found
+
+
+def warnings(status: dict[str, Any]) -> list[str]:
+    """Worth knowing, not wrong: the agent works around them."""
+    found = []
+    if not status["clock_synced"]:
+        found.append("clock not synchronised: timestamps are flagged, the collector uses its own")
+    return found
+
+
+def render(status: dict[str, Any]) -> str:
+    """The check screen."""
+    o = status["outbox"]
+    age = o["oldest_unacked_age_s"]
+    lines = [
+        f"shelterwatch agent {status['agent_id']}  site {status['site_id']}  boot {status['boot']}"
+        f"  v{status['agent_version']}",
+        f"config   {status['config_hash']}",
+        f"clock    {'synchronised' if status['clock_synced'] else 'NOT synchronised'}"
+        f"  {status['now']}",
+        f"broker   {'connected' if status['broker_connected'] else 'UNREACHABLE'}"
+        f"   collector {'up' if status['collector_up'] else 'DOWN'}",
+        f"outbox   {o['events_pending']} events, {o['telemetry_pending']} telemetry pending;"
+        f" oldest unacked {'-' if age is None else f'{age:.0f} s'}; thinned {o['thinned_total']}"
+        f"{'; CRITICAL' if o['critical'] else ''}",
+        "",
+        f"{'device':<14}{'state':<8}{'last ok':<22}{'failures':<10}last error",
+    ]
+    for d in status["devices"]:
+        lines.append(
+            f"{d['device_id']:<14}{'ok' if d['ok'] else 'FAIL':<8}{_short(d.get('last_ok')):<22}"
+            f"{d['consecutive_failures']:<10}{d.get('last_error') or ''}"
+        )
+    lines += ["", f"{'device':<14}{'point':<18}{'value':<12}alarm"]
+    for p in status["points"]:
+        lines.append(
+            f"{p['device_id']:<14}{p['point']:<18}{_value(p['value']):<12}"
+            f"{'ACTIVE' if p['alarm_active'] else '-'}"
+        )
+    found = problems(status)
+    lines += ["", "OK: nothing wrong" if not found else "PROBLEMS:"]
+    lines += [f"  - {p}" for p in found]
+    lines += [f"  (warning) {w}" for w in warnings(status)]
+    return "\n".join(lines)
+
+
+def _short(iso: str | None) -> str:
+    if not iso:
+        return "never"
+    return datetime.fromisoformat(iso).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "closed" if value else "open"
+    if isinstance(value, float):
+        return f"{value:g}"
+    return "-" if value is None else str(value)

@@ -1,0 +1,57 @@
+"""The agent's local status socket, read by ``shelterwatch agent check`` on site."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def status_socket_path(outbox_path: Path) -> Path:
+    """The status socket lives beside the outbox, on the writable data partition."""
+    return outbox_path.with_name("agent.sock")
+
+
+class StatusServer:
+    """Answers every connection with one JSON document, then closes it."""
+
+    def __init__(self, path: Path, snapshot: Callable[[], dict[str, Any]]) -> None:
+        self._path = path
+        self._snapshot = snapshot
+        self._server: asyncio.AbstractServer | None = None
+
+    async def __aenter__(self) -> StatusServer:
+        with contextlib.suppress(FileNotFoundError):
+            self._path.unlink()
+        self._server = await asyncio.start_unix_server(self._answer, path=str(self._path))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        with contextlib.suppress(FileNotFoundError):
+            self._path.unlink()
+
+    async def _answer(self, _reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            writer.write(json.dumps(self._snapshot(), default=str).encode() + b"\n")
+            await writer.drain()
+        finally:
+            writer.close()
+
+
+def read_status(path: Path, *, timeout_s: float = 3.0) -> dict[str, Any]:
+    """Ask a running agent for its status (raises OSError when none answers)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout_s)
+        sock.connect(str(path))
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    result: dict[str, Any] = json.loads(data)
+    return result
