@@ -291,6 +291,9 @@ class AgentLink:
         except (ValidationError, ValueError) as err:
             # A malformed message from the central side must never stop the agent.
             log.warning("ignoring malformed message on %s: %s", topic, err)
+        except Exception:
+            # Nor may a failing config or command handler kill the network thread.
+            log.exception("handling the message on %s failed; the link carries on", topic)
 
     def _call(self, fn: Callable[[], None]) -> None:
         if self._loop is not None and not self._loop.is_closed():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from collector.storage import Base
@@ -23,3 +23,31 @@ class TelemetrySample(Base):
     ts: Mapped[datetime]
     value: Mapped[float]
     unit: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class TelemetryHourly(Base):
+    """Hourly aggregate of a series, kept for years after raw samples are pruned."""
+
+    __tablename__ = "telemetry_hourly"
+    __table_args__ = (
+        UniqueConstraint("site_id", "equipment_id", "point", "hour", name="uq_telemetry_hour"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(128))
+    equipment_id: Mapped[str] = mapped_column(String(128))
+    point: Mapped[str] = mapped_column(String(128))
+    hour: Mapped[datetime]
+    count: Mapped[int] = mapped_column(Integer)
+    minimum: Mapped[float]
+    maximum: Mapped[float]
+    total: Mapped[float]
+
+
+class RollupWatermark(Base):
+    """Up to where raw samples have been rolled up into hours."""
+
+    __tablename__ = "telemetry_rollup"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)
+    rolled_until: Mapped[datetime]

@@ -155,13 +155,17 @@ def test_a_client_never_reads_or_changes_another_clients_data(
     url = _concrete(path, world.beta_ticket)
     if path == "/api/v1/stream":
         url += "?after=0&max_s=1"
+    if path.endswith("/telemetry"):
+        url += "?equipment_id=contacts&point=door"
     body = BODIES.get(path.rsplit("/", 1)[-1]) if method == "POST" else None
     response = world.client.request(method, url, headers=alpha, json=body)
-    assert BETA_SITE not in response.text
     if "{" in path:
-        # Another client's ticket does not exist for this caller (its ref is only echoed).
+        # Another client's site or ticket does not exist for this caller: the answer is the
+        # error document alone (it may echo the reference asked for, nothing else).
         assert response.status_code in (403, 404)
+        assert set(response.json()) == {"error"}
     else:
+        assert BETA_SITE not in response.text
         assert world.beta_ticket not in response.text
     # And nothing changed for the NOC either.
     noc = {"Authorization": f"Bearer {world.tokens['noc']}"}
