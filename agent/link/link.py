@@ -205,6 +205,13 @@ class AgentLink:
         self._thread.start()
 
     def _network(self) -> None:
+        """Run the connection loop; a crash is logged and the supervisor starts a new one."""
+        try:
+            self._connection_loop()
+        except Exception:
+            log.exception("MQTT network loop crashed")
+
+    def _connection_loop(self) -> None:
         """Connect, run the paho loop, reconnect with full-jitter backoff; until stopped."""
         s = self._settings
         backoff = FullJitterBackoff(base_s=s.reconnect_min_s, cap_s=s.reconnect_max_s)
