@@ -16,6 +16,7 @@ from collector.api.errors import install_error_handlers
 from collector.api.metrics import IngestStatsSource, render_metrics
 from collector.feed.routes import router as stream_router
 from collector.maintenance.routes import router as maintenance_router
+from collector.reports.routes import router as reports_router
 from collector.sites.routes import router as sites_router
 from collector.tickets.routes import router as tickets_router
 
@@ -42,6 +43,7 @@ def create_app(
     app.include_router(alarms_router)
     app.include_router(tickets_router)
     app.include_router(maintenance_router)
+    app.include_router(reports_router)
     app.include_router(stream_router)
 
     @app.get("/healthz", tags=["health"])
