@@ -16,12 +16,10 @@ from pathlib import Path
 
 from agent.buffer import Outbox, OutboxSettings
 from agent.events import AlarmTransition, Sample
-from agent.link import AgentLink, LinkSettings
+from agent.link import AgentLink, FixedStatus, LinkSettings
 from benchmarks._machine import print_machine
 from clocks import SystemClock
 from protocol import (
-    AlarmSnapshot,
-    DeviceHealth,
     Severity,
     TelemetryMessage,
     TelemetrySample,
@@ -141,23 +139,6 @@ def bench_memory(workdir: Path) -> float:
     return _rss_with(full) - _rss_with(empty)
 
 
-class _Status:
-    def alarm_snapshot(self) -> list[AlarmSnapshot]:
-        return []
-
-    def config_hash(self) -> str:
-        return "sha256:bench"
-
-    def device_health(self) -> list[DeviceHealth]:
-        return []
-
-    def traps_rejected(self) -> int:
-        return 0
-
-    def clock_synced(self) -> bool:
-        return True
-
-
 async def _drain(stack: Stack, outbox: Outbox) -> float:
     link = AgentLink(
         settings=LinkSettings(port=stack.broker.port, inflight_window=1000, resend_after_s=30),
@@ -166,7 +147,7 @@ async def _drain(stack: Stack, outbox: Outbox) -> float:
         site_id="PM-BENCH-01",
         boot=1,
         agent_version="bench",
-        status=_Status(),
+        status=FixedStatus(),
         clock=SystemClock(),
         on_config=lambda _m: None,
         on_command=lambda _m: None,

@@ -1,11 +1,13 @@
 """The agent's MQTT link: session, birth/Will, heartbeat, paced publishing, collector acks."""
 
 from agent.link.backoff import FullJitterBackoff
+from agent.link.fixed_status import FixedStatus
 from agent.link.link import AgentLink, LinkStatus, StatusProvider
 from agent.link.settings import LinkSettings, TlsSettings
 
 __all__ = [
     "AgentLink",
+    "FixedStatus",
     "FullJitterBackoff",
     "LinkSettings",
     "LinkStatus",

@@ -14,13 +14,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.buffer import Outbox, OutboxSettings
 from agent.events import AlarmTransition
-from agent.link import AgentLink, LinkSettings
+from agent.link import AgentLink, FixedStatus, LinkSettings
 from clocks import ManualClock
 from protocol import (
     AckMessage,
-    AlarmSnapshot,
     Channel,
-    DeviceHealth,
     Severity,
     Transition,
     agent_topic,
@@ -28,23 +26,6 @@ from protocol import (
 )
 
 AGENT = "acker-agent"
-
-
-class _Status:
-    def alarm_snapshot(self) -> list[AlarmSnapshot]:
-        return []
-
-    def config_hash(self) -> str:
-        return "sha256:test"
-
-    def device_health(self) -> list[DeviceHealth]:
-        return []
-
-    def traps_rejected(self) -> int:
-        return 0
-
-    def clock_synced(self) -> bool:
-        return True
 
 
 class Collector:
@@ -134,7 +115,7 @@ async def test_events_in_order_resent_until_acked_and_garbage_ignored(
         site_id="S1",
         boot=3,
         agent_version="test",
-        status=_Status(),
+        status=FixedStatus(),
         clock=clock,
         on_config=configs.append,
         on_command=configs.append,

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from agent.buffer import Outbox, OutboxSettings
-from agent.link import AgentLink, LinkSettings
+from agent.link import AgentLink, FixedStatus, LinkSettings
 from clocks import ManualClock, SystemClock
 from simulators.broker import MosquittoProcess
-from tests.agent.link.test_link_acker import AGENT, Collector, _alarm, _Status, _until
+from tests.agent.link.test_link_acker import AGENT, Collector, _alarm, _until
 
 
 @pytest.fixture
@@ -40,7 +40,7 @@ def _link(broker: MosquittoProcess, outbox: Outbox, **settings: Any) -> AgentLin
         site_id="PM-RES-01",
         boot=1,
         agent_version="t",
-        status=_Status(),
+        status=FixedStatus(),
         clock=SystemClock(),
         on_config=lambda _m: None,
         on_command=lambda _m: None,

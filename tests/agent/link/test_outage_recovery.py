@@ -12,33 +12,17 @@ import sqlalchemy as sa
 
 from agent.buffer import Outbox, OutboxSettings
 from agent.events import AlarmTransition, Sample
-from agent.link import AgentLink, LinkSettings
+from agent.link import AgentLink, FixedStatus, LinkSettings
 from clocks import SystemClock
-from protocol import AlarmSnapshot, DeviceHealth, Severity, Transition
+from protocol import Severity, Transition
 from simulators.stack import Stack
 
-pytestmark = pytest.mark.slow
+# Slow on a loaded 2-core machine (a drain of thousands of messages): its own time budget.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 SAMPLES = 100_000
 ALARMS = 1_000
 BATCH = 50
-
-
-class _Status:
-    def alarm_snapshot(self) -> list[AlarmSnapshot]:
-        return []
-
-    def config_hash(self) -> str:
-        return "sha256:test"
-
-    def device_health(self) -> list[DeviceHealth]:
-        return []
-
-    def traps_rejected(self) -> int:
-        return 0
-
-    def clock_synced(self) -> bool:
-        return True
 
 
 @pytest.fixture
@@ -104,7 +88,7 @@ async def test_backlog_after_outage_is_delivered_alarms_first_and_thinning_repor
         site_id="PM-OUTAGE-01",
         boot=1,
         agent_version="test",
-        status=_Status(),
+        status=FixedStatus(),
         clock=clock,
         on_config=lambda _m: None,
         on_command=lambda _m: None,

@@ -16,9 +16,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from agent.buffer import Outbox, OutboxSettings
-from agent.link import AgentLink, LinkSettings, TlsSettings
+from agent.link import AgentLink, FixedStatus, LinkSettings, TlsSettings
 from clocks import SystemClock
-from protocol import AlarmSnapshot, DeviceHealth
 from simulators.broker import MosquittoProcess
 
 
@@ -94,23 +93,6 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[MosquittoProcess, Path]]:
         broker.kill()
 
 
-class _Status:
-    def alarm_snapshot(self) -> list[AlarmSnapshot]:
-        return []
-
-    def config_hash(self) -> str:
-        return "sha256:test"
-
-    def device_health(self) -> list[DeviceHealth]:
-        return []
-
-    def traps_rejected(self) -> int:
-        return 0
-
-    def clock_synced(self) -> bool:
-        return True
-
-
 async def _connects(broker: MosquittoProcess, ca_file: Path, password: str, tmp_path: Path) -> bool:
     secret = tmp_path / f"password-{password}"
     secret.write_text(password + "\n")
@@ -132,7 +114,7 @@ async def _connects(broker: MosquittoProcess, ca_file: Path, password: str, tmp_
         site_id="PM-TLS-01",
         boot=1,
         agent_version="test",
-        status=_Status(),
+        status=FixedStatus(),
         clock=SystemClock(),
         on_config=lambda _m: None,
         on_command=lambda _m: None,

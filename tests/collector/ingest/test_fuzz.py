@@ -17,9 +17,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from agent.buffer import Outbox, OutboxSettings
 from agent.events import AlarmTransition
-from agent.link import AgentLink, LinkSettings
+from agent.link import AgentLink, FixedStatus, LinkSettings
 from clocks import SystemClock
-from protocol import AlarmSnapshot, DeviceHealth, Severity, Transition
+from protocol import Severity, Transition
 from simulators.stack import Stack
 from tests.conftest import budget
 
@@ -66,23 +66,6 @@ def malformed(rng: random.Random) -> tuple[str, bytes]:
     return topic, b'{"v": 1, "pad": "' + b"x" * 300_000 + b'"}'
 
 
-class _Status:
-    def alarm_snapshot(self) -> list[AlarmSnapshot]:
-        return []
-
-    def config_hash(self) -> str:
-        return "sha256:fuzz"
-
-    def device_health(self) -> list[DeviceHealth]:
-        return []
-
-    def traps_rejected(self) -> int:
-        return 0
-
-    def clock_synced(self) -> bool:
-        return True
-
-
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     chain = Stack(tmp_path / "stack")
@@ -113,7 +96,7 @@ async def test_garbage_is_dead_lettered_and_valid_traffic_still_flows(
         site_id="PM-VALID",
         boot=1,
         agent_version="t",
-        status=_Status(),
+        status=FixedStatus(),
         clock=SystemClock(),
         on_config=lambda _m: None,
         on_command=lambda _m: None,
