@@ -376,8 +376,11 @@ class AgentLink:
         s = self._settings
         last_publish = 0.0
         while True:
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+            # that lands as the wake-up fires, and the stopping link then waited forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=TICK_S)
+                async with asyncio.timeout(TICK_S):
+                    await self._wake.wait()
             self._wake.clear()
             self._outbox.flush()
             if not self.state.connected:

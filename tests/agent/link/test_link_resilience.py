@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -81,3 +82,20 @@ async def test_the_supervisor_restarts_a_dead_network_loop(
         outbox.append_alarm(_alarm(clock, 1), clock_synced=True)
         link.wake()
         await _until(lambda: 1 in collector.seqs(), "the alarm after the restart")
+
+
+async def test_stopping_as_a_wake_up_lands_does_not_hang(
+    broker: MosquittoProcess, parts: tuple[Outbox, Collector]
+) -> None:
+    # On Python 3.11 asyncio.wait_for swallowed a cancellation that arrived together with the
+    # wake-up it waited for: the sender went on and the link never stopped (seen in CI, with
+    # acks waking the sender while the test left the link).
+    outbox, _collector = parts
+    for _ in range(3):
+        link = _link(broker, outbox)
+        await link.__aenter__()
+        await _until(lambda link=link: link.connected, "connection")
+        link.wake()
+        stop = asyncio.ensure_future(link.__aexit__(None, None, None))
+        await asyncio.wait({stop}, timeout=10)  # a guard against a hang, not a speed target
+        assert stop.done(), "the link did not stop"
