@@ -134,4 +134,107 @@ class ModbusProfile(_Strict):
     points: dict[Ident, ModbusPoint] = Field(min_length=1)
 
 
-Profile = Annotated[GpioProfile | ModbusProfile, Field(discriminator="kind")]
+NumericOid = Annotated[str, Field(pattern=r"^1(\.(0|[1-9][0-9]{0,9})){1,127}$")]
+
+
+class OnlyIf(_Strict):
+    """A condition on another point of the same device (the same row, for a table column)."""
+
+    point: Ident
+    equals: list[int] = Field(min_length=1)
+
+
+class EqualsAlarm(_Strict):
+    """An alarm raised while an enumerated value is one of ``equals`` (e.g. battery low=3),
+    optionally only while another point's value is one of ``only_if.equals`` (an interface
+    down counts only if it is administratively up)."""
+
+    alarm_type: Ident
+    severity: Severity
+    equals: list[int] = Field(min_length=1)
+    raise_delay_s: float = Field(default=0.0, ge=0)
+    clear_delay_s: float = Field(default=0.0, ge=0)
+    only_if: OnlyIf | None = None
+
+    def as_bit(self) -> BitAlarm:
+        """The same alarm, on the boolean ``value in equals``."""
+        return BitAlarm(
+            alarm_type=self.alarm_type,
+            severity=self.severity,
+            when=True,
+            raise_delay_s=self.raise_delay_s,
+            clear_delay_s=self.clear_delay_s,
+        )
+
+
+class SnmpPoint(_Strict):
+    """One value read over SNMP by numeric OID (no MIB files at run time)."""
+
+    oid: NumericOid
+    type: Literal["integer", "gauge", "counter", "timeticks", "string"] = "integer"
+    # A column walked under ``oid``: one value per row, named ``<point>.<index>``.
+    table: bool = False
+    # A counter reported as its rate per second between two polls (scale applies first:
+    # scale 8 turns octets into bits); a counter going backwards (wrap, reboot) gives no value.
+    rate: bool = False
+    scale: float = 1.0
+    offset: float = 0.0
+    unit: str | None = Field(default=None, max_length=16)
+    alarm: ThresholdAlarm | EqualsAlarm | None = None
+    telemetry: Telemetry | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SnmpPoint:
+        if self.type == "string" and (self.alarm is not None or self.telemetry is not None):
+            raise ValueError("a string point carries no alarm and no telemetry")
+        if self.rate and self.type != "counter":
+            raise ValueError("rate applies to counters only")
+        return self
+
+
+class SnmpTrap(_Strict):
+    """A notification (snmpTrapOID.0) that raises or clears an alarm."""
+
+    trap_oid: NumericOid
+    alarm_type: Ident
+    severity: Severity
+    transition: Literal["raised", "cleared"]
+    point: Ident
+    # Only when this varbind has this value (e.g. the alarm id of upsTrapAlarmEntryAdded).
+    varbind_oid: NumericOid | None = None
+    varbind_equals: str | None = None
+
+    @model_validator(mode="after")
+    def _condition(self) -> SnmpTrap:
+        if (self.varbind_oid is None) != (self.varbind_equals is None):
+            raise ValueError("varbind_oid and varbind_equals go together")
+        return self
+
+
+class SnmpProfile(_Strict):
+    """An equipment model read over SNMP, and the traps it sends."""
+
+    name: Ident
+    kind: Literal["snmp"]
+    description: str = ""
+    points: dict[Ident, SnmpPoint] = Field(min_length=1)
+    traps: list[SnmpTrap] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _conditions_name_points(self) -> SnmpProfile:
+        for name, point in self.points.items():
+            condition = point.alarm.only_if if isinstance(point.alarm, EqualsAlarm) else None
+            if condition is None:
+                continue
+            other = self.points.get(condition.point)
+            if other is None:
+                raise ValueError(f"points.{name}.alarm.only_if: no point {condition.point!r}")
+            if other.table != point.table:
+                raise ValueError(
+                    f"points.{name}.alarm.only_if: {condition.point} must be a table column"
+                    " exactly when this point is one (the condition is read on the same row)"
+                )
+        return self
+
+
+Profile = Annotated[GpioProfile | ModbusProfile | SnmpProfile, Field(discriminator="kind")]

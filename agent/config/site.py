@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
 
 from agent.buffer.settings import OutboxSettings
 from agent.config.errors import ConfigError
 from agent.config.profiles import GpioProfile, Ident, Profile
 from agent.link.settings import LinkSettings
+from protocol import Severity
 from protocol.topics import AGENT_ID_PATTERN
 
 _M = TypeVar("_M", bound=BaseModel)
@@ -70,7 +81,158 @@ class ModbusDevice(_Strict):
     comm_failure_after: int = Field(default=3, ge=1)
 
 
-Device = Annotated[GpioDevice | ModbusDevice, Field(discriminator="driver")]
+def _read_secrets(data: Any, *names: str) -> Any:
+    """Fill ``<name>`` from ``<name>_file`` (mode 0600), so keys can stay out of site files."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for name in names:
+        path = out.get(f"{name}_file")
+        if path is None:
+            continue
+        # The file wins over an inline value: a validated config dumped and validated again
+        # carries both.
+        try:
+            out[name] = Path(path).read_text().strip()
+        except OSError as err:
+            raise ValueError(f"cannot read {name}_file {path}: {err.strerror or err}") from err
+    return out
+
+
+class SnmpV2c(_Strict):
+    """SNMP v2c: a community string."""
+
+    version: Literal["v2c"]
+    community: str = Field(min_length=1, max_length=64)
+    community_file: Path | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets(cls, data: Any) -> Any:
+        return _read_secrets(data, "community")
+
+
+class SnmpV3(_Strict):
+    """SNMP v3 USM, authPriv with SHA and AES-128."""
+
+    version: Literal["v3"]
+    user: str = Field(min_length=1, max_length=32)
+    auth_protocol: Literal["SHA"] = "SHA"
+    auth_key: str = Field(min_length=8)
+    priv_protocol: Literal["AES"] = "AES"
+    priv_key: str = Field(min_length=8)
+    auth_key_file: Path | None = None
+    priv_key_file: Path | None = None
+    # The authoritative engine id of this device, as hex, when it sends v3 traps.
+    engine_id: str | None = Field(default=None, pattern=r"^(0x)?([0-9A-Fa-f]{2}){5,32}$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets(cls, data: Any) -> Any:
+        return _read_secrets(data, "auth_key", "priv_key")
+
+    @model_validator(mode="after")
+    def _can_encrypt(self) -> SnmpV3:
+        _require_cryptography()
+        return self
+
+
+def _require_cryptography() -> None:
+    # pysnmp does not depend on it, and without it authPriv traffic is dropped without a word:
+    # refused here, where a bad site file (or a hot reload adding v3) is refused. Looked up,
+    # not imported: a v2c-only box never pays for loading it.
+    if importlib.util.find_spec("cryptography") is None:
+        raise ValueError(
+            "SNMPv3 authPriv needs the 'cryptography' package, which is not installed"
+            " (pip install 'shelterwatch[agent]')"
+        )
+
+
+class SnmpDevice(_Strict):
+    """An equipment polled over SNMP (GET, GETBULK for tables), with timeout and backoff."""
+
+    driver: Literal["snmp"]
+    id: Ident
+    profile: Ident
+    host: str
+    port: int = Field(default=161, ge=1, le=65535)
+    auth: SnmpV2c | SnmpV3 = Field(discriminator="version")
+    poll_s: float = Field(default=30.0, gt=0)
+    timeout_s: float = Field(default=2.0, gt=0)
+    retries: int = Field(default=1, ge=0, le=10)
+    backoff_max_s: float = Field(default=120.0, gt=0)
+    comm_failure_after: int = Field(default=3, ge=1)
+    max_repetitions: int = Field(default=10, ge=1, le=100)
+
+
+Device = Annotated[GpioDevice | ModbusDevice | SnmpDevice, Field(discriminator="driver")]
+
+
+class TrapUser(_Strict):
+    """A v3 trap source: its user, keys and authoritative engine id."""
+
+    user: str = Field(min_length=1, max_length=32)
+    auth_key: str = Field(min_length=8)
+    priv_key: str = Field(min_length=8)
+    auth_key_file: Path | None = None
+    priv_key_file: Path | None = None
+    engine_id: str = Field(pattern=r"^(0x)?([0-9A-Fa-f]{2}){5,32}$")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets(cls, data: Any) -> Any:
+        return _read_secrets(data, "auth_key", "priv_key")
+
+    @model_validator(mode="after")
+    def _can_encrypt(self) -> TrapUser:
+        _require_cryptography()
+        return self
+
+
+class TrapListener(_Strict):
+    """Where SNMP traps and informs are received, and whom they are accepted from."""
+
+    bind: str = "0.0.0.0"
+    port: int = Field(default=162, ge=1, le=65535)
+    communities: list[str] = Field(default_factory=list)
+    users: list[TrapUser] = Field(default_factory=list)
+    # Sender address -> device id, for sources whose address is not a polled device's host.
+    sources: dict[str, Ident] = Field(default_factory=dict)
+
+
+class SyslogPattern(_Strict):
+    """A regular expression on a syslog message that raises or clears an alarm."""
+
+    regex: str
+    equipment: Ident
+    point: Ident
+    alarm_type: Ident
+    severity: Severity
+    transition: Literal["raised", "cleared"]
+    # Only messages from this host (the syslog HOSTNAME field), when given.
+    host: str | None = None
+
+    @model_validator(mode="after")
+    def _compiles(self) -> SyslogPattern:
+        try:
+            re.compile(self.regex)
+        except re.error as err:
+            raise ValueError(f"regex does not compile: {err}") from err
+        return self
+
+
+class SyslogListener(_Strict):
+    """A UDP syslog receiver (RFC 3164 and 5424)."""
+
+    bind: str = "0.0.0.0"
+    port: int = Field(default=514, ge=1, le=65535)
+    patterns: list[SyslogPattern] = Field(min_length=1)
+
+
+class CollectorApi(_Strict):
+    """Where the box reaches the collector's API (for technicians' commands on site)."""
+
+    url: AnyHttpUrl
 
 
 class SiteFile(_Strict):
@@ -85,6 +247,9 @@ class SiteFile(_Strict):
     mqtt: LinkSettings = LinkSettings()
     outbox: OutboxSettings = OutboxSettings()
     devices: list[Device] = Field(default_factory=list)
+    traps: TrapListener | None = None
+    syslog: SyslogListener | None = None
+    collector_api: CollectorApi | None = None
 
     @model_validator(mode="after")
     def _unique_devices(self) -> SiteFile:
@@ -92,6 +257,19 @@ class SiteFile(_Strict):
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"device ids must be unique, repeated: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _trap_sources(self) -> SiteFile:
+        if self.traps is None:
+            return self
+        snmp = {d.id for d in self.devices if isinstance(d, SnmpDevice)}
+        unknown = sorted(set(self.traps.sources.values()) - snmp)
+        if unknown:
+            raise ValueError(f"traps.sources name no snmp device: {', '.join(unknown)}")
+        engines = [u.engine_id.lower().removeprefix("0x") for u in self.traps.users]
+        if len(set(engines)) != len(engines):
+            raise ValueError("traps.users: each engine_id once")
         return self
 
 
@@ -146,7 +324,10 @@ def load_site_text(
     digest = hashlib.sha256(
         json.dumps(
             {
-                "site": site.model_dump(mode="json"),
+                # Unset, the new field stays out: adding it must not change existing hashes.
+                "site": site.model_dump(
+                    mode="json", exclude={"collector_api"} if site.collector_api is None else None
+                ),
                 "profiles": {k: texts[k] for k in sorted(texts)},
             },
             sort_keys=True,

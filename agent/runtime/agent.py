@@ -17,6 +17,7 @@ from agent.config import ConfigError, SiteConfig, load_site, load_site_text
 from agent.events import AlarmTransition, Sample
 from agent.link import AgentLink
 from agent.runtime.status import StatusServer, status_socket_path
+from agent.runtime.watchdog import Watchdog
 from agent.sensing import SensingService
 from clocks import Clock
 from protocol import (
@@ -141,7 +142,8 @@ class AgentRuntime:
         )
         try:
             status = StatusServer(status_socket_path(self.config.outbox.path), self.snapshot)
-            async with link, sensing, status:
+            # The watchdog last: READY=1 once the rest runs, STOPPING=1 first on the way out.
+            async with link, sensing, status, Watchdog.from_environment():
                 with _sighup(self._loop, self._reload_from_file):
                     watcher = asyncio.create_task(self._watch_config(stop), name="config-watch")
                     await stop.wait()

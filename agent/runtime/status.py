@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import json
+import logging
 import socket
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
+
+# sun_path holds 108 bytes on Linux, the terminating NUL included.
+MAX_SOCKET_PATH = 107
+
 
 def status_socket_path(outbox_path: Path) -> Path:
-    """The status socket lives beside the outbox, on the writable data partition."""
-    return outbox_path.with_name("agent.sock")
+    """The status socket lives beside the outbox, on the writable data partition; when that
+    path is too long for a Unix socket, in the temporary directory under a name derived from
+    it, so the agent and ``agent check`` still agree."""
+    beside = outbox_path.with_name("agent.sock")
+    if len(str(beside.absolute()).encode()) <= MAX_SOCKET_PATH:
+        return beside
+    digest = hashlib.sha256(str(beside.absolute()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"shelterwatch-{digest}.sock"
 
 
 class StatusServer:
@@ -27,7 +41,13 @@ class StatusServer:
     async def __aenter__(self) -> StatusServer:
         with contextlib.suppress(FileNotFoundError):
             self._path.unlink()
-        self._server = await asyncio.start_unix_server(self._answer, path=str(self._path))
+        try:
+            self._server = await asyncio.start_unix_server(self._answer, path=str(self._path))
+        except OSError as err:
+            # A technician's convenience must never stop the supervision itself.
+            log.error(
+                "status socket %s unavailable (agent check will not answer): %s", self._path, err
+            )
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -20,11 +20,17 @@ class ModbusReader:
         self._device = device
         self.blocks = plan_reads(profile.points)
         transport = device.transport
-        # Retries are ours (the poller backs off between polls); pymodbus only times out.
+        # Retries are ours (the poller backs off between polls); pymodbus only times out. Its
+        # own background reconnect is off too: it would redial behind the poller's backoff, and
+        # a redial cancelled by close() mid-connect leaves a socket open.
         client: Any
         if isinstance(transport, ModbusTcp):
             client = AsyncModbusTcpClient(
-                transport.host, port=transport.port, timeout=device.timeout_s, retries=0
+                transport.host,
+                port=transport.port,
+                timeout=device.timeout_s,
+                retries=0,
+                reconnect_delay=0,
             )
         else:
             client = AsyncModbusSerialClient(
@@ -34,6 +40,7 @@ class ModbusReader:
                 stopbits=transport.stopbits,
                 timeout=device.timeout_s,
                 retries=0,
+                reconnect_delay=0,
             )
         self._client = client
 

@@ -76,3 +76,17 @@ def test_check_without_a_running_agent_says_so(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "is it running?" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_deep_data_directory_still_gets_a_status_socket(tmp_path: Path) -> None:
+    """A Unix socket path holds 107 bytes: beyond that the socket moves to the temporary
+    directory under a name both the agent and ``agent check`` derive from the outbox path."""
+    from agent.runtime.status import MAX_SOCKET_PATH, status_socket_path
+
+    shallow = tmp_path / "outbox.db"
+    assert status_socket_path(shallow) == tmp_path / "agent.sock"
+    deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 6) / "outbox.db"
+    moved = status_socket_path(deep)
+    assert len(str(moved)) <= MAX_SOCKET_PATH
+    assert moved == status_socket_path(deep)  # the same for both sides
+    assert moved != status_socket_path(tmp_path.joinpath(*["another-long-folder"] * 7) / "o.db")

@@ -141,7 +141,7 @@ async def test_thresholds_with_hysteresis_and_a_dead_device_through_sensing(
         }
     )
     sink = _Sink()
-    async with SensingService(config=config, sink=sink, clock=SystemClock()):
+    async with SensingService(config=config, sink=sink, clock=SystemClock()) as sensing:
         await _until(lambda: len(sink.batches) >= 2)  # first values always sent
         server.data_bank.set_holding_registers(0, [360])  # 36.0: above 35
         await _until(lambda: any(t.alarm_type == "temp_high" for t in sink.transitions))
@@ -161,3 +161,7 @@ async def test_thresholds_with_hysteresis_and_a_dead_device_through_sensing(
                 == ["raised", "cleared"]
             )
         )
+        (health,) = sensing.device_health()
+        # The failed polls before comm_failure (two) are counted, and the good ones around them.
+        assert health.polls_failed >= 2 and health.polls_ok >= 3
+        assert health.consecutive_failures == 0

@@ -1,0 +1,235 @@
+"""SNMP trap and inform receiver (pysnmp ``ntfrcv``, v2c and v3 authPriv SHA/AES).
+
+A notification becomes an alarm transition through the traps section of the profile of the
+device that sent it. Everything else is rejected, counted and logged: unknown community, user
+or engine id, bad keys, undecodable datagrams, and notifications no profile maps.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pysnmp.carrier.asyncio.dgram import udp
+from pysnmp.entity import config as snmp_config
+from pysnmp.entity import engine as snmp_engine
+from pysnmp.entity.rfc3413 import ntfrcv
+from pysnmp.proto.rfc1902 import OctetString
+
+from agent.config.profiles import SnmpProfile, SnmpTrap
+from agent.config.site import SnmpDevice, TrapListener
+from agent.events import AlarmTransition
+from agent.sensors.snmp_session import require_privacy
+from clocks import Clock
+from protocol import Transition
+
+log = logging.getLogger(__name__)
+
+SNMP_TRAP_OID = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
+
+# pysnmp drops these silently, only bumping a counter: each one is a rejected datagram.
+_DROP_COUNTERS: tuple[tuple[str, str, str], ...] = (
+    ("__SNMPv2-MIB", "snmpInBadCommunityNames", "unknown community"),
+    ("__SNMPv2-MIB", "snmpInASNParseErrs", "undecodable"),
+    ("__SNMPv2-MIB", "snmpInBadVersions", "unsupported SNMP version"),
+    ("__SNMP-MPD-MIB", "snmpUnknownSecurityModels", "unknown security model"),
+    ("__SNMP-MPD-MIB", "snmpInvalidMsgs", "invalid message"),
+    ("__SNMP-MPD-MIB", "snmpUnknownPDUHandlers", "no handler for the PDU"),
+    ("__SNMP-USER-BASED-SM-MIB", "usmStatsUnknownEngineIDs", "unknown engine id"),
+    ("__SNMP-USER-BASED-SM-MIB", "usmStatsUnknownUserNames", "unknown user or engine id"),
+    ("__SNMP-USER-BASED-SM-MIB", "usmStatsWrongDigests", "wrong authentication key"),
+    ("__SNMP-USER-BASED-SM-MIB", "usmStatsDecryptionErrors", "wrong privacy key"),
+    ("__SNMP-USER-BASED-SM-MIB", "usmStatsNotInTimeWindows", "not in time window"),
+    ("__SNMP-USER-BASED-SM-MIB", "usmStatsUnsupportedSecLevels", "unsupported security level"),
+)
+
+
+@dataclass(frozen=True)
+class TrapSource:
+    """A device whose notifications are accepted, and what they mean."""
+
+    device: SnmpDevice
+    profile: SnmpProfile
+
+
+def match_trap(
+    traps: tuple[SnmpTrap, ...] | list[SnmpTrap], var_binds: list[tuple[str, str]]
+) -> SnmpTrap | None:
+    """The profile entry a notification's varbinds (dotted OID, text value) select, if any."""
+    values = dict(var_binds)
+    trap_oid = values.get(".".join(str(x) for x in SNMP_TRAP_OID))
+    for trap in traps:
+        if trap.trap_oid != trap_oid:
+            continue
+        if trap.varbind_oid is None:
+            return trap
+        wanted = trap.varbind_oid
+        if any(
+            (oid == wanted or oid.startswith(wanted + ".")) and value == trap.varbind_equals
+            for oid, value in var_binds
+        ):
+            return trap
+    return None
+
+
+class TrapReceiver:
+    """Async context manager: binds the trap port inside the running event loop."""
+
+    def __init__(
+        self,
+        settings: TrapListener,
+        *,
+        sources: list[TrapSource],
+        on_transition: Callable[[AlarmTransition], None],
+        clock: Clock,
+    ) -> None:
+        self._settings = settings
+        self._by_host = {s.device.host: s for s in sources}
+        by_id = {s.device.id: s for s in sources}
+        for address, device_id in settings.sources.items():
+            if device_id in by_id:
+                self._by_host[address] = by_id[device_id]
+        self._on_transition = on_transition
+        self._clock = clock
+        self._engine: snmp_engine.SnmpEngine | None = None
+        self._receiver: ntfrcv.NotificationReceiver | None = None
+        self._sock: socket.socket | None = None
+        self.rejected = 0
+        self.accepted = 0
+
+    @property
+    def port(self) -> int:
+        """The bound UDP port."""
+        assert self._sock is not None
+        return int(self._sock.getsockname()[1])
+
+    async def __aenter__(self) -> TrapReceiver:
+        if self._settings.users:
+            require_privacy()  # v3 traps would otherwise be dropped as undecryptable
+        # Everything below must run inside the loop that will deliver datagrams: pysnmp's
+        # asyncio transport binds to the loop current at its creation.
+        engine = snmp_engine.SnmpEngine()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.bind((self._settings.bind, self._settings.port))
+        except OSError:
+            sock.close()
+            raise
+        sock.setblocking(False)
+        self._sock = sock
+        transport = _CheckedTransport(self)
+        snmp_config.add_transport(
+            engine, udp.SNMP_UDP_DOMAIN, transport.open_server_mode(sock=sock)
+        )
+        for index, community in enumerate(self._settings.communities):
+            snmp_config.add_v1_system(engine, f"trap-community-{index}", community)
+        for user in self._settings.users:
+            keys: dict[str, Any] = {
+                "authProtocol": snmp_config.USM_AUTH_HMAC96_SHA,
+                "authKey": user.auth_key,
+                "privProtocol": snmp_config.USM_PRIV_CFB128_AES,
+                "privKey": user.priv_key,
+            }
+            # Traps are authoritative at the sender: its engine id must be known in advance.
+            snmp_config.add_v3_user(
+                engine,
+                user.user,
+                securityEngineId=OctetString(hexValue=user.engine_id.removeprefix("0x")),
+                **keys,
+            )
+            # Informs are authoritative here, at our own engine id (the sender discovers it).
+            snmp_config.add_v3_user(engine, user.user, **keys)
+        self._receiver = ntfrcv.NotificationReceiver(engine, self._notification)
+        self._engine = engine
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._engine is not None:
+            if self._receiver is not None:
+                self._receiver.close(self._engine)
+            self._engine.close_dispatcher()
+            self._engine = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _drop_counts(self) -> list[int]:
+        assert self._engine is not None
+        builder = self._engine.get_mib_builder()
+        return [
+            int(builder.import_symbols(module, name)[0].syntax)
+            for module, name, _ in _DROP_COUNTERS
+        ]
+
+    def _checked(self, process: Callable[[], None], address: tuple[str, int]) -> None:
+        before = self._drop_counts()
+        process()
+        after = self._drop_counts()
+        reasons = [
+            reason
+            for (_, _, reason), b, a in zip(_DROP_COUNTERS, before, after, strict=True)
+            if a > b
+        ]
+        if reasons:
+            self.rejected += 1
+            log.warning("snmp trap from %s rejected: %s", address[0], ", ".join(reasons))
+
+    def _notification(
+        self,
+        engine: snmp_engine.SnmpEngine,
+        state_reference: Any,
+        context_engine_id: Any,
+        context_name: Any,
+        var_binds: Any,
+        cb_ctx: Any,
+    ) -> None:
+        _, address = engine.message_dispatcher.get_transport_info(state_reference)
+        host = str(address[0])
+        decoded = [(str(oid), value.prettyPrint()) for oid, value in var_binds]
+        source = self._by_host.get(host)
+        trap = match_trap(source.profile.traps, decoded) if source is not None else None
+        if source is None or trap is None:
+            self.rejected += 1
+            trap_oid = dict(decoded).get(".".join(str(x) for x in SNMP_TRAP_OID), "?")
+            log.warning(
+                "snmp trap from %s rejected: %s %s",
+                host,
+                "no device at this address" if source is None else "unmapped trap oid",
+                trap_oid,
+            )
+            return
+        self.accepted += 1
+        self._on_transition(
+            AlarmTransition(
+                equipment_id=source.device.id,
+                point=trap.point,
+                alarm_type=trap.alarm_type,
+                transition=Transition(trap.transition),
+                severity=trap.severity,
+                value=None,
+                reason=f"snmp trap {trap.trap_oid} from {host}"[:500],
+                ts=self._clock.now(),
+            )
+        )
+
+
+class _CheckedTransport(udp.UdpAsyncioTransport):  # type: ignore[misc]
+    """Hands each datagram to the engine, then tells the receiver whether it was dropped."""
+
+    def __init__(self, receiver: TrapReceiver) -> None:
+        super().__init__()
+        self._receiver = receiver
+
+    def datagram_received(self, datagram: bytes, transportAddress: Any) -> None:
+        address = (str(transportAddress[0]), int(transportAddress[1]))
+        callback = self._callback_function
+        if callback is None:
+            return
+        self.loop.call_soon(
+            self._receiver._checked,
+            lambda: callback(self, transportAddress, datagram),
+            address,
+        )

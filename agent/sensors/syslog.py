@@ -1,0 +1,168 @@
+"""Syslog over UDP (RFC 3164 and RFC 5424): parse, match configured patterns, emit transitions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agent.config.site import SyslogListener, SyslogPattern
+from agent.events import AlarmTransition
+from clocks import Clock
+from protocol import Transition
+
+log = logging.getLogger(__name__)
+
+_PRI = re.compile(r"^<(\d{1,3})>")
+# RFC 5424: <PRI>VERSION SP TIMESTAMP SP HOSTNAME SP APP-NAME SP PROCID SP MSGID SP SD [SP MSG]
+_RFC5424 = re.compile(
+    r"^(?P<version>[1-9]\d{0,2}) (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) "
+    r"(?P<msgid>\S+) (?P<sd>-|(?:\[(?:[^\]\\]|\\.)*\])+)(?: (?P<msg>.*))?$",
+    re.DOTALL,
+)
+# RFC 3164: <PRI>Mmm dd hh:mm:ss HOSTNAME TAG[pid]: MSG (the header is often mangled).
+_RFC3164 = re.compile(
+    r"^(?P<ts>[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (?P<host>\S+) (?P<msg>.*)$", re.DOTALL
+)
+_TAG = re.compile(r"^(?P<app>[^\s:\[]{1,48})(?:\[(?P<procid>[^\]]*)\])?: ?(?P<msg>.*)$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class SyslogMessage:
+    """One parsed syslog message."""
+
+    facility: int
+    severity: int
+    hostname: str | None
+    app: str | None
+    message: str
+    timestamp: str | None
+    rfc: int  # 3164 or 5424
+
+
+def parse_syslog(data: bytes | str) -> SyslogMessage | None:
+    """A message parsed from one datagram, or ``None`` when it has no valid ``<PRI>``."""
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
+    text = text.removeprefix("\ufeff").rstrip("\r\n\x00")
+    pri = _PRI.match(text)
+    if pri is None or int(pri.group(1)) > 191:
+        return None
+    facility, severity = divmod(int(pri.group(1)), 8)
+    rest = text[pri.end() :]
+    m5 = _RFC5424.match(rest)
+    if m5 is not None:
+        msg = (m5.group("msg") or "").removeprefix("\ufeff")
+        return SyslogMessage(
+            facility=facility,
+            severity=severity,
+            hostname=_nil(m5.group("host")),
+            app=_nil(m5.group("app")),
+            message=msg,
+            timestamp=_nil(m5.group("ts")),
+            rfc=5424,
+        )
+    m3 = _RFC3164.match(rest)
+    host, timestamp, body = (
+        (m3.group("host"), m3.group("ts"), m3.group("msg")) if m3 else (None, None, rest)
+    )
+    tag = _TAG.match(body)
+    return SyslogMessage(
+        facility=facility,
+        severity=severity,
+        hostname=host,
+        app=tag.group("app") if tag else None,
+        message=tag.group("msg") if tag else body,
+        timestamp=timestamp,
+        rfc=3164,
+    )
+
+
+def _nil(value: str) -> str | None:
+    return None if value == "-" else value
+
+
+class SyslogMatcher:
+    """Configured patterns -> alarm transitions."""
+
+    def __init__(self, patterns: list[SyslogPattern]) -> None:
+        self._patterns = [(p, re.compile(p.regex)) for p in patterns]
+
+    def match(self, message: SyslogMessage, *, clock: Clock) -> list[AlarmTransition]:
+        """One transition per pattern the message matches."""
+        out = []
+        for pattern, regex in self._patterns:
+            if pattern.host is not None and pattern.host != message.hostname:
+                continue
+            if regex.search(message.message) is None:
+                continue
+            out.append(
+                AlarmTransition(
+                    equipment_id=pattern.equipment,
+                    point=pattern.point,
+                    alarm_type=pattern.alarm_type,
+                    transition=Transition(pattern.transition),
+                    severity=pattern.severity,
+                    value=None,
+                    reason=f"syslog {message.hostname or '?'}: {message.message}"[:500],
+                    ts=clock.now(),
+                )
+            )
+        return out
+
+
+class SyslogReceiver:
+    """Async context manager: a UDP syslog socket bound inside the running loop."""
+
+    def __init__(
+        self,
+        settings: SyslogListener,
+        *,
+        on_transition: Callable[[AlarmTransition], None],
+        clock: Clock,
+    ) -> None:
+        self._settings = settings
+        self._matcher = SyslogMatcher(list(settings.patterns))
+        self._on_transition = on_transition
+        self._clock = clock
+        self._transport: asyncio.DatagramTransport | None = None
+        self.rejected = 0
+        self.received = 0
+
+    @property
+    def port(self) -> int:
+        """The bound UDP port (useful when configured as 0)."""
+        assert self._transport is not None
+        return int(self._transport.get_extra_info("sockname")[1])
+
+    async def __aenter__(self) -> SyslogReceiver:
+        loop = asyncio.get_running_loop()
+        self._transport, _ = await loop.create_datagram_endpoint(
+            lambda: _Protocol(self._datagram),
+            local_addr=(self._settings.bind, self._settings.port),
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
+
+    def _datagram(self, data: bytes, addr: tuple[str, int]) -> None:
+        message = parse_syslog(data)
+        if message is None:
+            self.rejected += 1
+            log.warning("syslog from %s: not a syslog message (%d bytes)", addr[0], len(data))
+            return
+        self.received += 1
+        for transition in self._matcher.match(message, clock=self._clock):
+            self._on_transition(transition)
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, handle: Callable[[bytes, tuple[str, int]], None]) -> None:
+        self._handle = handle
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self._handle(data, addr)

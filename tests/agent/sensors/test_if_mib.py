@@ -1,0 +1,126 @@
+"""Network equipment over IF-MIB, against net-snmp's snmpd: an interface down while
+administratively up raises interface_down on its row, and its return clears it; one shut on
+purpose raises nothing; traffic counters become rates per second."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agent.config import SiteConfig
+from agent.config.errors import ConfigError
+from agent.config.profiles import EqualsAlarm, SnmpProfile
+from agent.config.site import load_profile, load_profile_text
+from agent.events import AlarmTransition, Sample
+from agent.sensing import SensingService
+from clocks import SystemClock
+from simulators.devices.snmp import COMMUNITY, SnmpDeviceSimulator
+
+PROFILE = Path(__file__).resolve().parents[3] / "firmware_config" / "profiles" / "snmp-if-mib.yaml"
+
+
+def _profile(*, raise_delay_s: float = 0.0) -> SnmpProfile:
+    loaded = load_profile(PROFILE)
+    assert isinstance(loaded, SnmpProfile)
+    oper = loaded.points["oper_status"]
+    assert isinstance(oper.alarm, EqualsAlarm)
+    quick = oper.model_copy(
+        update={"alarm": oper.alarm.model_copy(update={"raise_delay_s": raise_delay_s})}
+    )
+    return loaded.model_copy(update={"points": {**loaded.points, "oper_status": quick}})
+
+
+@pytest.fixture
+def olt(tmp_path: Path) -> Iterator[SnmpDeviceSimulator]:
+    simulator = SnmpDeviceSimulator(_profile(), tmp_path / "olt")
+    simulator.start()
+    yield simulator
+    simulator.stop()
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.transitions: list[AlarmTransition] = []
+        self.batches: list[Sample] = []
+
+    def transition(self, event: AlarmTransition) -> None:
+        self.transitions.append(event)
+
+    def samples(self, samples: Any) -> None:
+        self.batches.extend(samples)
+
+    def interface_down(self) -> list[tuple[str, str]]:
+        return [
+            (t.point, t.transition.value)
+            for t in self.transitions
+            if t.alarm_type == "interface_down"
+        ]
+
+
+async def _until(predicate: Any, limit_s: float = 10.0) -> None:
+    for _ in range(int(limit_s / 0.05)):
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+async def test_interface_down_only_when_administratively_up_and_traffic_as_rates(
+    olt: SnmpDeviceSimulator,
+) -> None:
+    config = SiteConfig.model_validate(
+        {
+            "agent_id": "nro-1",
+            "site_id": "NRO-1",
+            "site_kind": "nro",
+            "devices": [
+                {
+                    "driver": "snmp",
+                    "id": "olt-1",
+                    "profile": "snmp-if-mib",
+                    "host": "127.0.0.1",
+                    "port": olt.port,
+                    "auth": {"version": "v2c", "community": COMMUNITY},
+                    "poll_s": 0.2,
+                    "timeout_s": 1.0,
+                }
+            ],
+            "profiles": {"snmp-if-mib": _profile().model_dump()},
+        }
+    )
+    sink = _Sink()
+    olt.set("in_bits.1", 5_000_000)  # octets, as the counter holds them
+    async with SensingService(config=config, sink=sink, clock=SystemClock()):
+        olt.set("admin_status.1", 2)  # port 1 shut on purpose...
+        olt.set("oper_status.1", 2)  # ...so its being down is no alarm
+        olt.set("oper_status.2", 2)  # port 2 is up administratively and down: an outage
+        await _until(lambda: sink.interface_down() == [("oper_status.2", "raised")])
+        olt.set("in_bits.1", 5_250_000)  # 250,000 octets more: 2,000,000 bits over the interval
+        await _until(lambda: any(s.point == "in_bits.1" and s.value > 0 for s in sink.batches))
+        olt.set("oper_status.2", 1)
+        await _until(
+            lambda: (
+                sink.interface_down() == [("oper_status.2", "raised"), ("oper_status.2", "cleared")]
+            )
+        )
+    raised = next(t for t in sink.transitions if t.alarm_type == "interface_down")
+    assert (raised.equipment_id, raised.severity.value, raised.value) == ("olt-1", "major", 2.0)
+    rate = next(s for s in sink.batches if s.point == "in_bits.1" and s.value > 0)
+    assert rate.unit == "bit/s"
+    # 2,000,000 bits between two polls at least 0.2 s apart: at most 10 Mbit/s, far from the
+    # counter itself (42,000,000 bits).
+    assert 0 < rate.value <= 10_000_000
+
+
+def test_a_condition_must_name_a_point_of_the_same_shape() -> None:
+    text = PROFILE.read_text().replace("point: admin_status", "point: admin_state")
+    with pytest.raises(ConfigError, match="only_if: no point 'admin_state'"):
+        load_profile_text(text, source="snmp-if-mib.yaml")
+    with pytest.raises(ConfigError, match="rate applies to counters only"):
+        load_profile_text(
+            PROFILE.read_text().replace("type: counter", "type: gauge", 1), source="p.yaml"
+        )

@@ -1,0 +1,110 @@
+"""deploy/: the agent's systemd unit and install script, checked without touching the machine."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.buffer.settings import OutboxSettings
+from collector.enrolment.skeleton import BOX_OUTBOX
+
+ROOT = Path(__file__).resolve().parents[2]
+UNIT = ROOT / "deploy" / "shelterwatch-agent.service"
+INSTALL = ROOT / "deploy" / "install-agent.sh"
+
+
+def unit_settings() -> dict[str, list[str]]:
+    settings: dict[str, list[str]] = {}
+    for line in UNIT.read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.startswith("#"):
+            settings.setdefault(key.strip(), []).append(value.strip())
+    return settings
+
+
+def install(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "SW_PREFIX": str(tmp_path / "opt"),
+        "SW_ETC": str(tmp_path / "etc"),
+        "SW_DATA": str(tmp_path / "data"),
+        "SW_UNIT_DIR": str(tmp_path / "units"),
+        "SW_USER": "sw-test-nobody",
+        "SW_PYTHON": sys.executable,
+    }
+    return subprocess.run(
+        ["bash", str(INSTALL), *args], capture_output=True, text=True, env=env, timeout=30
+    )
+
+
+def test_the_unit_is_a_watched_hardened_notify_service() -> None:
+    unit = unit_settings()
+    assert unit["Type"] == ["notify"] and unit["Restart"] == ["always"]
+    assert int(unit["WatchdogSec"][0]) > 0
+    assert unit["ProtectSystem"] == ["strict"]
+    assert unit["StateDirectory"] == ["shelterwatch"]
+    assert unit["StandardOutput"] == unit["StandardError"] == ["journal"]
+    assert unit["ExecStart"][0].endswith("agent run --config /etc/shelterwatch/site.yaml")
+
+
+def test_what_the_agent_writes_is_on_the_writable_data_partition() -> None:
+    writable = [Path(p) for p in unit_settings()["ReadWritePaths"][0].split()]
+    for outbox in (OutboxSettings().path, BOX_OUTBOX):
+        # the outbox, its boot counter and status socket live beside it
+        assert any(outbox.parent.is_relative_to(w) for w in writable), outbox
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze absent")
+def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
+    # verify also checks that ExecStart exists: point it at this checkout's command.
+    unit = tmp_path / UNIT.name
+    unit.write_text(
+        UNIT.read_text().replace(
+            "/opt/shelterwatch/venv/bin/shelterwatch",
+            str(Path(sys.executable).with_name("shelterwatch")),
+        )
+    )
+    result = subprocess.run(
+        ["systemd-analyze", "verify", str(unit)], capture_output=True, text=True, timeout=60
+    )
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
+    site = ROOT / "firmware_config" / "sites" / "pm-example.yaml"
+    result = install(tmp_path, "--dry-run", "--site", str(site), "--boot-after", "17")
+    assert result.returncode == 0, result.stderr
+    steps = [line.removeprefix("would run: ") for line in result.stdout.splitlines()]
+    assert any(s.startswith("useradd --system") and s.endswith("sw-test-nobody") for s in steps)
+    assert f"{sys.executable} -m venv {tmp_path}/opt/venv" in steps
+    assert any(
+        s.startswith(f"{tmp_path}/opt/venv/bin/pip install") and "[agent]" in s for s in steps
+    )
+    assert any(s.endswith(f"{site} {tmp_path}/etc/site.yaml") for s in steps)
+    assert any(s.endswith(f"{tmp_path}/data/boot") for s in steps)  # a replaced card's count
+    assert "systemctl enable shelterwatch-agent.service" in steps
+    assert "systemctl restart shelterwatch-agent.service" in steps
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--dry-run", "--site", "/nonexistent/site.yaml"], "no such file: /nonexistent/site.yaml"),
+        (["--dry-run", "--from", "/tmp"], "neither a shelterwatch checkout nor a wheel"),
+        (["--dry-run", "--boot-after", "soon"], "--boot-after: expected a number, got soon"),
+        (["--bogus"], "unknown option --bogus"),
+    ],
+)
+def test_bad_install_options_say_what_is_wrong(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = install(tmp_path, *args)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert list(tmp_path.iterdir()) == []
