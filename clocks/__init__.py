@@ -1,5 +1,14 @@
 """Injectable clocks: domain logic takes a clock, never calls ``datetime.now()`` itself."""
 
 from clocks.clock import Clock, ManualClock, SystemClock, utc
+from clocks.warp import WarpClock, clock_from_environment, jumped_within
 
-__all__ = ["Clock", "ManualClock", "SystemClock", "utc"]
+__all__ = [
+    "Clock",
+    "ManualClock",
+    "SystemClock",
+    "WarpClock",
+    "clock_from_environment",
+    "jumped_within",
+    "utc",
+]

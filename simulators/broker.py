@@ -56,11 +56,16 @@ class MosquittoProcess:
         port: int | None = None,
         extra_config: str = "",
         max_connections: int = -1,
+        password_file: Path | None = None,
+        acl_file: Path | None = None,
     ) -> None:
         self.workdir = workdir
         self.port = port if port is not None else free_port()
         self._extra = extra_config
         self._max_connections = max_connections
+        # With a password file only its users get in, as on a production broker.
+        self._password_file = password_file
+        self._acl_file = acl_file
         self._proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "mosquitto.log"
 
@@ -77,8 +82,10 @@ class MosquittoProcess:
             # Run as whoever starts the tests: mosquitto started as root otherwise switches to
             # the `mosquitto` user and can no longer write its persistence file here.
             f"user {getpass.getuser()}\n"
-            "allow_anonymous true\n"
-            f"max_connections {self._max_connections}\n"
+            f"allow_anonymous {'false' if self._password_file else 'true'}\n"
+            + (f"password_file {self._password_file.resolve()}\n" if self._password_file else "")
+            + (f"acl_file {self._acl_file.resolve()}\n" if self._acl_file else "")
+            + f"max_connections {self._max_connections}\n"
             "persistence true\n"
             f"persistence_location {self.workdir}/\n"
             "autosave_interval 1\n"

@@ -6,7 +6,10 @@ same wiring a deployment uses.
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,8 +61,11 @@ class Stack:
         broker_port: int | None = None,
         db_url: str | None = None,
         inventory_dir: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
+        # Extra environment of every process started (e.g. the scenario's test clock).
+        self.env = dict(env or {})
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.http_port = http_port if http_port is not None else free_port()
         self.broker = MosquittoProcess(workdir / "broker", port=broker_port)
@@ -78,6 +84,7 @@ class Stack:
                 *(["--inventory", str(inventory_dir)] if inventory_dir else []),
             ),
             log_path=workdir / "logs" / "collector.log",
+            env=self.env,
         )
         self.agents: dict[str, AgentProcess] = {}
         self.noc_token = ""
@@ -125,8 +132,16 @@ class Stack:
             f"collector API did not answer within {timeout_s} s:\n{self.collector.tail()}"
         )
 
-    def add_agent(self, site_file: Path) -> AgentProcess:
-        """Derive a site file pointing at this stack's broker and workdir, then start the agent."""
+    def add_agent(
+        self,
+        site_file: Path,
+        *,
+        rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> AgentProcess:
+        """Derive a site file pointing at this stack's broker and workdir, then start the agent.
+
+        ``rewrite`` may change the derived file further (devices pointed at simulators, the
+        broker reached through a link that can be cut)."""
         raw: dict[str, Any] = yaml.safe_load(site_file.read_text())
         agent_id = str(raw["agent_id"])
         agent_dir = (self.workdir / "agents" / agent_id).resolve()
@@ -135,15 +150,18 @@ class Stack:
         raw.setdefault("mqtt", {}).update({"host": "127.0.0.1", "port": self.broker.port})
         raw.setdefault("outbox", {})["path"] = str(outbox_path)
         raw = _absolute_profiles(raw, site_file)
+        if rewrite is not None:
+            raw = rewrite(raw)
         derived = agent_dir / site_file.name
         derived.write_text(yaml.safe_dump(raw, sort_keys=False))
-        socket_path = agent_dir / "gpio.sock"
+        socket_path = _unix_socket_path(agent_dir / "gpio.sock")
         config = load_site(derived)
         process = ChildProcess(
             f"agent-{agent_id}",
             cli_argv("agent", "run", "--config", str(derived)),
             log_path=self.workdir / "logs" / f"agent-{agent_id}.log",
             env={
+                **self.env,
                 "GPIOZERO_PIN_FACTORY": "shelterwatch_sim",
                 "SHELTERWATCH_GPIO_SOCKET": str(socket_path),
                 # Every contact starts in its normal position: no alarm at start.
@@ -182,7 +200,17 @@ class Stack:
         agent = self.agents[agent_id]
         pin, spec = agent.contact(point)
         position_closed = (spec.alarm.when == "closed") == alarm
-        GpioDriver(agent.gpio_socket).set(pin, _level(position_closed, pull_up=spec.pull_up))
+        level = _level(position_closed, pull_up=spec.pull_up)
+        # The contact keeps its position when the box reboots: a restarted agent reads it again.
+        levels = dict(
+            item.split("=") for item in agent.process.env["SHELTERWATCH_GPIO_INITIAL"].split(",")
+        )
+        levels[str(pin)] = str(int(level))
+        agent.process.env["SHELTERWATCH_GPIO_INITIAL"] = ",".join(
+            f"{k}={v}" for k, v in levels.items()
+        )
+        if agent.process.running:
+            GpioDriver(agent.gpio_socket).set(pin, level)
 
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Call the collector API as the NOC."""
@@ -197,6 +225,14 @@ class Stack:
             agent.process.stop()
         self.collector.stop()
         self.broker.stop()
+
+
+def _unix_socket_path(wanted: Path) -> Path:
+    # A Unix socket path holds 107 bytes; deep working directories (pytest's) go past that.
+    if len(str(wanted).encode()) <= 107:
+        return wanted
+    digest = hashlib.sha256(str(wanted).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"shelterwatch-gpio-{digest}.sock"
 
 
 def _level(closed: bool, *, pull_up: bool) -> bool:

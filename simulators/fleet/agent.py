@@ -223,6 +223,11 @@ class VirtualAgent:
             self.client.publish(agent_topic(self.agent_id, Channel.HEARTBEAT), encode(hb), qos=1)
 
     @property
+    def events_committed(self) -> int:
+        """The last event seq this agent produced (its gapless stream runs 1..this)."""
+        return self._event_seq
+
+    @property
     def pending(self) -> int:
         """Messages not yet acked by the collector."""
         return len(self._events) + len(self._telemetry)
