@@ -29,6 +29,21 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return create_engine(url, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)
 
 
+_TX_CACHE = "shelterwatch.tx_cache"
+
+
+def tx_cache(session: Session) -> dict[str, Any]:
+    """Lookups worth keeping for the current transaction only (dropped at commit/rollback)."""
+    cache: dict[str, Any] = session.info.setdefault(_TX_CACHE, {})
+    return cache
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _drop_tx_cache(session: Session) -> None:
+    session.info.pop(_TX_CACHE, None)
+
+
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     """Session factory that keeps loaded objects usable after commit."""
     return sessionmaker(engine, expire_on_commit=False)

@@ -1,12 +1,11 @@
-"""Creating the schema: every feature's models module is imported so its tables are known."""
+"""The schema: every feature's models module is imported so its tables are known; migrations
+(``collector/storage/migrations``) create and change them."""
 
 from __future__ import annotations
 
 import importlib
 
 from sqlalchemy import Engine
-
-from collector.storage.base import Base
 
 # Each feature folder keeps its tables in its own models module.
 MODEL_MODULES = (
@@ -15,7 +14,9 @@ MODEL_MODULES = (
     "collector.telemetry.models",
     "collector.alarms.models",
     "collector.maintenance.models",
+    "collector.inspections.models",
     "collector.tickets.models",
+    "collector.problems.models",
     "collector.feed.models",
     "collector.notifications.models",
     "collector.api.auth_models",
@@ -29,6 +30,8 @@ def load_models() -> None:
 
 
 def create_schema(engine: Engine) -> None:
-    """Create every table that does not exist yet."""
+    """Bring the database to the newest schema through the Alembic migrations."""
+    from collector.storage.migrate import upgrade_to_head  # alembic imports this module
+
     load_models()
-    Base.metadata.create_all(engine)
+    upgrade_to_head(engine)
