@@ -144,6 +144,9 @@ class DeviceHealth(_Model):
     last_ok: Timestamp | None = None
     consecutive_failures: int = Field(default=0, ge=0)
     last_error: str | None = Field(default=None, max_length=500)
+    # Since the agent started; optional so heartbeats of older agents stay valid.
+    polls_ok: int = Field(default=0, ge=0)
+    polls_failed: int = Field(default=0, ge=0)
 
 
 class OutboxHealth(_Model):

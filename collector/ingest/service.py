@@ -1,4 +1,9 @@
-"""MQTT ingest: persistent session, shared subscription, batched writes, acks after commit."""
+"""MQTT ingest: persistent session, shared subscription, batched writes, acks after commit.
+
+The MQTT client runs in a gateway process of its own (``collector.ingest.gateway``); this
+process stores and applies batches on one writer thread and hands the gateway each batch's acks
+once its transaction is committed.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +13,32 @@ import os
 import queue
 import random
 import threading
-from collections import defaultdict
+import time
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import UTC, datetime, timedelta
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock
 from collector.alarms import AlarmEngine, AlarmListener
-from collector.ingest.store import BatchResult, BatchStore, Received, dead_letter
-from protocol import (
-    AckMessage,
-    Channel,
-    CollectorStatus,
-    agent_topic,
-    collector_status_topic,
-    encode,
+from collector.ingest.gateway import (
+    COLLECTOR_SESSION_EXPIRY_S,
+    AckSpec,
+    GatewayConfig,
+    GatewayLink,
+    RawMessage,
 )
-from protocol.topics import AGENT_TO_COLLECTOR, agent_subscription, shared_subscription
+from collector.ingest.store import BatchResult, BatchStore, Received
+from collector.ingest.writer import BatchWriter
+from protocol import Channel
 
 log = logging.getLogger(__name__)
 
-COLLECTOR_SESSION_EXPIRY_S = 60
+__all__ = ["COLLECTOR_SESSION_EXPIRY_S", "IngestService", "IngestStats"]
+
+_EVENTS_SUFFIX = f"/{Channel.EVENTS.value}"
 # Fault injection for the kill campaigns: with this probability the process dies right after
 # a commit and before its ack, the window the at-least-once contract must survive.
 FAULT_EXIT_AFTER_COMMIT_ENV = "SHELTERWATCH_FAULT_EXIT_AFTER_COMMIT"
@@ -59,10 +62,14 @@ class IngestStats:
     batches: int = 0
     dead_letters: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     last_lag_s: float = 0.0
+    # Transient database errors (deadlocks, lost connections) retried, and messages given up
+    # on after every retry failed (left for their agents to re-send).
+    db_retries: int = 0
+    abandoned: int = 0
 
 
 class IngestService:
-    """Async context manager: a paho network thread feeding one DB writer thread."""
+    """Async context manager: the MQTT gateway process feeding one DB writer thread."""
 
     def __init__(
         self,
@@ -76,197 +83,161 @@ class IngestService:
         shared_group: str | None = "shelterwatch",
         username: str | None = None,
         password: str | None = None,
-        batch_max: int = 500,
+        batch_max: int = 2_000,
+        batch_max_events: int = 100,
         batch_wait_s: float = 0.02,
     ) -> None:
         self._host = broker_host
         self._port = broker_port
         self.instance_id = instance_id
-        self._sessions = session_factory
         self._clock = clock
-        self._store = BatchStore(AlarmEngine(listeners))
-        self._group = shared_group
+        self._writer = BatchWriter(
+            sessions=session_factory, store=BatchStore(AlarmEngine(listeners)), now=clock.now
+        )
         self._batch_max = batch_max
+        self._batch_max_events = batch_max_events
         self._batch_wait_s = batch_wait_s
-        self._queue: queue.Queue[Received] = queue.Queue(maxsize=100_000)
+        # Chunks as the gateway hands them over; unbounded, so that the gateway's reader never
+        # waits for the writer (a bounded hand-off once deadlocked the two).
+        self._queue: queue.Queue[list[Received]] = queue.Queue()
+        self._leftover: deque[Received] = deque()
         self._stop = threading.Event()
-        self._writer: threading.Thread | None = None
+        self._writer_thread: threading.Thread | None = None
         self._connected = False
         self._subscribed = False
+        self._ready_since: float | None = None
         self.stats = IngestStats()
-        self._client = mqtt.Client(
-            callback_api_version=CallbackAPIVersion.VERSION2,
-            client_id=f"collector-{instance_id}",
-            protocol=mqtt.MQTTv5,
+        self._gateway = GatewayLink(
+            GatewayConfig(
+                host=broker_host,
+                port=broker_port,
+                instance_id=instance_id,
+                shared_group=shared_group,
+                username=username,
+                password=password,
+            ),
+            on_messages=self._on_messages,
+            on_state=self._on_state,
         )
-        if username:
-            self._client.username_pw_set(username, password)
-        status_topic = collector_status_topic(instance_id)
-        self._client.will_set(
-            status_topic,
-            encode(CollectorStatus(collector_id=instance_id, online=False)),
-            qos=1,
-            retain=True,
-        )
-        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
-        self._client.max_inflight_messages_set(1000)
-        self._client.on_connect = self._on_connect
-        self._client.on_disconnect = self._on_disconnect
-        self._client.on_subscribe = self._on_subscribe
-        self._client.on_message = self._on_message
 
     @property
     def ready(self) -> bool:
         """Connected to the broker and subscribed (what /healthz reports)."""
         return self._connected and self._subscribed
 
+    def watching_for_s(self) -> float:
+        """How long the collector has been receiving agents' messages without a break (0 while
+        it is cut from the broker). Silence heard over a shorter time proves nothing."""
+        if not self.ready or self._ready_since is None:
+            return 0.0
+        return self._clock.monotonic() - self._ready_since
+
     async def __aenter__(self) -> IngestService:
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = COLLECTOR_SESSION_EXPIRY_S
-        # connect_async + loop_start: an unreachable broker is retried in the background.
-        self._client.connect_async(
-            self._host, self._port, keepalive=30, clean_start=False, properties=props
+        self._gateway.start()
+        self._writer_thread = threading.Thread(
+            target=self._write_loop, name="ingest-writer", daemon=True
         )
-        self._client.loop_start()
-        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
-        self._writer.start()
+        self._writer_thread.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self._client.publish(
-            collector_status_topic(self.instance_id),
-            encode(
-                CollectorStatus(collector_id=self.instance_id, online=False, ts=self._clock.now())
-            ),
-            qos=1,
-            retain=True,
-        )
+        self._gateway.publish_offline(self._clock.now())
         self._stop.set()
         loop = asyncio.get_running_loop()
-        if self._writer is not None:
-            await loop.run_in_executor(None, self._writer.join, 30)
-        self._client.disconnect()
-        self._client.loop_stop()
+        if self._writer_thread is not None:
+            await loop.run_in_executor(None, self._writer_thread.join, 30)
+        await loop.run_in_executor(None, self._gateway.stop)
 
-    # -- MQTT callbacks (network thread) -------------------------------------------------
+    # -- gateway callbacks (its reader thread) -------------------------------------------
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
-        if reason.is_failure:
-            log.error("broker refused the collector: %s", reason)
-            return
-        self._connected = True
-        filters = [
-            (
-                shared_subscription(self._group, channel)
-                if self._group
-                else agent_subscription(channel),
-                1,
-            )
-            for channel in AGENT_TO_COLLECTOR
-        ]
-        client.subscribe(filters)
-        client.publish(
-            collector_status_topic(self.instance_id),
-            encode(
-                CollectorStatus(collector_id=self.instance_id, online=True, ts=self._clock.now())
-            ),
-            qos=1,
-            retain=True,
+    def _on_messages(self, raw: list[RawMessage]) -> None:
+        # Stamped by the gateway on the wall clock; moved onto the collector's clock (a test
+        # clock may be ahead), rounded so that the system clock adds no noise.
+        offset = timedelta(
+            milliseconds=round((self._clock.now() - datetime.now(UTC)).total_seconds() * 1000)
         )
-        log.info("collector %s connected to %s:%d", self.instance_id, self._host, self._port)
+        items = [
+            Received(topic, payload, datetime.fromtimestamp(wall, UTC) + offset)
+            for topic, payload, wall in raw
+        ]
+        self._queue.put(items)
+        self.stats.received += len(items)
 
-    def _on_subscribe(self, *_args: Any) -> None:
-        self._subscribed = True
-
-    def _on_disconnect(self, *_args: Any) -> None:
-        if self._connected:
-            log.warning("collector lost the broker; paho reconnects")
-        self._connected = False
-        self._subscribed = False
-
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        # Blocks when the writer is far behind: back-pressure to the broker, nothing dropped.
-        self._queue.put(Received(msg.topic, bytes(msg.payload), self._clock.now()))
-        self.stats.received += 1
+    def _on_state(self, connected: bool, subscribed: bool) -> None:
+        ready = connected and subscribed
+        if ready and not self.ready:
+            self._ready_since = self._clock.monotonic()
+        elif not ready:
+            self._ready_since = None
+        self._connected, self._subscribed = connected, subscribed
 
     # -- writer thread -------------------------------------------------------------------
 
     def _write_loop(self) -> None:
-        while not (self._stop.is_set() and self._queue.empty()):
+        while not (self._stop.is_set() and self._queue.empty() and not self._leftover):
             batch = self._next_batch()
-            if batch:
+            if not batch:
+                continue
+            try:
                 self._write(batch)
+            except Exception:
+                # Not a database error (those are handled): a bug must not stop ingest. The
+                # batch is not acked, so its agents re-send it.
+                log.exception("batch of %d failed unexpectedly; not acked", len(batch))
 
     def _next_batch(self) -> list[Received]:
-        try:
-            first = self._queue.get(timeout=0.2)
-        except queue.Empty:
-            return []
-        batch = [first]
-        deadline = self._clock.monotonic() + self._batch_wait_s
-        while len(batch) < self._batch_max:
-            remaining = deadline - self._clock.monotonic()
+        """What is waiting, or what comes within the wait (see ``_take`` for the bounds)."""
+        if not self._leftover:
             try:
-                batch.append(
-                    self._queue.get(timeout=max(remaining, 0.0))
+                self._leftover.extend(self._queue.get(timeout=0.2))
+            except queue.Empty:
+                return []
+        # Real time, not the collector's clock: this paces I/O, it is no domain deadline.
+        deadline = time.monotonic() + self._batch_wait_s
+        while len(self._leftover) < self._batch_max:
+            remaining = deadline - time.monotonic()
+            try:
+                chunk = (
+                    self._queue.get(timeout=remaining)
                     if remaining > 0
                     else self._queue.get_nowait()
                 )
             except queue.Empty:
                 break
+            self._leftover.extend(chunk)
+        return self._take()
+
+    def _take(self) -> list[Received]:
+        """The batch: bounded by its count, and by its events. An alarm costs the engine fifty
+        times what a telemetry message costs the store, and every message waits for the whole
+        batch's commit: a storm's backlog must not be applied a thousand alarms at a time."""
+        batch: list[Received] = []
+        events = 0
+        while self._leftover and len(batch) < self._batch_max:
+            if self._leftover[0].topic.endswith(_EVENTS_SUFFIX):
+                if events == self._batch_max_events:
+                    break
+                events += 1
+            batch.append(self._leftover.popleft())
         return batch
 
     def _write(self, batch: list[Received]) -> None:
-        try:
-            result = self._commit(batch)
-        except SQLAlchemyError:
-            # One bad message must not stall ingest: retry one by one, dead-lettering failures.
-            log.exception("batch of %d failed; retrying message by message", len(batch))
-            result = BatchResult()
-            for item in batch:
-                try:
-                    single = self._commit([item])
-                except SQLAlchemyError as err:
-                    self._dead_letter_db_error(item, err)
-                    continue
-                result.acks.update(single.acks)
-                result.stored += single.stored
-                result.duplicates += single.duplicates
+        outcome = self._writer.write(batch)
         _fault_point_after_commit()
-        self._publish_acks(result)
+        self._publish_acks(outcome.result)
         self.stats.batches += 1
-        self.stats.stored += result.stored
-        self.stats.duplicates += result.duplicates
-        for reason, n in result.dead_letters.items():
+        self.stats.stored += outcome.result.stored
+        self.stats.duplicates += outcome.result.duplicates
+        self.stats.db_retries += outcome.retries
+        self.stats.abandoned += outcome.abandoned
+        for reason, n in outcome.result.dead_letters.items():
             self.stats.dead_letters[reason] += n
         self.stats.last_lag_s = (self._clock.now() - batch[-1].received_at).total_seconds()
 
-    def _commit(self, batch: list[Received]) -> BatchResult:
-        with self._sessions() as session:
-            result = self._store.process(session, batch, now=self._clock.now())
-            session.commit()
-        return result
-
-    def _dead_letter_db_error(self, item: Received, err: SQLAlchemyError) -> None:
-        log.error("message on %s dead-lettered after a database error: %s", item.topic, err)
-        try:
-            with self._sessions() as session:
-                dead_letter(session, item, reason="db_error", detail=str(err))
-                session.commit()
-            self.stats.dead_letters["db_error"] += 1
-        except SQLAlchemyError:
-            log.exception("cannot even dead-letter; the agent will re-send it")
-
     def _publish_acks(self, result: BatchResult) -> None:
-        now = self._clock.now()
-        for (agent_id, stream_id), (through, ranges) in result.acks.items():
-            ack = AckMessage(
-                agent_id=agent_id,
-                stream_id=stream_id,
-                events_through=through,
-                telemetry=ranges,
-                collector_id=self.instance_id,
-                ts=now,
-            )
-            self._client.publish(agent_topic(agent_id, Channel.ACK), encode(ack), qos=1)
-            self.stats.acks += 1
+        specs: list[AckSpec] = [
+            (agent_id, stream_id, through, ranges)
+            for (agent_id, stream_id), (through, ranges) in result.acks.items()
+        ]
+        self._gateway.send_acks(self._clock.now(), specs)
+        self.stats.acks += len(specs)

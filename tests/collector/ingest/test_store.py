@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -17,23 +16,8 @@ from collector.alarms.models import Alarm
 from collector.ingest.models import DeadLetter, InboundEvent, StreamState
 from collector.ingest.store import BatchStore, Received
 from collector.sites.models import Agent
-from collector.storage import make_engine, make_session_factory
-from collector.storage.schema import create_schema
 
 STREAM = "5f2b8c0e9a1d4c3b8e7f6a5b4c3d2e1f"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sessions(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[sessionmaker[Session]]:
-    url = (
-        f"sqlite:///{tmp_path / 'c.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
-    engine = make_engine(url)
-    create_schema(engine)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def _alarm(

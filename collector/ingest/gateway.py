@@ -1,0 +1,422 @@
+"""The collector's MQTT side, in a process of its own.
+
+paho handles every packet in pure Python: each message in, its PUBACK, each ack out and the
+broker's PUBACK for it. Sharing one GIL with the database writer, the two took turns (and every
+socket call handed the GIL over, so each waited for the other's switch interval). Here paho has a
+process, and so a core, to itself; the collector process keeps the database.
+
+What crosses the socket pair, pickled (both ends are this module, in one deployment):
+
+- gateway -> collector: ``("msgs", [(topic, payload, wall_time), ...])`` in chunks of whatever
+  arrived since the last one, and ``("state", connected, subscribed)`` on every change;
+- collector -> gateway: ``("acks", ts, [(agent_id, stream_id, events_through, ranges), ...])``
+  once the batch they acknowledge is committed, ``("offline", ts)`` and ``("stop",)``.
+
+Nothing is held here that the contract needs kept: a message is PUBACKed to the broker on
+receipt as before, and acknowledged to its agent only by an app-level ack the collector sends
+after its commit. If either process dies, what was in flight is simply re-sent by the agents.
+The gateway exits as soon as the collector's end closes, so a killed collector never leaves a
+gateway holding its client id.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from multiprocessing.connection import Connection
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from protocol import AckMessage, Channel, CollectorStatus, SeqRange, agent_topic, encode
+from protocol.topics import (
+    AGENT_TO_COLLECTOR,
+    agent_subscription,
+    collector_status_topic,
+    shared_subscription,
+)
+
+log = logging.getLogger(__name__)
+
+COLLECTOR_SESSION_EXPIRY_S = 60
+# Acks on the wire at once, not yet acknowledged by the broker; the rest wait here. The window is
+# kept here rather than by paho, which rescans its whole list of messages on every PUBACK when
+# it keeps one (and numbers messages with 16 bits, silently replacing a queued one whose number
+# comes round again).
+ACK_WINDOW = 100
+# Packets read from the broker before what they carried is handed over to the collector.
+CHUNK_READS = 200
+# paho's keepalive and reconnect timing only need a look this often while nothing happens.
+IDLE_WAKE_S = 0.5
+RECONNECT_MIN_S = 1.0
+RECONNECT_MAX_S = 30.0
+STOP_FLUSH_S = 10.0
+
+# (agent_id, stream_id, events_through, [(first, last), ...] of telemetry seqs)
+AckSpec = tuple[str, str, int, list[tuple[int, int]]]
+# (topic, payload, wall-clock receive time)
+RawMessage = tuple[str, bytes, float]
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """How the gateway reaches the broker, as one collector instance."""
+
+    host: str
+    port: int
+    instance_id: str
+    shared_group: str | None
+    username: str | None = None
+    password: str | None = None
+
+
+# -- the gateway process ------------------------------------------------------------------
+
+
+class _Gateway:
+    """One thread runs paho's network loop (paho's external-loop interface), the collector's
+    commands and the hand-over: with a second thread, each ack published would wake the other
+    through a socket and the two would trade the GIL for every packet."""
+
+    def __init__(self, conn: Connection, config: GatewayConfig) -> None:
+        self._conn = conn
+        self._config = config
+        self._inbox: list[RawMessage] = []
+        self._acks: deque[tuple[str, bytes]] = deque()
+        self._pending = 0  # acks handed to paho and not yet PUBACKed by the broker
+        # The collector's clock minus the wall clock (a test clock may be ahead).
+        self._clock_offset = timedelta(0)
+        self._connected = False
+        self._retry_at = 0.0
+        self._retry_delay_s = RECONNECT_MIN_S
+        self._status_topic = collector_status_topic(config.instance_id)
+        self._client = self._make_client()
+
+    def _make_client(self) -> mqtt.Client:
+        config = self._config
+        client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2,
+            client_id=f"collector-{config.instance_id}",
+            protocol=mqtt.MQTTv5,
+        )
+        if config.username:
+            client.username_pw_set(config.username, config.password)
+        client.will_set(self._status_topic, self._status(online=False), qos=1, retain=True)
+        client.max_inflight_messages_set(0)  # no limit in paho: ACK_WINDOW is kept here
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        client.on_publish = self._on_publish
+        return client
+
+    def run(self) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = COLLECTOR_SESSION_EXPIRY_S
+        self._client.connect_async(
+            self._config.host,
+            self._config.port,
+            keepalive=30,
+            clean_start=False,
+            properties=props,
+        )
+        try:
+            while self._turn():
+                pass
+            self._flush_acks(STOP_FLUSH_S)
+        finally:
+            self._client.disconnect()
+            self._network(timeout_s=0.0)  # the DISCONNECT packet goes out
+
+    def _turn(self) -> bool:
+        """Wait for the broker or the collector, serve both; False once told to stop."""
+        sock = self._client.socket()
+        if sock is None:
+            self._reconnect_when_due()
+            sock = self._client.socket()
+        readers: list[Any] = [self._conn] if sock is None else [self._conn, sock]
+        writers = [sock] if sock is not None and self._client.want_write() else []
+        try:
+            readable, writable, _ = select.select(readers, writers, [], IDLE_WAKE_S)
+        except (OSError, ValueError):
+            readable, writable = [], []  # the socket closed under us: reconnect next turn
+        if sock is not None:
+            self._network(timeout_s=0.0, readable=sock in readable, writable=sock in writable)
+        self._handover()
+        if self._conn in readable and not self._commands():
+            return False
+        self._publish_acks()
+        return True
+
+    def _network(self, *, timeout_s: float, readable: bool = True, writable: bool = True) -> None:
+        """Read what the broker sent (up to a chunk), write what is queued, keep alive."""
+        client = self._client
+        if readable:
+            for _ in range(CHUNK_READS):
+                if client.loop_read() != mqtt.MQTT_ERR_SUCCESS:
+                    break
+                sock = client.socket()
+                if sock is None or not select.select([sock], [], [], timeout_s)[0]:
+                    break
+        if writable and client.socket() is not None:
+            client.loop_write()
+        if client.socket() is not None:
+            client.loop_misc()
+
+    def _reconnect_when_due(self) -> None:
+        now = time.monotonic()
+        if now < self._retry_at:
+            return
+        try:
+            self._client.reconnect()
+        except OSError as err:
+            log.warning("broker unreachable (%s); retrying in %.0f s", err, self._retry_delay_s)
+            self._retry_at = now + self._retry_delay_s
+            self._retry_delay_s = min(self._retry_delay_s * 2, RECONNECT_MAX_S)
+
+    def _commands(self) -> bool:
+        """Every command waiting from the collector; False at stop. The collector gone (EOF)
+        ends this process at once, see the module docstring."""
+        try:
+            while self._conn.poll(0):
+                if not self._command(self._conn.recv()):
+                    return False
+        except (EOFError, OSError):
+            log.warning("collector gone: gateway exits")
+            os._exit(1)
+        return True
+
+    def _command(self, command: tuple[Any, ...]) -> bool:
+        kind = command[0]
+        if kind == "acks":
+            _, ts, specs = command
+            self._clock_offset = ts - datetime.now(UTC)
+            self._acks.extend(self._ack(spec, ts) for spec in specs)
+        elif kind == "offline":
+            self._clock_offset = command[1] - datetime.now(UTC)
+            self._client.publish(self._status_topic, self._status(online=False), qos=1, retain=True)
+        elif kind == "stop":
+            return False
+        return True
+
+    def _ack(self, spec: AckSpec, ts: datetime) -> tuple[str, bytes]:
+        agent_id, stream_id, through, ranges = spec
+        # Built from values this collector validated and committed: no second validation.
+        ack = AckMessage.model_construct(
+            agent_id=agent_id,
+            stream_id=stream_id,
+            events_through=through,
+            telemetry=[SeqRange.model_construct(first=first, last=last) for first, last in ranges],
+            collector_id=self._config.instance_id,
+            ts=ts,
+        )
+        return agent_topic(agent_id, Channel.ACK), encode(ack)
+
+    def _publish_acks(self) -> None:
+        while self._acks and self._pending < ACK_WINDOW:
+            topic, payload = self._acks.popleft()
+            self._pending += 1
+            self._client.publish(topic, payload, qos=1)
+
+    def _flush_acks(self, timeout_s: float) -> None:
+        """At stop: what the collector committed gets its ack out before the disconnect."""
+        deadline = time.monotonic() + timeout_s
+        while (self._acks or self._pending) and time.monotonic() < deadline:
+            if self._client.socket() is None:
+                self._reconnect_when_due()
+            self._publish_acks()
+            self._network(timeout_s=0.01)
+
+    def _handover(self) -> None:
+        if self._inbox:
+            items, self._inbox = self._inbox, []
+            self._send(("msgs", items))
+
+    def _send(self, message: tuple[Any, ...]) -> None:
+        try:
+            self._conn.send(message)
+        except OSError:
+            log.warning("collector gone: gateway exits")
+            os._exit(1)
+
+    def _status(self, *, online: bool) -> bytes:
+        now = datetime.now(UTC) + self._clock_offset
+        return encode(CollectorStatus(collector_id=self._config.instance_id, online=online, ts=now))
+
+    # -- paho callbacks (called from loop_read/loop_write, on this same thread) -----------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            log.error("broker refused the collector: %s", reason)
+            return
+        self._connected = True
+        self._retry_delay_s = RECONNECT_MIN_S
+        group = self._config.shared_group
+        # Retained messages (births) only for a new subscription: a resumed session already
+        # queued every birth published while the collector was away, and mosquitto would
+        # otherwise send all retained births again at each reconnect (20,000 for a fleet).
+        options = SubscribeOptions(qos=1, retainHandling=1)
+        client.subscribe(
+            [
+                (
+                    shared_subscription(group, channel) if group else agent_subscription(channel),
+                    options,
+                )
+                for channel in AGENT_TO_COLLECTOR
+            ]
+        )
+        client.publish(self._status_topic, self._status(online=True), qos=1, retain=True)
+        self._send(("state", True, False))
+        log.info(
+            "collector %s connected to %s:%d",
+            self._config.instance_id,
+            self._config.host,
+            self._config.port,
+        )
+
+    def _on_subscribe(self, *_args: Any) -> None:
+        self._send(("state", self._connected, True))
+
+    def _on_disconnect(self, *_args: Any) -> None:
+        if self._connected:
+            log.warning("collector lost the broker; reconnecting")
+        self._connected = False
+        self._retry_at = time.monotonic() + self._retry_delay_s
+        self._send(("state", False, False))
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        self._inbox.append((msg.topic, bytes(msg.payload), time.time()))
+
+    def _on_publish(self, *_args: Any) -> None:
+        self._pending = max(0, self._pending - 1)
+
+
+def _main(argv: Sequence[str]) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # Ctrl-C reaches the whole process group: the collector decides when the gateway stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn = Connection(int(argv[0]))
+    config: GatewayConfig = conn.recv()
+    _Gateway(conn, config).run()
+    return 0
+
+
+# -- the collector's end ------------------------------------------------------------------
+
+
+class GatewayLink:
+    """Starts the gateway process and talks to it; callbacks run on this end's reader thread."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        *,
+        on_messages: Callable[[list[RawMessage]], None],
+        on_state: Callable[[bool, bool], None],
+    ) -> None:
+        self._config = config
+        self._on_messages = on_messages
+        self._on_state = on_state
+        self._send_lock = threading.Lock()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._conn: Connection | None = None
+        self._reader: threading.Thread | None = None
+        self._stopping = False
+
+    def start(self) -> None:
+        """Start the gateway; it connects in the background (an absent broker is retried)."""
+        self._spawn()
+        self._reader = threading.Thread(target=self._read, name="ingest-gateway", daemon=True)
+        self._reader.start()
+
+    def send_acks(self, ts: datetime, specs: list[AckSpec]) -> None:
+        """Hand committed acks to the gateway (never blocks for long: it always reads)."""
+        if specs:
+            self._send(("acks", ts, specs))
+
+    def publish_offline(self, ts: datetime) -> None:
+        """Say this instance is going away (its Will says the same if it just dies)."""
+        self._send(("offline", ts))
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Let the gateway send what it holds, disconnect and exit."""
+        self._stopping = True
+        self._send(("stop",))
+        if self._proc is not None:
+            try:
+                self._proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                log.error("gateway did not stop within %.0f s: killed", timeout_s)
+                self._proc.kill()
+                self._proc.wait()
+        if self._conn is not None:
+            self._conn.close()
+
+    def _send(self, message: object) -> None:
+        if self._conn is None:
+            return
+        try:
+            with self._send_lock:
+                self._conn.send(message)
+        except OSError as err:
+            # The reader restarts a dead gateway; these acks are lost and the agents re-send.
+            log.warning("gateway unreachable: %s", err)
+
+    def _read(self) -> None:
+        while True:
+            conn = self._conn
+            assert conn is not None
+            try:
+                message = conn.recv()
+            except (EOFError, OSError):
+                if self._stopping:
+                    return
+                self._restart()
+                continue
+            if message[0] == "msgs":
+                self._on_messages(message[1])
+            elif message[0] == "state":
+                self._on_state(message[1], message[2])
+
+    def _restart(self) -> None:
+        code = self._proc.wait() if self._proc is not None else None
+        log.error("gateway process exited (%s): restarting it", code)
+        self._on_state(False, False)
+        if self._conn is not None:
+            self._conn.close()
+        time.sleep(1.0)
+        self._spawn()
+
+    def _spawn(self) -> None:
+        ours, theirs = socket.socketpair()
+        # A plain interpreter, not multiprocessing: its spawn would re-run the ``cli`` entry point.
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "collector.ingest.gateway", str(theirs.fileno())],
+            pass_fds=(theirs.fileno(),),
+            stdin=subprocess.DEVNULL,
+        )
+        # Only the gateway holds its end now: its death reads as EOF here, and ours as EOF there.
+        theirs.close()
+        self._conn = Connection(ours.detach())
+        self._send(self._config)
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

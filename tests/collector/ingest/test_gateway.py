@@ -1,0 +1,122 @@
+"""The collector's MQTT gateway process: restarted when it dies, gone when the collector dies."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from simulators.stack import Stack
+from tests.conftest import wait_for
+
+pytestmark = [pytest.mark.mqtt]
+
+
+def _gateways(collector_pid: int | None) -> list[int]:
+    """Pids of the gateway processes the collector started."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                parent = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except (OSError, ValueError):
+            continue
+        if parent == collector_pid and b"collector.ingest.gateway" in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Agent:
+    """A bare agent: publishes alarm events and collects the collector's acks."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.agent_id = f"gw-{uuid.uuid4().hex[:8]}"
+        self.stream_id = uuid.uuid4().hex
+        self.acks: queue.Queue[dict[str, Any]] = queue.Queue()
+        self._client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5
+        )
+        self._client.on_message = lambda _c, _u, m: self.acks.put(json.loads(m.payload))
+        self._client.connect(stack.broker.host, stack.broker.port)
+        self._client.subscribe(f"sw/v1/agents/{self.agent_id}/ack", qos=1)
+        self._client.loop_start()
+
+    def alarm(self, seq: int) -> None:
+        body = {
+            "v": 1,
+            "kind": "alarm",
+            "agent_id": self.agent_id,
+            "stream_id": self.stream_id,
+            "seq": seq,
+            "ts": datetime.now(UTC).isoformat(),
+            "clock_synced": True,
+            "site_id": "PM-GW",
+            "equipment_id": "door-main",
+            "point": f"contact-{seq}",
+            "alarm_type": "door_open",
+            "transition": "raised",
+            "severity": "major",
+        }
+        topic = f"sw/v1/agents/{self.agent_id}/events"
+        self._client.publish(topic, json.dumps(body), qos=1).wait_for_publish(5)
+
+    def acked_through(self, seq: int, *, timeout_s: float = 30.0) -> bool:
+        """Re-send until an ack covers ``seq`` (as an agent does), or time out."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.alarm(seq)
+            try:
+                while True:
+                    if self.acks.get(timeout=1.0)["events_through"] >= seq:
+                        return True
+            except queue.Empty:
+                continue
+        return False
+
+    def close(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+
+@pytest.fixture
+def agent(stack: Stack) -> Iterator[Agent]:
+    bare = Agent(stack)
+    yield bare
+    bare.close()
+
+
+def test_a_killed_gateway_is_restarted_and_ingest_goes_on(stack: Stack, agent: Agent) -> None:
+    assert agent.acked_through(1)
+    (gateway,) = _gateways(stack.collector.pid)
+    os.kill(gateway, signal.SIGKILL)
+    wait_for("a new gateway", lambda: [p for p in _gateways(stack.collector.pid) if p != gateway])
+    assert agent.acked_through(2)
+    assert stack.collector.running
+
+
+def test_a_killed_collector_leaves_no_gateway_holding_its_client_id(stack: Stack) -> None:
+    gateways = wait_for("the gateway", lambda: _gateways(stack.collector.pid))
+    stack.collector.kill()
+    wait_for("the gateway to exit", lambda: not any(_alive(p) for p in gateways), timeout_s=10)
