@@ -1,4 +1,10 @@
-"""Scheduled work of the collector: presence timeouts, ticket timers."""
+"""Scheduled work of the collector: presence timeouts, ticket timers.
+
+Every instance ticks; one at a time does the work (a PostgreSQL advisory lock held for the
+transaction), so escalations, auto-closes and presence alarms happen once however many
+instances run. Deliveries are shared instead: each instance claims due notifications with
+SKIP LOCKED.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +16,10 @@ from sqlalchemy.orm import Session
 from collector.alarms import AlarmEngine, AlarmListener
 from collector.alarms.presence import check_presence
 from collector.feed import service as feed
+from collector.inspections.timers import run_inspection_timers
 from collector.maintenance.timers import run_maintenance_timers
 from collector.notifications import service as notifications
+from collector.storage.locks import try_lock
 from collector.telemetry.service import rollup_and_prune
 from collector.tickets.service import run_due_timers
 
@@ -19,8 +27,12 @@ from collector.tickets.service import run_due_timers
 ROLLUP_EVERY = timedelta(minutes=5)
 
 
+SCHEDULER_LOCK = "scheduler"
+PRESENCE_LOCK = "presence"
+
+
 class Scheduler:
-    """Runs every due job in the caller's transaction; idempotent, so any instance may run it."""
+    """Runs every due job in the caller's transaction, in one instance at a time."""
 
     def __init__(
         self,
@@ -32,24 +44,45 @@ class Scheduler:
         self._engine = AlarmEngine(listeners)
         self._last_rollup: datetime | None = None
         self._will_grace_s = will_grace_s
-        self._heartbeat_timeout_s = heartbeat_timeout_s
+        self.heartbeat_timeout_s = heartbeat_timeout_s
 
-    def run(self, session: Session, *, now: datetime) -> None:
-        """Everything due at ``now``."""
-        check_presence(
-            session,
-            engine=self._engine,
-            now=now,
-            will_grace_s=self._will_grace_s,
-            heartbeat_timeout_s=self._heartbeat_timeout_s,
-        )
+    def run(
+        self,
+        session: Session,
+        *,
+        now: datetime,
+        skipped_s: float = 0.0,
+        watching_for_s: float = float("inf"),
+    ) -> bool:
+        """Everything due at ``now``. ``skipped_s`` is time a test clock jumped over lately,
+        which is not silence on the agents' part; ``watching_for_s`` is how long this collector
+        has been hearing the broker: presence is judged only after a full heartbeat timeout of
+        listening, so a broker outage (or the collector's own restart) is not taken for every
+        agent going silent, nor are the Wills the broker sends as it shuts down.
+
+        Returns False when another instance holds the timers at this tick (presence may still
+        have been checked here)."""
+        # Presence has its own lock: an instance that restarted lately skips it (it has not
+        # listened long enough) and must not keep one that has from taking it.
+        if watching_for_s >= self.heartbeat_timeout_s and try_lock(session, PRESENCE_LOCK):
+            check_presence(
+                session,
+                engine=self._engine,
+                now=now,
+                will_grace_s=self._will_grace_s,
+                heartbeat_timeout_s=self.heartbeat_timeout_s + skipped_s,
+            )
+        if not try_lock(session, SCHEDULER_LOCK):
+            return False
         self._engine.settle_flapping(session, now=now)
         run_maintenance_timers(session, engine=self._engine, now=now)
+        run_inspection_timers(session, engine=self._engine, now=now)
         run_due_timers(session, now=now)
         feed.prune(session, now=now)
         if self._last_rollup is None or now - self._last_rollup >= ROLLUP_EVERY:
             rollup_and_prune(session, now=now)
             self._last_rollup = now
+        return True
 
     def deliver(self, session: Session, *, now: datetime) -> int:
         """Send due notifications (its own transaction: no lock is held while sending)."""

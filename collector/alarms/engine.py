@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from collector.alarms.listener import AlarmChange, AlarmListener
-from collector.alarms.models import Alarm, AlarmHistory, StormGroup
+from collector.alarms.models import Alarm, AlarmHistory
 from collector.alarms.rules import AlarmRules, load_rules
+from collector.alarms.storms import group_storm
+from collector.inspections.models import Inspection
+from collector.inspections.service import active_at as active_inspection
 from collector.maintenance.models import MaintenanceWindow
 from collector.maintenance.service import ACCESS_ALARMS, active_window, authorised_access
+from collector.storage import tx_cache
+from collector.tickets.models import TicketIntervention
 from protocol import AlarmEvent, AlarmSnapshot, AlarmState, Transition
 
 # Open = not cleared; spelled as IN so the identity index is used (cleared rows pile up).
@@ -30,6 +37,91 @@ _TRANSITION_CHANGES = (
     "flap_raised",
     "flap_cleared",
 )
+
+
+def _identity() -> tuple[ColumnElement[bool], ...]:
+    return (
+        Alarm.site_id == bindparam("site_id"),
+        Alarm.equipment_id == bindparam("equipment_id"),
+        Alarm.point == bindparam("point"),
+        Alarm.alarm_type == bindparam("alarm_type"),
+    )
+
+
+# The hot path's statements are built once: building a select and its cache key costs several
+# times more Python than running it (an alarm storm runs a dozen of them per event).
+_OPEN_ALARM = select(Alarm).where(*_identity(), Alarm.state.in_(OPEN_STATES))
+_LAST_OF_IDENTITY = select(Alarm).where(*_identity()).order_by(Alarm.id.desc())
+_RECENT_TRANSITIONS = (
+    select(func.count())
+    .select_from(AlarmHistory)
+    .join(Alarm, Alarm.id == AlarmHistory.alarm_id)
+    .where(
+        *_identity(),
+        AlarmHistory.at >= bindparam("since"),
+        AlarmHistory.change.in_(_TRANSITION_CHANGES),
+    )
+)
+# By site only, the identity index's first column: asked with the alarm type as well, SQLite
+# (no statistics) walks the type index instead, every alarm of that type at every site.
+_SITE_OPEN = (
+    select(Alarm)
+    .where(Alarm.site_id == bindparam("site_id"), Alarm.state.in_(OPEN_STATES))
+    .order_by(Alarm.id)
+)
+_UNSUPPRESSED_OF_TYPES = select(Alarm).where(
+    Alarm.site_id == bindparam("site_id"),
+    Alarm.alarm_type.in_(bindparam("alarm_types", expanding=True)),
+    Alarm.state.in_(OPEN_STATES),
+    Alarm.suppressed_by.is_(None),
+    Alarm.id != bindparam("cause_id"),
+)
+_SYMPTOMS_OF = select(Alarm).where(
+    Alarm.suppressed_by == bindparam("cause_id"), Alarm.state.in_(OPEN_STATES)
+)
+
+
+_SITES_WITH_WINDOWS = select(MaintenanceWindow.site_id).where(
+    MaintenanceWindow.site_id.in_(bindparam("site_ids", expanding=True)),
+    MaintenanceWindow.ends_at > bindparam("since"),
+)
+_SITES_WITH_INSPECTIONS = select(Inspection.site_id).where(
+    Inspection.site_id.in_(bindparam("site_ids", expanding=True)),
+    Inspection.ends_at > bindparam("since"),
+)
+_SITES_WITH_DISPATCHES = select(TicketIntervention.site_id).where(
+    TicketIntervention.site_id.in_(bindparam("site_ids", expanding=True)),
+    TicketIntervention.slot_end > bindparam("since"),
+)
+_PLANNED = "alarms.planned_presence"
+
+
+@dataclass(frozen=True)
+class _PlannedPresence:
+    """Of a batch's sites, those where planned works, an inspection or an on-site dispatch may
+    cover an alarm raised at ``since`` or later: anything ending after ``since`` at the site.
+    A superset of what the exact lookups find, so only those sites are asked about each raise."""
+
+    sites: frozenset[str]
+    since: datetime
+    windows: frozenset[str]
+    inspections: frozenset[str]
+    dispatches: frozenset[str]
+
+    def may_cover(self, kind: str, site_id: str, at: datetime) -> bool:
+        if site_id not in self.sites or at < self.since:
+            return True  # outside what was looked at: ask
+        found: frozenset[str] = getattr(self, kind)
+        return site_id in found
+
+
+def _identity_of(event: AlarmEvent) -> dict[str, str]:
+    return {
+        "site_id": event.site_id,
+        "equipment_id": event.equipment_id,
+        "point": event.point,
+        "alarm_type": event.alarm_type,
+    }
 
 
 class AlarmEngine:
@@ -107,6 +199,33 @@ class AlarmEngine:
             # A clear with no open alarm still counts as a transition for flapping.
             self._record_orphan_clear(session, event, at=at)
 
+    @contextmanager
+    def prepared(
+        self, session: Session, *, raises: Sequence[tuple[str, datetime]]
+    ) -> Iterator[None]:
+        """Apply a batch's alarm events inside this block; ``raises`` are their (site, event
+        time). Three queries for the batch instead of up to three for each new alarm (a storm
+        raises thousands at sites with no planned works); forgotten when the block ends, so no
+        window, inspection or dispatch added afterwards is missed."""
+        cache = tx_cache(session)
+        if raises:
+            site_ids = sorted({site_id for site_id, _ in raises})
+            since = min(at for _, at in raises)
+            params = {"site_ids": site_ids, "since": since}
+            cache[_PLANNED] = _PlannedPresence(
+                sites=frozenset(site_ids),
+                since=since,
+                windows=frozenset(session.scalars(_SITES_WITH_WINDOWS, params)),
+                inspections=frozenset(session.scalars(_SITES_WITH_INSPECTIONS, params)),
+                dispatches=frozenset(
+                    s for s in session.scalars(_SITES_WITH_DISPATCHES, params) if s
+                ),
+            )
+        try:
+            yield
+        finally:
+            tx_cache(session).pop(_PLANNED, None)
+
     def settle_flapping(self, session: Session, *, now: datetime) -> int:
         """Flapping alarms stable for the window go quiet: cleared if the edge says clear."""
         window = timedelta(seconds=self._rules.flapping.window_s)
@@ -125,6 +244,11 @@ class AlarmEngine:
             else:
                 self._clear(session, alarm, at=now, change=AlarmChange.CLEARED, now=now)
         return settled
+
+    def test_became_real(self, session: Session, *, alarm: Alarm, now: datetime) -> None:
+        """An inspection's test trigger not back to normal in time is a real incident."""
+        alarm.test = False
+        self._changed(session, alarm, AlarmChange.TEST_EXPIRED, now)
 
     def end_maintenance(
         self, session: Session, *, window: MaintenanceWindow, now: datetime
@@ -159,7 +283,9 @@ class AlarmEngine:
             first_seen=event.ts,
             last_seen=event.ts,
             last_transition_at=at,
-            test=event.test,
+            raised_at=at,
+            # Triggers during an inspection of the site are test results, not incidents.
+            test=event.test or self._inspected(session, event, at),
             edge_active=True,
             in_maintenance=self._muted(session, event, at),
         )
@@ -168,20 +294,33 @@ class AlarmEngine:
         return alarm
 
     @staticmethod
+    def _inspected(session: Session, event: AlarmEvent, at: datetime) -> bool:
+        planned: _PlannedPresence | None = tx_cache(session).get(_PLANNED)
+        if planned is not None and not planned.may_cover("inspections", event.site_id, at):
+            return False
+        return active_inspection(session, site_id=event.site_id, at=at) is not None
+
+    @staticmethod
     def _muted(session: Session, event: AlarmEvent, at: datetime) -> bool:
         """Under planned works, or a door opened by a dispatched technician in their slot."""
-        window = active_window(
-            session,
-            site_id=event.site_id,
-            equipment_id=event.equipment_id,
-            alarm_type=event.alarm_type,
-            at=at,
-        )
-        if window is not None:
+        planned: _PlannedPresence | None = tx_cache(session).get(_PLANNED)
+        maybe_window = planned is None or planned.may_cover("windows", event.site_id, at)
+        if maybe_window and (
+            active_window(
+                session,
+                site_id=event.site_id,
+                equipment_id=event.equipment_id,
+                alarm_type=event.alarm_type,
+                at=at,
+            )
+            is not None
+        ):
             return True
-        return event.alarm_type in ACCESS_ALARMS and authorised_access(
-            session, site_id=event.site_id, at=at
-        )
+        if event.alarm_type not in ACCESS_ALARMS:
+            return False
+        if planned is not None and not planned.may_cover("dispatches", event.site_id, at):
+            return False
+        return authorised_access(session, site_id=event.site_id, at=at)
 
     def _raised(
         self, session: Session, alarm: Alarm, *, now: datetime, at: datetime, seq: int | None
@@ -202,63 +341,29 @@ class AlarmEngine:
         causes = self._rules.causes_of(alarm.alarm_type)
         if not causes:
             return None
-        return session.scalars(
-            select(Alarm)
-            .where(
-                Alarm.site_id == alarm.site_id,
-                Alarm.alarm_type.in_(causes),
-                Alarm.state.in_(OPEN_STATES),
-                Alarm.id != alarm.id,
-            )
-            .order_by(Alarm.id)
-        ).first()
+        # The site's few open alarms, filtered here (see _SITE_OPEN), the first by id.
+        return next(
+            (
+                a
+                for a in self._site_open_alarms(session, alarm.site_id)
+                if a.alarm_type in causes and a.id != alarm.id
+            ),
+            None,
+        )
 
     def _open_symptoms(self, session: Session, cause: Alarm) -> list[Alarm]:
         symptoms = self._rules.symptoms_of(cause.alarm_type)
         if not symptoms:
             return []
-        return list(
-            session.scalars(
-                select(Alarm).where(
-                    Alarm.site_id == cause.site_id,
-                    Alarm.alarm_type.in_(symptoms),
-                    Alarm.state.in_(OPEN_STATES),
-                    Alarm.suppressed_by.is_(None),
-                    Alarm.id != cause.id,
-                )
-            )
-        )
+        params = {"site_id": cause.site_id, "alarm_types": symptoms, "cause_id": cause.id}
+        return list(session.scalars(_UNSUPPRESSED_OF_TYPES, params))
 
     def _storm(self, session: Session, alarm: Alarm, *, now: datetime, at: datetime) -> None:
         rule = self._rules.storm
-        if alarm.alarm_type not in rule.alarm_types:
-            return
-        since = at - timedelta(seconds=rule.window_s)
-        members = list(
-            session.scalars(
-                select(Alarm).where(
-                    Alarm.alarm_type == alarm.alarm_type,
-                    Alarm.last_transition_at >= since,
-                    Alarm.state.in_(OPEN_STATES),
-                )
-            )
-        )
-        if len({m.site_id for m in members}) < rule.min_sites:
-            return
-        group = session.scalars(
-            select(StormGroup)
-            .where(StormGroup.alarm_type == alarm.alarm_type, StormGroup.last_at >= since)
-            .order_by(StormGroup.id.desc())
-        ).first()
-        if group is None:
-            group = StormGroup(alarm_type=alarm.alarm_type, opened_at=at, last_at=at)
-            session.add(group)
-            session.flush()
-        group.last_at = max(group.last_at, at)
-        for member in members:
-            if member.storm_id is None:
-                member.storm_id = group.id
-                self._changed(session, member, AlarmChange.STORM_GROUPED, now, at=at)
+        if alarm.alarm_type not in rule.alarm_types or alarm.suppressed_by is not None:
+            return  # a symptom of a cause at its own site is not an outage of its own
+        for member in group_storm(session, alarm, rule=rule, at=at):
+            self._changed(session, member, AlarmChange.STORM_GROUPED, now, at=at)
 
     def _absorb_flap(
         self,
@@ -287,34 +392,11 @@ class AlarmEngine:
         )
 
     def _recent_transitions(self, session: Session, event: AlarmEvent, *, since: datetime) -> int:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(AlarmHistory)
-                .join(Alarm, Alarm.id == AlarmHistory.alarm_id)
-                .where(
-                    Alarm.site_id == event.site_id,
-                    Alarm.equipment_id == event.equipment_id,
-                    Alarm.point == event.point,
-                    Alarm.alarm_type == event.alarm_type,
-                    AlarmHistory.at >= since,
-                    AlarmHistory.change.in_(_TRANSITION_CHANGES),
-                )
-            )
-            or 0
-        )
+        params = {**_identity_of(event), "since": since}
+        return int(session.scalar(_RECENT_TRANSITIONS, params) or 0)
 
     def _record_orphan_clear(self, session: Session, event: AlarmEvent, *, at: datetime) -> None:
-        last = session.scalars(
-            select(Alarm)
-            .where(
-                Alarm.site_id == event.site_id,
-                Alarm.equipment_id == event.equipment_id,
-                Alarm.point == event.point,
-                Alarm.alarm_type == event.alarm_type,
-            )
-            .order_by(Alarm.id.desc())
-        ).first()
+        last = session.scalars(_LAST_OF_IDENTITY, _identity_of(event)).first()
         if last is not None:
             session.add(
                 AlarmHistory(
@@ -361,6 +443,7 @@ class AlarmEngine:
                 count=1,
                 first_seen=snap.since,
                 last_seen=snap.since,
+                raised_at=snap.since,
             )
             session.add(alarm)
             session.flush()
@@ -388,10 +471,13 @@ class AlarmEngine:
                 count=1,
                 first_seen=now,
                 last_seen=now,
+                raised_at=now,
             )
             session.add(alarm)
             session.flush()
             self._changed(session, alarm, AlarmChange.RAISED, now)
+            # A region's backhaul cut leaves many agents away at once: one generic incident.
+            self._storm(session, alarm, now=now, at=now)
 
     def agent_reachable(self, session: Session, *, site_id: str, now: datetime) -> None:
         """Clear agent-unreachable (the birth snapshot then reconciles the other alarms)."""
@@ -418,9 +504,7 @@ class AlarmEngine:
         alarm.last_transition_at = at
         self._changed(session, alarm, change, now, at=at, seq=seq)
         # Symptoms close with their cause.
-        for symptom in session.scalars(
-            select(Alarm).where(Alarm.suppressed_by == alarm.id, Alarm.state.in_(OPEN_STATES))
-        ):
+        for symptom in session.scalars(_SYMPTOMS_OF, {"cause_id": alarm.id}):
             symptom.reason = f"closed with its cause {alarm.alarm_type}"
             self._clear(session, symptom, at=at, change=AlarmChange.CLEARED, now=now)
 
@@ -452,22 +536,14 @@ class AlarmEngine:
     def _open_alarm(
         session: Session, site_id: str, equipment_id: str, point: str, alarm_type: str
     ) -> Alarm | None:
-        return session.scalars(
-            select(Alarm).where(
-                Alarm.site_id == site_id,
-                Alarm.equipment_id == equipment_id,
-                Alarm.point == point,
-                Alarm.alarm_type == alarm_type,
-                Alarm.state.in_(OPEN_STATES),
-            )
-        ).first()
+        params = {
+            "site_id": site_id,
+            "equipment_id": equipment_id,
+            "point": point,
+            "alarm_type": alarm_type,
+        }
+        return session.scalars(_OPEN_ALARM, params).first()
 
     @staticmethod
     def _site_open_alarms(session: Session, site_id: str) -> list[Alarm]:
-        return list(
-            session.scalars(
-                select(Alarm)
-                .where(Alarm.site_id == site_id, Alarm.state.in_(OPEN_STATES))
-                .order_by(Alarm.id)
-            )
-        )
+        return list(session.scalars(_SITE_OPEN, {"site_id": site_id}))

@@ -26,6 +26,7 @@ class AlarmChange(StrEnum):
     SUPPRESSED = "suppressed"  # a symptom of an open cause alarm at the site
     STORM_GROUPED = "storm_grouped"  # part of a storm across sites
     MAINTENANCE_ENDED = "maintenance_ended"  # still active when its planned works ended
+    TEST_EXPIRED = "test_expired"  # an inspection's test trigger that became a real incident
 
 
 class AlarmListener(Protocol):

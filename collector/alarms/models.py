@@ -29,6 +29,11 @@ class Alarm(Base):
     __table_args__ = (
         Index("ix_alarms_identity", "site_id", "equipment_id", "point", "alarm_type", "state"),
         Index("ix_alarms_state", "state"),
+        # Storm grouping counts the sites with an open alarm of a type within a window.
+        Index("ix_alarms_type_transition", "alarm_type", "last_transition_at"),
+        Index("ix_alarms_type_raised", "alarm_type", "raised_at"),
+        # Symptoms close with their cause: found by the cause's id.
+        Index("ix_alarms_suppressed_by", "suppressed_by"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
@@ -50,6 +55,8 @@ class Alarm(Base):
     flapping: Mapped[bool] = mapped_column(default=False)
     edge_active: Mapped[bool] = mapped_column(default=True)  # what the edge last said
     last_transition_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # Event time of the raise that opened this occurrence (storm windows are counted on it).
+    raised_at: Mapped[datetime]
     suppressed_by: Mapped[int | None] = mapped_column(ForeignKey("alarms.id"), nullable=True)
     storm_id: Mapped[int | None] = mapped_column(ForeignKey("storm_groups.id"), nullable=True)
     in_maintenance: Mapped[bool] = mapped_column(default=False)

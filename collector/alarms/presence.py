@@ -23,8 +23,12 @@ def check_presence(
     """Raise agent-unreachable where due; returns how many agents became unreachable."""
     raised = 0
     silent_since = now - timedelta(seconds=heartbeat_timeout_s)
+    # SKIP LOCKED: an agent row that ingest is updating is hearing from its agent right now;
+    # the others are locked, and their silence re-checked, before they are declared away.
     for agent in session.scalars(
-        select(Agent).where(Agent.reachable.is_(True), Agent.last_seen < silent_since)
+        select(Agent)
+        .where(Agent.reachable.is_(True), Agent.last_seen < silent_since)
+        .with_for_update(skip_locked=True)
     ):
         agent.reachable = False
         agent.unreachable_since = now
@@ -37,11 +41,23 @@ def check_presence(
         )
         raised += 1
     grace_over = now - timedelta(seconds=will_grace_s)
+    # One query for the whole fleet: a national outage leaves thousands of agents away, and
+    # this runs every tick.
+    alarm_open = (
+        select(Alarm.id)
+        .where(
+            Alarm.site_id == Agent.site_id,
+            Alarm.equipment_id == AGENT_EQUIPMENT,
+            Alarm.alarm_type == UNREACHABLE_TYPE,
+            Alarm.state != "cleared",
+        )
+        .exists()
+    )
     for agent in session.scalars(
-        select(Agent).where(Agent.reachable.is_(False), Agent.unreachable_since <= grace_over)
+        select(Agent)
+        .where(Agent.reachable.is_(False), Agent.unreachable_since <= grace_over, ~alarm_open)
+        .with_for_update(skip_locked=True)
     ):
-        if _has_open_unreachable(session, agent.site_id):
-            continue
         engine.agent_unreachable(
             session,
             site_id=agent.site_id,
@@ -51,17 +67,3 @@ def check_presence(
         )
         raised += 1
     return raised
-
-
-def _has_open_unreachable(session: Session, site_id: str) -> bool:
-    return (
-        session.scalars(
-            select(Alarm.id).where(
-                Alarm.site_id == site_id,
-                Alarm.equipment_id == AGENT_EQUIPMENT,
-                Alarm.alarm_type == UNREACHABLE_TYPE,
-                Alarm.state != "cleared",
-            )
-        ).first()
-        is not None
-    )

@@ -19,12 +19,25 @@ def list_alarms(
     principal: CurrentPrincipal,
     state: Literal["active", "cleared", "unknown", "open"] | None = None,
     site_id: str | None = None,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    equipment_id: str | None = None,
+    alarm_type: str | None = None,
+    severity: Literal["critical", "major", "minor", "warning"] | None = None,
+    sort: Literal["newest", "oldest", "severity", "last_seen"] = "newest",
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> AlarmPage:
-    """Alarms the caller may see (``state=open``: active or unknown)."""
+    """Alarms the caller may see (``state=open``: active or unknown), filtered and sorted."""
     items, total = service.list_alarms(
-        db, principal=principal, state=state, site_id=site_id, offset=offset, limit=limit
+        db,
+        principal=principal,
+        state=state,
+        site_id=site_id,
+        equipment_id=equipment_id,
+        alarm_type=alarm_type,
+        severity=severity,
+        sort=sort,
+        offset=offset,
+        limit=limit,
     )
     return AlarmPage(
         items=[AlarmRead.model_validate(a) for a in items], total=total, offset=offset, limit=limit

@@ -37,6 +37,14 @@ class StormRule(_Strict):
     window_s: float = Field(gt=0)
 
 
+class ProblemRule(_Strict):
+    """This many occurrences of one fault (site, equipment, alarm type) within the window make
+    the collector propose a problem record to the NOC."""
+
+    occurrences: int = Field(ge=2)
+    window_days: float = Field(gt=0)
+
+
 class AlarmRules(_Strict):
     """Every correlation rule."""
 
@@ -44,6 +52,7 @@ class AlarmRules(_Strict):
     never_suppressed: list[str] = Field(default_factory=list)
     suppression: list[SuppressionRule] = Field(default_factory=list)
     storm: StormRule
+    problem: ProblemRule = ProblemRule(occurrences=3, window_days=30)
 
     def causes_of(self, alarm_type: str) -> list[str]:
         """Cause types that suppress ``alarm_type`` (none for never-suppressed types)."""

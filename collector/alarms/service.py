@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from collector.access import Principal, site_scope
@@ -17,10 +17,18 @@ def list_alarms(
     principal: Principal,
     state: str | None = None,
     site_id: str | None = None,
+    equipment_id: str | None = None,
+    alarm_type: str | None = None,
+    severity: str | None = None,
+    sort: str = "newest",
     offset: int = 0,
     limit: int = 50,
 ) -> tuple[list[Alarm], int]:
-    """Alarms newest first; ``state='open'`` means active or unknown."""
+    """Alarms the caller may see; ``state='open'`` means active or unknown.
+
+    ``sort``: ``newest`` (default), ``oldest``, ``severity`` (worst first, then newest) or
+    ``last_seen`` (most recently seen first).
+    """
     query = select(Alarm)
     scope = site_scope(principal, Alarm.site_id)
     if scope is not None:
@@ -31,6 +39,19 @@ def list_alarms(
         query = query.where(Alarm.state == state)
     if site_id is not None:
         query = query.where(Alarm.site_id == site_id)
+    if equipment_id is not None:
+        query = query.where(Alarm.equipment_id == equipment_id)
+    if alarm_type is not None:
+        query = query.where(Alarm.alarm_type == alarm_type)
+    if severity is not None:
+        query = query.where(Alarm.severity == severity)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    items = list(session.scalars(query.order_by(Alarm.id.desc()).offset(offset).limit(limit)))
+    rank = case(SEVERITY_RANK, value=Alarm.severity, else_=9)
+    order = {
+        "newest": (Alarm.id.desc(),),
+        "oldest": (Alarm.id.asc(),),
+        "severity": (rank.asc(), Alarm.id.desc()),
+        "last_seen": (Alarm.last_seen.desc(), Alarm.id.desc()),
+    }[sort]
+    items = list(session.scalars(query.order_by(*order).offset(offset).limit(limit)))
     return items, total

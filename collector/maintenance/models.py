@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy import BigInteger, ColumnElement, Index, Integer, String, Text, or_
 from sqlalchemy.orm import Mapped, mapped_column
 
 from collector.storage import Base
@@ -33,6 +33,11 @@ class MaintenanceWindow(Base):
     created_at: Mapped[datetime]
     started: Mapped[bool] = mapped_column(default=False)
     ended: Mapped[bool] = mapped_column(default=False)
+
+    @classmethod
+    def takes_place(cls) -> ColumnElement[bool]:
+        """Works the client refused do not happen: they mute nothing and exclude no time."""
+        return or_(cls.client_agreement.is_(None), cls.client_agreement != "refused")
 
     def covers(self, *, equipment_id: str, alarm_type: str) -> bool:
         """True when an alarm of this equipment and type is in scope."""

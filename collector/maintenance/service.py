@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from collector.access import Principal, site_scope
 from collector.maintenance.models import MaintenanceWindow
 from collector.sla.calendar import WorkingHours
+from collector.tickets import service as tickets
 from collector.tickets.models import TicketIntervention
 
 NOTICE_WORKING_DAYS = 10
@@ -89,6 +90,15 @@ def create_window(
     )
     session.add(window)
     session.flush()
+    if request.category == "urgent" and request.client_agreement == "refused":
+        # Recorded, and the delay it causes is not the operator's: no penalty for it.
+        tickets.exclude_from_penalties(
+            session,
+            site_id=request.site_id,
+            client_id=request.client_id,
+            reason=f"the client refused urgent corrective works (planned works #{window.id})",
+            now=now,
+        )
     return window
 
 
@@ -103,6 +113,7 @@ def active_window(
             MaintenanceWindow.site_id == site_id,
             MaintenanceWindow.starts_at <= at,
             MaintenanceWindow.ends_at > at,
+            MaintenanceWindow.takes_place(),
         )
     ):
         if window.covers(equipment_id=equipment_id, alarm_type=alarm_type):

@@ -19,7 +19,9 @@ def run_maintenance_timers(session: Session, *, engine: AlarmEngine, now: dateti
     """Idempotent: each window starts once and ends once."""
     for window in session.scalars(
         select(MaintenanceWindow).where(
-            MaintenanceWindow.starts_at <= now, MaintenanceWindow.started.is_(False)
+            MaintenanceWindow.starts_at <= now,
+            MaintenanceWindow.started.is_(False),
+            MaintenanceWindow.takes_place(),
         )
     ):
         window.started = True
@@ -34,7 +36,9 @@ def run_maintenance_timers(session: Session, *, engine: AlarmEngine, now: dateti
             )
     for window in session.scalars(
         select(MaintenanceWindow).where(
-            MaintenanceWindow.ends_at <= now, MaintenanceWindow.ended.is_(False)
+            MaintenanceWindow.ends_at <= now,
+            MaintenanceWindow.ended.is_(False),
+            MaintenanceWindow.takes_place(),
         )
     ):
         window.ended = True

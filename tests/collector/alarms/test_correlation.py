@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -17,8 +15,6 @@ from collector.alarms import AlarmEngine
 from collector.alarms.models import Alarm
 from collector.maintenance.service import MaintenanceRefused, WindowRequest, create_window
 from collector.scheduler import Scheduler
-from collector.storage import make_engine, make_session_factory
-from collector.storage.schema import create_schema
 from collector.tickets.flows import TicketAlarmListener
 from collector.tickets.models import Ticket
 from collector.tickets.sla import sla_view
@@ -82,11 +78,8 @@ class Site:
 
 
 @pytest.fixture
-def sites(tmp_path: Path, clock: ManualClock) -> Iterator[Site]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    create_schema(engine)
-    yield Site(make_session_factory(engine), clock)
-    engine.dispose()
+def sites(sessions: sessionmaker[Session], clock: ManualClock) -> Site:
+    return Site(sessions, clock)
 
 
 def test_flapping_makes_one_quiet_alarm_that_settles_when_stable(sites: Site) -> None:
@@ -137,6 +130,24 @@ def test_a_regional_cut_opens_one_generic_incident_parent_of_the_site_tickets(si
     children = [t for t in tickets if t.kind == "curative"]
     assert len(children) == 12
     assert {t.parent_ticket_id for t in children} == {generic[0].id}
+
+
+@pytest.mark.parametrize("cause_first", [True, False], ids=["causes-first", "symptoms-first"])
+def test_a_regional_cut_reported_in_any_order_leaves_one_generic_incident(
+    sites: Site, cause_first: bool
+) -> None:
+    """Twelve sites each lose mains and see their OLT go down (a symptom). Whichever reaches
+    the collector first, the NOC is left with one open generic incident: the mains one."""
+    order = ["mains_lost", "equipment_down"] if cause_first else ["equipment_down", "mains_lost"]
+    for alarm_type in order:
+        for i in range(12):
+            sites.send(f"PM-{i:02d}", alarm_type, Transition.RAISED, point=alarm_type)
+            sites.clock.advance(seconds=2)
+    generic = [t for t in sites.open_tickets() if t.kind == "generic_incident"]
+    assert [t.title for t in generic] == ["Generic incident: mains_lost at several sites"]
+    site_tickets = [t for t in sites.open_tickets() if t.kind == "curative"]
+    assert len(site_tickets) == 12
+    assert {t.parent_ticket_id for t in site_tickets} == {generic[0].id}
 
 
 def test_planned_works_mute_the_door_not_the_fire_and_open_tickets_at_the_end(sites: Site) -> None:

@@ -3,15 +3,19 @@ same final alarms and tickets (by identity, state, severity, parent links and SL
 
 from __future__ import annotations
 
+import hashlib
 import json
-import tempfile
+import multiprocessing
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, select
+from sqlalchemy.pool import StaticPool
 
 from collector.alarms import AlarmEngine
 from collector.alarms.models import Alarm
@@ -70,18 +74,12 @@ def deliveries(draw: st.DrawFn) -> tuple[list[Received], list[list[Received]]]:
     return history, batches
 
 
-# One scratch database for the whole run, emptied between replays: creating the schema for
-# every example would cost more than the example.
-_ENGINE = create_engine(f"sqlite:///{tempfile.mkdtemp(prefix='sw-prop-')}/prop.db")
-
-
-@event.listens_for(_ENGINE, "connect")
-def _fast(dbapi_conn: Any, _record: Any) -> None:
-    # Durability is not what this test is about.
-    dbapi_conn.execute("PRAGMA synchronous=OFF")
-    dbapi_conn.execute("PRAGMA journal_mode=MEMORY")
-
-
+# One in-memory database per process (this one and the pool's worker), its schema made once and
+# emptied between replays; no scratch file is left behind. Measured: running each replay in a
+# rolled-back outer transaction instead (the code's commits only releasing savepoints) was no
+# faster, since the replay itself and not the reset is the cost, and real commits keep the
+# code's after-commit behaviour as in production.
+_ENGINE = create_engine("sqlite://", poolclass=StaticPool)
 create_schema(_ENGINE)
 _SESSIONS = make_session_factory(_ENGINE)
 
@@ -131,10 +129,63 @@ def _final_state(batches: list[list[Received]]) -> tuple[Any, ...]:
     return tuple(alarms), tuple(tickets)
 
 
+# The reference replay depends on the history alone, and hypothesis draws the same history with
+# other deliveries again and again (37 % of 2,000 examples): each is replayed once. Keyed
+# by a digest and bounded, so the 100,000-example run does not hold every history in memory.
+_REFERENCES: dict[bytes, tuple[Any, ...]] = {}
+_MAX_REFERENCES = 20_000
+
+
+def _digest(history: list[Received]) -> bytes:
+    h = hashlib.sha256()
+    for m in history:
+        h.update(
+            b"%s\0%s\0%s\0" % (m.topic.encode(), m.payload, m.received_at.isoformat().encode())
+        )
+    return h.digest()
+
+
+def _replay_both(
+    history: list[Received], batches: list[list[Received]]
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """(delivered, reference) final states.
+
+    A new history: the delivery replays in the worker process while this one replays the
+    reference, so both cores work. A known history: the delivery alone, here, no round trip.
+    """
+    key = _digest(history)
+    reference = _REFERENCES.get(key)
+    if reference is not None:
+        return _final_state(batches), reference
+    delivered = _pool().submit(_final_state, batches)
+    reference = _final_state([history])
+    if len(_REFERENCES) >= _MAX_REFERENCES:
+        del _REFERENCES[next(iter(_REFERENCES))]  # the oldest
+    _REFERENCES[key] = reference
+    return delivered.result(), reference
+
+
+_POOL: ProcessPoolExecutor | None = None
+
+
+def _pool() -> ProcessPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return _POOL
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_pool() -> Iterator[None]:
+    yield
+    if _POOL is not None:
+        _POOL.shutdown()
+
+
 @pytest.mark.slow
-@pytest.mark.timeout(budget(short=300, long=36_000))
+@pytest.mark.timeout(budget(short=600, long=36_000))
 @settings(
-    max_examples=budget(short=1000, long=100_000),
+    max_examples=budget(short=2000, long=100_000),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
@@ -143,4 +194,5 @@ def test_same_history_same_alarms_and_tickets(
     delivery: tuple[list[Received], list[list[Received]]],
 ) -> None:
     history, batches = delivery
-    assert _final_state(batches) == _final_state([history])
+    delivered, reference = _replay_both(history, batches)
+    assert delivered == reference
