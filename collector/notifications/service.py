@@ -17,12 +17,14 @@ from email.message import EmailMessage
 from typing import Any
 
 import httpx
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from collector.notifications.models import Notification
 from collector.notifications.settings import NotificationSettings, load_notification_settings
+from collector.sites.escalation import on_duty
 from collector.sites.models import Client, Service
+from collector.storage import tx_cache
 from collector.storage.upsert import insert_ignore
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,14 @@ def enqueue(
                 recipients.append(("webhook", client.notify_webhook))
             if settings.smtp is not None:
                 recipients += [("email", a) for a in client.notify_emails.split(",") if a]
+    if event == "escalated" and settings.smtp is not None:
+        # The level's contacts in each client's escalation matrix, if their hours are open.
+        for client in _clients_concerned(session, ticket):
+            for contact in on_duty(
+                session, client_id=client.client_id, level=ticket.escalation_level, now=now
+            ):
+                if contact.email:
+                    recipients.append(("email", contact.email))
     subject = f"[{ticket.ref}] {event}: {ticket.title}"[:300]
     body = {
         "ticket": ticket.ref,
@@ -87,14 +97,23 @@ def enqueue(
     return queued
 
 
+# Built once: every alarm ticket's change asks it, and building costs more than running it.
+_CLIENTS_AT_SITE = select(Client).where(
+    Client.client_id.in_(select(Service.client_id).where(Service.site_id == bindparam("site_id")))
+)
+
+
 def _clients_concerned(session: Session, ticket: Any) -> list[Client]:
     if ticket.client_id:
         client = session.get(Client, ticket.client_id)
         return [client] if client else []
     if not ticket.site_id:
         return []
-    ids = select(Service.client_id).where(Service.site_id == ticket.site_id)
-    return list(session.scalars(select(Client).where(Client.client_id.in_(ids))))
+    # One lookup per site and transaction: a storm logs many operations at the same sites.
+    cache: dict[str, list[Client]] = tx_cache(session).setdefault("clients_by_site", {})
+    if ticket.site_id not in cache:
+        cache[ticket.site_id] = list(session.scalars(_CLIENTS_AT_SITE, {"site_id": ticket.site_id}))
+    return cache[ticket.site_id]
 
 
 def send_webhook(notification: Notification, _settings: NotificationSettings) -> None:
@@ -133,32 +152,48 @@ def deliver_due(
     transports: Mapping[str, Transport] = TRANSPORTS,
     limit: int = 50,
 ) -> int:
-    """Send what is due; failures back off exponentially until ``max_attempts``."""
+    """Send what is due, committing after each one; failures back off exponentially until
+    ``max_attempts``. Returns how many were sent."""
     settings = settings or load_notification_settings()
-    due = list(
-        session.scalars(
+    sent = 0
+    for _ in range(limit):
+        # One at a time, each recorded before the next is sent: an instance killed mid-way
+        # repeats at most the one it was sending (with the same Idempotency-Key), and the
+        # others' rows stay free for the other instances.
+        notification = session.scalars(
             select(Notification)
             .where(Notification.status == "pending", Notification.next_attempt_at <= now)
             .order_by(Notification.id)
-            .limit(limit)
+            .limit(1)
             .with_for_update(skip_locked=True)
-        )
-    )
-    sent = 0
-    for notification in due:
-        notification.attempts += 1
-        try:
-            transports[notification.channel](notification, settings)
-        except (httpx.HTTPError, OSError, smtplib.SMTPException, RuntimeError) as err:
-            notification.last_error = str(err)[:2000]
-            if notification.attempts >= settings.max_attempts:
-                notification.status = "failed"
-                log.error("notification %s failed for good: %s", notification.key, err)
-            else:
-                delay = min(3600.0, settings.retry_base_s * 2 ** (notification.attempts - 1))
-                notification.next_attempt_at = now + timedelta(seconds=delay)
-            continue
-        notification.status = "sent"
-        notification.sent_at = now
-        sent += 1
+        ).first()
+        if notification is None:
+            break
+        sent += _attempt(notification, settings=settings, transports=transports, now=now)
+        session.commit()
     return sent
+
+
+def _attempt(
+    notification: Notification,
+    *,
+    settings: NotificationSettings,
+    transports: Mapping[str, Transport],
+    now: datetime,
+) -> int:
+    """Try one delivery; 1 if it went out."""
+    notification.attempts += 1
+    try:
+        transports[notification.channel](notification, settings)
+    except (httpx.HTTPError, OSError, smtplib.SMTPException, RuntimeError) as err:
+        notification.last_error = str(err)[:2000]
+        if notification.attempts >= settings.max_attempts:
+            notification.status = "failed"
+            log.error("notification %s failed for good: %s", notification.key, err)
+        else:
+            delay = min(3600.0, settings.retry_base_s * 2 ** (notification.attempts - 1))
+            notification.next_attempt_at = now + timedelta(seconds=delay)
+        return 0
+    notification.status = "sent"
+    notification.sent_at = now
+    return 1

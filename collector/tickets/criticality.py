@@ -6,21 +6,25 @@ from functools import lru_cache
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from collector.sla.contracts import load_contracts
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 
 
 class CriticalityMap(BaseModel):
-    """Criticality per alarm type, with a fallback from the edge severity."""
+    """Criticality per alarm type (default scale), with a fallback from the edge severity."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     default_from_severity: dict[str, str]
     alarm_types: dict[str, str]
+    # Alarm types whose return to nominal the NOC confirms by hand (re-supervision).
+    manual_resupervision: frozenset[str] = Field(default_factory=frozenset)
 
     def for_alarm(self, *, alarm_type: str, severity: str) -> str:
-        """The criticality of a ticket opened from this alarm."""
+        """The default-scale criticality of a ticket opened from this alarm."""
         return self.alarm_types.get(alarm_type) or self.default_from_severity.get(severity, "minor")
 
 
@@ -28,3 +32,17 @@ class CriticalityMap(BaseModel):
 def load_criticality_map(path: Path = CONTRACTS_DIR / "alarm_criticality.yaml") -> CriticalityMap:
     """Load and validate the mapping file."""
     return CriticalityMap.model_validate(yaml.safe_load(path.read_text()))
+
+
+def criticality_for_alarm(*, contract_id: str, alarm_type: str, severity: str) -> str:
+    """The criticality of a ticket opened from an alarm, on its contract's profile."""
+    default_level = load_criticality_map().for_alarm(alarm_type=alarm_type, severity=severity)
+    return load_contracts().profile_of(contract_id).from_default(default_level)
+
+
+def more_severe(candidate: str, than: str, *, contract_id: str) -> bool:
+    """True when ``candidate`` is strictly more severe than ``than`` on the contract's profile."""
+    names = load_contracts().profile_of(contract_id).names()
+    if candidate not in names or than not in names:
+        return False
+    return names.index(candidate) < names.index(than)

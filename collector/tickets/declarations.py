@@ -9,16 +9,22 @@ from datetime import datetime
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from collector.access import Principal
-from collector.alarms.models import Alarm
-from collector.sites.models import Service
+from collector.sites.models import Client, Service
 from collector.sla import ClockState
+from collector.sla.contracts import UnknownCriticality, load_contracts
 from collector.tickets.lifecycle import TicketState, check_transition
-from collector.tickets.models import Ticket, TicketAlarm, TicketAttachment, TicketIntervention
-from collector.tickets.service import NotAllowed, get_ticket, log_operation
+from collector.tickets.models import Ticket, TicketAttachment, TicketIntervention
+from collector.tickets.service import (
+    ALARM_CONTRACT,
+    NotAllowed,
+    check_restorable,
+    get_ticket,
+    log_operation,
+)
 from collector.tickets.sla import record_clock
 
 MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024
@@ -64,7 +70,8 @@ class TicketDeclaration(_Strict):
     appeared_at: AwareDatetime
     occurrence: Occurrence
     technical_contact: TechnicalContact
-    criticality: Literal["critical", "major", "minor"] = "major"
+    # A level of the contract's criticality profile; empty: its equivalent of "major".
+    criticality: str = Field(default="", max_length=16)
     attachments: list[Attachment] = Field(default_factory=list, max_length=10)
 
 
@@ -107,17 +114,24 @@ class DeclarationRefused(ValueError):
     """A declaration that names something the caller has no right to, or bad content."""
 
 
+def _sav_contract(session: Session, client_id: str) -> str:
+    client = session.get(Client, client_id)
+    return client.sav_contract if client is not None else "sav-working-hours"
+
+
+def service_for(session: Session, *, hosting_ref: str, principal: Principal) -> Service:
+    """The service a request names; a client may only name its own."""
+    service = session.scalars(select(Service).where(Service.hosting_ref == hosting_ref)).first()
+    if service is None or (principal.is_client and service.client_id != principal.client_id):
+        raise DeclarationRefused(f"hosting reference {hosting_ref} is not one of your services")
+    return service
+
+
 def declare(
     session: Session, *, declaration: TicketDeclaration, principal: Principal, now: datetime
 ) -> Ticket:
     """Open a ticket from a declaration; a client may only declare on its own services."""
-    service = session.scalars(
-        select(Service).where(Service.hosting_ref == declaration.hosting_ref)
-    ).first()
-    if service is None or (principal.is_client and service.client_id != principal.client_id):
-        raise DeclarationRefused(
-            f"hosting reference {declaration.hosting_ref} is not one of your services"
-        )
+    service = service_for(session, hosting_ref=declaration.hosting_ref, principal=principal)
     blobs = []
     for attachment in declaration.attachments:
         try:
@@ -129,6 +143,15 @@ def declare(
         blobs.append((attachment, content))
     is_client = principal.is_client
     kind_word = "SAV" if is_client else "Incident"
+    # Individual incidents count in working hours, under the client's SAV contract;
+    # NOC-opened incidents run 24/7.
+    contract_id = _sav_contract(session, service.client_id) if is_client else ALARM_CONTRACT
+    book = load_contracts()
+    criticality = declaration.criticality or book.profile_of(contract_id).from_default("major")
+    try:
+        book.check_level(contract_id, criticality)
+    except UnknownCriticality as err:
+        raise DeclarationRefused(f"criticality: {err}") from err
     ticket = Ticket(
         source="client" if is_client else "noc",
         kind="sav" if is_client else "incident",
@@ -139,9 +162,8 @@ def declare(
         title=f"{kind_word} {declaration.hosting_ref}: {declaration.impact[:120]}",
         description=declaration.description,
         state=TicketState.OPENED.value,
-        criticality=declaration.criticality,
-        # Individual incidents count in working hours; NOC-opened incidents run 24/7.
-        contract_id="sav-working-hours" if is_client else "curative-24x7",
+        criticality=criticality,
+        contract_id=contract_id,
         declaration=declaration.model_dump_json(exclude={"attachments"}),
         opened_at=now,
         updated_at=now,
@@ -179,19 +201,10 @@ def restore(
     """Send the restoration notice; an alarm ticket needs every cause alarm cleared first."""
     if principal.is_client:
         raise NotAllowed("only the NOC restores a ticket")
-    ticket = get_ticket(session, ref=ref, principal=principal)
+    ticket = get_ticket(session, ref=ref, principal=principal, for_update=True)
     current = TicketState(ticket.state)
     check_transition(ref, current, TicketState.RESTORED)
-    still_active = session.scalar(
-        select(func.count())
-        .select_from(TicketAlarm)
-        .join(Alarm, Alarm.id == TicketAlarm.alarm_id)
-        .where(TicketAlarm.ticket_id == ticket.id, Alarm.state != "cleared")
-    )
-    if still_active:
-        raise NotAllowed(
-            f"ticket {ref}: {still_active} cause alarm(s) still active; restore once cleared"
-        )
+    check_restorable(session, ticket)
     document = notice.model_dump(mode="json")
     if document["return_to_nominal_at"] is None and ticket.return_to_nominal_at is not None:
         document["return_to_nominal_at"] = ticket.return_to_nominal_at.isoformat()
@@ -225,7 +238,7 @@ def add_intervention(
     """Record an intervention as a ticket operation (NOC and technicians)."""
     if principal.is_client or principal.role.value == "viewer":
         raise NotAllowed("only the NOC and technicians record interventions")
-    ticket = get_ticket(session, ref=ref, principal=principal)
+    ticket = get_ticket(session, ref=ref, principal=principal, for_update=True)
     intervention = TicketIntervention(
         ticket_id=ticket.id,
         site_id=ticket.site_id,
@@ -267,7 +280,7 @@ def progress_update(
     now: datetime,
 ) -> Ticket:
     """A progress update ("point d'avancement"); the client sees it unless internal."""
-    ticket = get_ticket(session, ref=ref, principal=principal)
+    ticket = get_ticket(session, ref=ref, principal=principal, for_update=True)
     if principal.role.value == "viewer":
         raise NotAllowed("read-only users cannot post updates")
     log_operation(

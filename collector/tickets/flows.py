@@ -7,11 +7,13 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from collector.alarms import Alarm, AlarmChange
+from collector.problems import service as problems
 from collector.tickets import service
 
 # Changes that mean "the fault is (again) present".
 _RAISING = {AlarmChange.RAISED, AlarmChange.RERAISED}
 _CLEARING = {AlarmChange.CLEARED, AlarmChange.RECONCILED_CLEAR}
+_BECAME_INCIDENT = {AlarmChange.MAINTENANCE_ENDED, AlarmChange.TEST_EXPIRED}
 
 
 class TicketAlarmListener:
@@ -27,9 +29,12 @@ class TicketAlarmListener:
             service.on_cause_cleared(session, alarm=alarm, now=now)
         elif alarm.in_maintenance:
             return  # recorded, but planned works open no ticket until they end
-        elif change in _RAISING or change is AlarmChange.MAINTENANCE_ENDED:
-            # New, raised again while open (a recurrence), or still active after planned works.
+        elif change in _RAISING or change in _BECAME_INCIDENT:
+            # New, raised again while open (a recurrence), still active after planned works, or
+            # a test trigger of an inspection that did not return to normal in time.
             service.open_from_alarm(session, alarm=alarm, now=now)
+            if change in _RAISING:
+                problems.consider(session, alarm=alarm, now=now)
         elif change is AlarmChange.SUPPRESSED:
             service.absorb_symptom(session, alarm=alarm, now=now)
         elif change is AlarmChange.STORM_GROUPED:

@@ -27,7 +27,7 @@ class Ticket(Base):
     ref: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
     client_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
     source: Mapped[str] = mapped_column(String(16))  # alarm | client | noc
-    kind: Mapped[str] = mapped_column(String(32))  # curative | sav | generic_incident
+    kind: Mapped[str] = mapped_column(String(32))  # curative | sav | incident | generic_incident
     site_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
     # site/equipment/point/alarm_type of the alarm that opened it: recurrences find it directly.
     alarm_identity: Mapped[str | None] = mapped_column(String(520), nullable=True)
@@ -53,6 +53,9 @@ class Ticket(Base):
     # The exact instant of the next SLA timer (escalation threshold); None while paused.
     next_timer_at: Mapped[datetime | None] = mapped_column(nullable=True)
     sla_breached: Mapped[bool] = mapped_column(default=False)
+    # The client refused an urgent intervention: lateness after this instant is not penalised.
+    penalty_excluded_from: Mapped[datetime | None] = mapped_column(nullable=True)
+    penalty_excluded_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Bumped on every change: the ETag that makes concurrent updates visible.
     version: Mapped[int] = mapped_column(Integer, default=1)
 

@@ -1,19 +1,25 @@
-"""Ticket routes: thin — resolve dependencies, call one service function."""
+"""Ticket routes: thin — resolve dependencies, call one service function.
+
+Service errors are answered by ``ERROR_STATUS`` (installed by the app), not translated here.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from collector.api.deps import AppClock, CurrentPrincipal, DbSession
+from collector.sla.contracts import UnknownCriticality
 from collector.tickets import declarations, service
 from collector.tickets.declarations import InterventionCreate, RestorationNotice, TicketDeclaration
-from collector.tickets.lifecycle import IllegalTransition
+from collector.tickets.lifecycle import IllegalTransition, TicketState
 from collector.tickets.models import Ticket
 from collector.tickets.schemas import (
+    ContractChange,
     OperationRead,
+    Resupervision,
     SlaRead,
     TicketDetail,
     TicketEscalate,
@@ -21,16 +27,38 @@ from collector.tickets.schemas import (
     TicketRead,
     TicketTransition,
 )
-from collector.tickets.sla import sla_view
+from collector.tickets.sla import SlaView, sla_view, sla_views
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
 
+ERROR_STATUS: dict[type[Exception], int] = {
+    service.TicketNotFound: 404,
+    service.NotAllowed: 403,
+    service.VersionConflict: 412,
+    service.TicketConflict: 409,
+    service.EscalationLimit: 409,
+    service.InvalidTicketRequest: 422,
+    IllegalTransition: 409,
+    UnknownCriticality: 422,
+    declarations.DeclarationRefused: 422,
+}
 
-def _read(db: DbSession, ticket: Ticket, clock: AppClock) -> TicketRead:
-    view = sla_view(db, ticket, now=clock.now())
+
+def _read(
+    db: DbSession, ticket: Ticket, clock: AppClock, view: SlaView | None = None
+) -> TicketRead:
+    view = view or sla_view(db, ticket, now=clock.now())
     return TicketRead.model_validate(ticket).model_copy(
-        update={"sla": SlaRead.model_validate(view)}
+        update={
+            "sla": SlaRead.model_validate(view),
+            "resupervision": service.resupervision_mode(ticket),
+        }
     )
+
+
+def _noc_or_technician(principal: CurrentPrincipal) -> None:
+    if principal.role.value == "viewer":
+        raise HTTPException(status_code=403, detail="read-only users cannot change tickets")
 
 
 @router.get("", response_model=TicketPage)
@@ -38,24 +66,31 @@ def list_tickets(
     db: DbSession,
     principal: CurrentPrincipal,
     clock: AppClock,
-    state: str | None = None,
+    state: TicketState | None = None,
     site_id: str | None = None,
+    criticality: str | None = None,
+    client_id: str | None = None,
     open_only: bool = False,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    sort: Literal["newest", "oldest", "updated", "escalation"] = "newest",
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> TicketPage:
-    """Tickets the caller may see, newest first."""
+    """Tickets the caller may see, filtered and sorted, with their SLA figures."""
     page = service.list_tickets(
         db,
         principal=principal,
-        state=state,
+        state=state.value if state else None,
         site_id=site_id,
+        criticality=criticality,
+        client_id=client_id,
         open_only=open_only,
+        sort=sort,
         offset=offset,
         limit=limit,
     )
+    views = sla_views(db, page.items, now=clock.now())
     return TicketPage(
-        items=[_read(db, t, clock) for t in page.items],
+        items=[_read(db, t, clock, views[t.id]) for t in page.items],
         total=page.total,
         offset=offset,
         limit=limit,
@@ -67,10 +102,7 @@ def get_ticket(
     ref: str, db: DbSession, principal: CurrentPrincipal, clock: AppClock, response: Response
 ) -> TicketDetail:
     """One ticket with its operations log; the ETag is its version."""
-    try:
-        ticket = service.get_ticket(db, ref=ref, principal=principal)
-    except service.TicketNotFound as err:
-        raise HTTPException(status_code=404, detail=str(err)) from err
+    ticket = service.get_ticket(db, ref=ref, principal=principal)
     response.headers["ETag"] = f'"{ticket.version}"'
     ops = service.operations(db, ticket=ticket, principal=principal)
     return TicketDetail.model_validate(
@@ -92,28 +124,18 @@ def transition(
     if_match: Annotated[str | None, Header()] = None,
 ) -> TicketRead:
     """Move a ticket through its lifecycle (If-Match: the ETag read before)."""
-    if principal.role.value == "viewer":
-        raise HTTPException(status_code=403, detail="read-only users cannot change tickets")
+    _noc_or_technician(principal)
     expected = int(if_match.strip('"')) if if_match and if_match.strip('"').isdigit() else None
-    try:
-        ticket = service.transition(
-            db,
-            ref=ref,
-            to=body.to,
-            principal=principal,
-            now=clock.now(),
-            detail=body.detail,
-            criticality=body.criticality,
-            expected_version=expected,
-        )
-    except service.TicketNotFound as err:
-        raise HTTPException(status_code=404, detail=str(err)) from err
-    except service.VersionConflict as err:
-        raise HTTPException(status_code=412, detail=str(err)) from err
-    except service.NotAllowed as err:
-        raise HTTPException(status_code=403, detail=str(err)) from err
-    except IllegalTransition as err:
-        raise HTTPException(status_code=409, detail=str(err)) from err
+    ticket = service.transition(
+        db,
+        ref=ref,
+        to=body.to,
+        principal=principal,
+        now=clock.now(),
+        detail=body.detail,
+        criticality=body.criticality,
+        expected_version=expected,
+    )
     db.commit()
     response.headers["ETag"] = f'"{ticket.version}"'
     return _read(db, ticket, clock)
@@ -130,14 +152,7 @@ def escalate(
     """Escalate one level by hand (NOC only)."""
     if principal.role.value != "noc":
         raise HTTPException(status_code=403, detail="only the NOC escalates tickets")
-    try:
-        ticket = service.escalate(
-            db, ref=ref, principal=principal, now=clock.now(), detail=body.detail
-        )
-    except service.TicketNotFound as err:
-        raise HTTPException(status_code=404, detail=str(err)) from err
-    except service.EscalationLimit as err:
-        raise HTTPException(status_code=409, detail=str(err)) from err
+    ticket = service.escalate(db, ref=ref, principal=principal, now=clock.now(), detail=body.detail)
     db.commit()
     return _read(db, ticket, clock)
 
@@ -158,10 +173,7 @@ def declare(
     """Open a ticket: a client's individual incident (SAV, working hours) or a NOC incident."""
     if principal.role.value not in ("noc", "client"):
         raise HTTPException(status_code=403, detail="only clients and the NOC open tickets")
-    try:
-        ticket = declarations.declare(db, declaration=body, principal=principal, now=clock.now())
-    except declarations.DeclarationRefused as err:
-        raise HTTPException(status_code=422, detail=str(err)) from err
+    ticket = declarations.declare(db, declaration=body, principal=principal, now=clock.now())
     db.commit()
     return _read(db, ticket, clock)
 
@@ -171,18 +183,36 @@ def restore(
     ref: str, body: RestorationNotice, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> TicketRead:
     """Restore with the restoration notice (the cause alarms must be cleared)."""
-    try:
-        ticket = declarations.restore(
-            db, ref=ref, notice=body, principal=principal, now=clock.now()
-        )
-    except service.TicketNotFound as err:
-        raise HTTPException(status_code=404, detail=str(err)) from err
-    except service.NotAllowed as err:
-        raise HTTPException(
-            status_code=403 if principal.is_client else 409, detail=str(err)
-        ) from err
-    except IllegalTransition as err:
-        raise HTTPException(status_code=409, detail=str(err)) from err
+    ticket = declarations.restore(db, ref=ref, notice=body, principal=principal, now=clock.now())
+    db.commit()
+    return _read(db, ticket, clock)
+
+
+@router.post("/{ref}/resupervision", response_model=TicketRead)
+def confirm_resupervision(
+    ref: str, body: Resupervision, db: DbSession, principal: CurrentPrincipal, clock: AppClock
+) -> TicketRead:
+    """The NOC confirms the return to nominal (manual re-supervision)."""
+    ticket = service.confirm_resupervision(
+        db,
+        ref=ref,
+        principal=principal,
+        now=clock.now(),
+        at=body.return_to_nominal_at,
+        detail=body.detail,
+    )
+    db.commit()
+    return _read(db, ticket, clock)
+
+
+@router.post("/{ref}/contract", response_model=TicketRead)
+def change_contract(
+    ref: str, body: ContractChange, db: DbSession, principal: CurrentPrincipal, clock: AppClock
+) -> TicketRead:
+    """Put the ticket under another contract; frozen time and the clock log are kept."""
+    ticket = service.change_contract(
+        db, ref=ref, contract_id=body.contract_id, principal=principal, now=clock.now()
+    )
     db.commit()
     return _read(db, ticket, clock)
 
@@ -192,13 +222,8 @@ def add_intervention(
     ref: str, body: InterventionCreate, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> TicketRead:
     """Record an intervention (on-site dispatch, fiber maintainer, remote, third party)."""
-    try:
-        declarations.add_intervention(db, ref=ref, body=body, principal=principal, now=clock.now())
-        ticket = service.get_ticket(db, ref=ref, principal=principal)
-    except service.TicketNotFound as err:
-        raise HTTPException(status_code=404, detail=str(err)) from err
-    except service.NotAllowed as err:
-        raise HTTPException(status_code=403, detail=str(err)) from err
+    declarations.add_intervention(db, ref=ref, body=body, principal=principal, now=clock.now())
+    ticket = service.get_ticket(db, ref=ref, principal=principal)
     db.commit()
     return _read(db, ticket, clock)
 
@@ -208,18 +233,13 @@ def post_update(
     ref: str, body: ProgressUpdate, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> TicketRead:
     """A progress update from the NOC, or a message from the client."""
-    try:
-        ticket = declarations.progress_update(
-            db,
-            ref=ref,
-            message=body.message,
-            visible_to_client=body.visible_to_client,
-            principal=principal,
-            now=clock.now(),
-        )
-    except service.TicketNotFound as err:
-        raise HTTPException(status_code=404, detail=str(err)) from err
-    except service.NotAllowed as err:
-        raise HTTPException(status_code=403, detail=str(err)) from err
+    ticket = declarations.progress_update(
+        db,
+        ref=ref,
+        message=body.message,
+        visible_to_client=body.visible_to_client,
+        principal=principal,
+        now=clock.now(),
+    )
     db.commit()
     return _read(db, ticket, clock)

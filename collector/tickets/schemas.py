@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from collector.tickets.lifecycle import TicketState
 
@@ -29,6 +29,8 @@ class SlaRead(BaseModel):
     breached: bool
     escalations_fired: list[float]
     penalty_eur: float
+    penalty_excluded_from: datetime | None
+    criticality_levels: list[str]
 
 
 class TicketRead(BaseModel):
@@ -55,6 +57,8 @@ class TicketRead(BaseModel):
     recurrences: int
     version: int
     contract_id: str
+    resupervision: str = "automatic"
+    penalty_excluded_reason: str | None = None
     hosting_ref: str | None = None
     parent_ticket_id: int | None = None
     declaration: dict[str, Any] | None = None
@@ -102,8 +106,9 @@ class TicketTransition(BaseModel):
 
     to: TicketState
     detail: str = Field(default="", max_length=4000)
-    # Set when qualifying (or re-qualifying): the deadline is recomputed from the whole log.
-    criticality: Literal["critical", "major", "minor"] | None = None
+    # Set when qualifying (or re-qualifying), as a level of the ticket contract's criticality
+    # profile: the deadline is recomputed from the whole log.
+    criticality: str | None = Field(default=None, min_length=1, max_length=16)
 
 
 class TicketEscalate(BaseModel):
@@ -112,3 +117,20 @@ class TicketEscalate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     detail: str = Field(default="", max_length=4000)
+
+
+class Resupervision(BaseModel):
+    """The NOC confirms the return to nominal (manual re-supervision)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    return_to_nominal_at: AwareDatetime | None = None
+    detail: str = Field(default="", max_length=4000)
+
+
+class ContractChange(BaseModel):
+    """Put a ticket under another contract."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    contract_id: str = Field(min_length=1, max_length=64)

@@ -8,7 +8,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clocks import utc
 from collector.sla import ClockEvent, ClockState, deadline, due_thresholds, figures, next_timer
+from collector.sla.calendar import Calendar
 from collector.sla.contracts import load_contracts
 from collector.tickets.lifecycle import TicketState
 from collector.tickets.models import Ticket, TicketClockEvent, TicketEscalation
@@ -42,6 +44,9 @@ class SlaView:
     breached: bool
     escalations_fired: list[float]
     penalty_eur: float
+    # Lateness after this instant is not penalised (the client refused an urgent intervention).
+    penalty_excluded_from: datetime | None
+    criticality_levels: list[str]
 
 
 def clock_log(session: Session, ticket: Ticket) -> list[ClockEvent]:
@@ -55,18 +60,28 @@ def clock_log(session: Session, ticket: Ticket) -> list[ClockEvent]:
 
 
 def record_clock(
-    session: Session, ticket: Ticket, *, state: ClockState, at: datetime, reason: str, actor: str
+    session: Session,
+    ticket: Ticket,
+    *,
+    state: ClockState,
+    at: datetime,
+    reason: str,
+    actor: str,
+    new_ticket: bool = False,
 ) -> None:
-    """Append to the clock log when the clock state changes, then reschedule the next timer."""
-    log = clock_log(session, ticket)
+    """Append to the clock log when the clock state changes, then reschedule the next timer.
+
+    ``new_ticket``: the ticket was just opened, it has no log and no fired threshold yet.
+    """
+    log = [] if new_ticket else clock_log(session, ticket)
     if not log or log[-1].state is not state:
         session.add(
             TicketClockEvent(
                 ticket_id=ticket.id, at=at, state=state.value, reason=reason, actor=actor
             )
         )
-        session.flush()
-    reschedule(session, ticket, now=at)
+        log.append(ClockEvent(at, state, reason, actor))
+    reschedule(session, ticket, now=at, log=log, fired=set() if new_ticket else None)
 
 
 def _fired(session: Session, ticket: Ticket) -> set[float]:
@@ -77,33 +92,66 @@ def _fired(session: Session, ticket: Ticket) -> set[float]:
     )
 
 
-def reschedule(session: Session, ticket: Ticket, *, now: datetime) -> None:
+def reschedule(
+    session: Session,
+    ticket: Ticket,
+    *,
+    now: datetime,
+    log: list[ClockEvent] | None = None,
+    fired: set[float] | None = None,
+) -> None:
     """Store the exact instant of the ticket's next SLA timer (derived, recomputed on change)."""
     contract = load_contracts().get(ticket.contract_id)
-    log = clock_log(session, ticket)
-    ticket.next_timer_at = (
-        next_timer(
-            log,
-            calendar=contract.calendar_obj(),
-            gtr_s=contract.gtr_s(ticket.criticality),
-            fractions=contract.escalation_fractions,
-            fired=_fired(session, ticket),
-            now=now,
-        )
-        if log
-        else None
+    log = clock_log(session, ticket) if log is None else log
+    if not log or log[-1].state is not ClockState.RUNNING:
+        ticket.next_timer_at = None  # no timer runs while the clock is paused or stopped
+        return
+    ticket.next_timer_at = next_timer(
+        log,
+        calendar=contract.calendar_obj(),
+        gtr_s=contract.gtr_s(ticket.criticality),
+        fractions=contract.escalation_fractions,
+        fired=_fired(session, ticket) if fired is None else fired,
+        now=now,
     )
 
 
-def sla_view(session: Session, ticket: Ticket, *, now: datetime) -> SlaView:
+def sla_views(session: Session, tickets: list[Ticket], *, now: datetime) -> dict[int, SlaView]:
+    """``sla_view`` for a page of tickets with two queries in all, not two per ticket."""
+    ids = [t.id for t in tickets]
+    logs: dict[int, list[ClockEvent]] = {i: [] for i in ids}
+    for row in session.scalars(
+        select(TicketClockEvent)
+        .where(TicketClockEvent.ticket_id.in_(ids))
+        .order_by(TicketClockEvent.ticket_id, TicketClockEvent.id)
+    ):
+        logs[row.ticket_id].append(ClockEvent(row.at, ClockState(row.state), row.reason, row.actor))
+    fired: dict[int, set[float]] = {i: set() for i in ids}
+    for ticket_id, fraction in session.execute(
+        select(TicketEscalation.ticket_id, TicketEscalation.fraction).where(
+            TicketEscalation.ticket_id.in_(ids)
+        )
+    ):
+        fired[ticket_id].add(fraction)
+    return {t.id: sla_view(session, t, now=now, log=logs[t.id], fired=fired[t.id]) for t in tickets}
+
+
+def sla_view(
+    session: Session,
+    ticket: Ticket,
+    *,
+    now: datetime,
+    log: list[ClockEvent] | None = None,
+    fired: set[float] | None = None,
+) -> SlaView:
     """Figures as of ``now`` over the current contract (frozen time survives any change)."""
     contract = load_contracts().get(ticket.contract_id)
     calendar = contract.calendar_obj()
     gtr_s = contract.gtr_s(ticket.criticality)
-    log = clock_log(session, ticket)
+    log = clock_log(session, ticket) if log is None else log
     f = figures(log, calendar=calendar, now=now)
     due = deadline(log, calendar=calendar, gtr_s=gtr_s, now=now)
-    late_s = max(0.0, f.elapsed_s - gtr_s)
+    late_s = max(0.0, _penalised_elapsed_s(ticket, log, calendar=calendar, now=now) - gtr_s)
     return SlaView(
         contract_id=ticket.contract_id,
         calendar=contract.calendar,
@@ -116,9 +164,22 @@ def sla_view(session: Session, ticket: Ticket, *, now: datetime) -> SlaView:
         deadline=due,
         remaining_min=round((gtr_s - f.elapsed_s) / 60, 1),
         breached=f.elapsed_s > gtr_s,
-        escalations_fired=sorted(_fired(session, ticket)),
+        escalations_fired=sorted(_fired(session, ticket) if fired is None else fired),
         penalty_eur=contract.penalty.amount(late_s),
+        penalty_excluded_from=ticket.penalty_excluded_from,
+        criticality_levels=load_contracts().profile_of(ticket.contract_id).names(),
     )
+
+
+def _penalised_elapsed_s(
+    ticket: Ticket, log: list[ClockEvent], *, calendar: Calendar, now: datetime
+) -> float:
+    """Counted time up to now, or up to the client's refusal of an urgent intervention."""
+    cutoff = ticket.penalty_excluded_from
+    if cutoff is None or utc(cutoff) >= utc(now):
+        return figures(log, calendar=calendar, now=now).elapsed_s
+    before = [e for e in log if utc(e.at) <= utc(cutoff)]
+    return figures(before, calendar=calendar, now=cutoff).elapsed_s if before else 0.0
 
 
 def fire_due_escalations(session: Session, ticket: Ticket, *, now: datetime) -> list[float]:

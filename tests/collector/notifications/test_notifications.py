@@ -6,7 +6,6 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +20,6 @@ from collector.notifications.models import Notification
 from collector.notifications.service import deliver_due
 from collector.notifications.settings import NotificationSettings, SmtpSettings
 from collector.sites.models import Client, Service, Site
-from collector.storage import make_engine, make_session_factory
-from collector.storage.schema import create_schema
 from collector.tickets import service as tickets
 from collector.tickets.flows import TicketAlarmListener
 from collector.tickets.lifecycle import TicketState
@@ -77,14 +74,6 @@ def webhook() -> Iterator[str]:
     yield f"http://127.0.0.1:{server.server_address[1]}/hook"
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def sessions(tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    create_schema(engine)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def test_open_qualify_escalate_restore_close_notify_noc_and_client_once(

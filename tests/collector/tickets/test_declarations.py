@@ -2,116 +2,20 @@
 
 from __future__ import annotations
 
-import base64
-from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
-from clocks import ManualClock
-from collector.access import Role
-from collector.alarms import AlarmEngine
 from collector.alarms.models import Alarm
-from collector.api.app import create_app
-from collector.api.auth import create_user
-from collector.sites.inventory import load_inventory
-from collector.storage import make_engine, make_session_factory
-from collector.storage.schema import create_schema
-from collector.tickets.flows import TicketAlarmListener
 from collector.tickets.models import TicketAttachment
-from protocol import AlarmEvent, Severity, Transition
-
-INVENTORY = Path(__file__).resolve().parents[3] / "firmware_config" / "inventory"
-
-
-@dataclass
-class Desk:
-    client: TestClient
-    sessions: sessionmaker[Session]
-    clock: ManualClock
-    noc: dict[str, str]
-    alpha: dict[str, str]
-    seq: int = 0
-
-    def alarm(self, site: str, alarm_type: str, transition: Transition) -> None:
-        self.seq += 1
-        event = AlarmEvent(
-            agent_id="a1",
-            stream_id="0" * 32,
-            seq=self.seq,
-            ts=self.clock.now(),
-            clock_synced=True,
-            site_id=site,
-            equipment_id="contacts",
-            point=alarm_type,
-            alarm_type=alarm_type,
-            transition=transition,
-            severity=Severity.MAJOR,
-        )
-        with self.sessions() as session:
-            AlarmEngine([TicketAlarmListener()]).apply_event(
-                session, event=event, agent_id="a1", now=self.clock.now()
-            )
-            session.commit()
+from protocol import Transition
+from tests.collector.conftest import Desk, declaration
 
 
-@pytest.fixture
-def desk(tmp_path: Path, clock: ManualClock) -> Iterator[Desk]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    create_schema(engine)
-    sessions = make_session_factory(engine)
-    with sessions() as session:
-        load_inventory(session, INVENTORY)
-        _, noc = create_user(session, name="noc", role=Role.NOC, now=clock.now())
-        _, alpha = create_user(
-            session, name="alpha", role=Role.CLIENT, client_id="op-alpha", now=clock.now()
-        )
-        session.commit()
-    yield Desk(
-        TestClient(create_app(session_factory=sessions, clock=clock)),
-        sessions,
-        clock,
-        {"Authorization": f"Bearer {noc}"},
-        {"Authorization": f"Bearer {alpha}"},
-    )
-    engine.dispose()
-
-
-def declaration(**overrides: Any) -> dict[str, Any]:
-    body = {
-        "hosting_ref": "HEB00001",
-        "client_ref": "ALPHA-4411",
-        "remote_ref": "RAC-A-0001",
-        "description": "customers behind the NRO lost service",
-        "impact": "total loss of service",
-        "impacted_services": ["FTTH access"],
-        "appeared_at": "2026-01-05T08:40:00Z",
-        "occurrence": {
-            "first_time": True,
-            "frequency": "",
-            "first_seen_at": "2026-01-05T08:40:00Z",
-        },
-        "technical_contact": {
-            "name": "J. Doe",
-            "email": "noc@alpha.example",
-            "phone": "+33 1 23 45 67 89",
-        },
-        "criticality": "major",
-        "attachments": [
-            {
-                "filename": "trace.txt",
-                "content_type": "text/plain",
-                "content_base64": base64.b64encode(b"ping timeout").decode(),
-            }
-        ],
-    }
-    return {**body, **overrides}
+def contact_alarm(desk: Desk, site: str, alarm_type: str, transition: Transition) -> None:
+    desk.alarm(transition, alarm_type, site=site, equipment="contacts", point=alarm_type)
 
 
 def test_a_client_declares_an_individual_incident_on_working_hours(desk: Desk) -> None:
@@ -149,7 +53,9 @@ def test_bad_declarations_are_refused_with_the_reason(
 
 
 def test_restoring_an_alarm_ticket_needs_its_alarm_cleared_and_a_notice(desk: Desk) -> None:
-    desk.alarm("NRO-LYO-01", "hvac_fault", Transition.RAISED)
+    desk.alarm(
+        Transition.RAISED, "hvac_fault", site="NRO-LYO-01", equipment="contacts", point="hvac_fault"
+    )
     ref = desk.client.get("/api/v1/tickets", headers=desk.noc).json()["items"][0]["ref"]
     for to in ("qualified", "in_progress"):
         desk.client.post(f"/api/v1/tickets/{ref}/transition", json={"to": to}, headers=desk.noc)
@@ -167,7 +73,13 @@ def test_restoring_an_alarm_ticket_needs_its_alarm_cleared_and_a_notice(desk: De
     )
     assert bypass.status_code == 403
     desk.clock.advance(minutes=20)
-    desk.alarm("NRO-LYO-01", "hvac_fault", Transition.CLEARED)
+    desk.alarm(
+        Transition.CLEARED,
+        "hvac_fault",
+        site="NRO-LYO-01",
+        equipment="contacts",
+        point="hvac_fault",
+    )
     restored = desk.client.post(
         f"/api/v1/tickets/{ref}/restore", json=notice, headers=desk.noc
     ).json()
@@ -181,7 +93,13 @@ def test_restoring_an_alarm_ticket_needs_its_alarm_cleared_and_a_notice(desk: De
 
 
 def test_an_on_site_dispatch_lets_the_technician_in_without_an_intrusion(desk: Desk) -> None:
-    desk.alarm("PM-LYO-0101", "hvac_fault", Transition.RAISED)
+    desk.alarm(
+        Transition.RAISED,
+        "hvac_fault",
+        site="PM-LYO-0101",
+        equipment="contacts",
+        point="hvac_fault",
+    )
     ref = desk.client.get("/api/v1/tickets", headers=desk.noc).json()["items"][0]["ref"]
     slot = {
         "slot_start": desk.clock.now().isoformat(),
@@ -198,7 +116,9 @@ def test_an_on_site_dispatch_lets_the_technician_in_without_an_intrusion(desk: D
     )
     assert ok.status_code == 201
     desk.clock.advance(minutes=30)
-    desk.alarm("PM-LYO-0101", "door_open", Transition.RAISED)
+    desk.alarm(
+        Transition.RAISED, "door_open", site="PM-LYO-0101", equipment="contacts", point="door_open"
+    )
     titles = [
         t["title"] for t in desk.client.get("/api/v1/tickets", headers=desk.noc).json()["items"]
     ]
@@ -209,9 +129,13 @@ def test_an_on_site_dispatch_lets_the_technician_in_without_an_intrusion(desk: D
             .one()
             .in_maintenance
         )
-    desk.alarm("PM-LYO-0101", "door_open", Transition.CLEARED)
+    desk.alarm(
+        Transition.CLEARED, "door_open", site="PM-LYO-0101", equipment="contacts", point="door_open"
+    )
     desk.clock.advance(hours=3)
-    desk.alarm("PM-LYO-0101", "door_open", Transition.RAISED)  # after the slot: an intrusion
+    desk.alarm(
+        Transition.RAISED, "door_open", site="PM-LYO-0101", equipment="contacts", point="door_open"
+    )  # after the slot: an intrusion
     titles = [
         t["title"] for t in desk.client.get("/api/v1/tickets", headers=desk.noc).json()["items"]
     ]

@@ -1,0 +1,1 @@
+"""Inspections: preventive-maintenance visits during which sensor triggers are test results."""
