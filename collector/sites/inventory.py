@@ -6,13 +6,18 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from collector.sites.models import Client, Service, Site
+from collector.sites.models import Client, Equipment, Service, Site
+from collector.sla.contracts import load_contracts
 
 DEFAULT_INVENTORY_DIR = Path(__file__).resolve().parents[2] / "firmware_config" / "inventory"
+
+
+IDENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+CLIENT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
 class InventoryError(ValueError):
@@ -23,24 +28,55 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class EquipmentDetails(_Strict):
+    """What describes an equipment (the API body; its id is in the path)."""
+
+    kind: str = Field(default="", max_length=32)
+    model: str = Field(default="", max_length=128)
+    label: str = Field(default="", max_length=200)
+    location: str = Field(default="", max_length=2000)
+
+
+class EquipmentEntry(EquipmentDetails):
+    """An equipment of a site."""
+
+    equipment_id: str = Field(pattern=IDENT_PATTERN)
+
+
 class SiteEntry(_Strict):
     """A site of the inventory."""
 
-    site_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+    site_id: str = Field(pattern=IDENT_PATTERN)
     kind: Literal["nro", "pm"]
     name: str = ""
     region: str = "unknown"
     parent_nro: str | None = None
     address: str = ""
+    equipment: list[EquipmentEntry] = Field(default_factory=list)
 
 
-class ClientEntry(_Strict):
-    """A hosted operator."""
+class ClientDetails(_Strict):
+    """What describes a client (the API body; its id is in the path)."""
 
-    client_id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
     name: str
     notify_emails: list[str] = Field(default_factory=list)
     notify_webhook: str | None = Field(default=None, pattern=r"^https?://")
+    sav_contract: str = "sav-working-hours"
+
+    @field_validator("sav_contract")
+    @classmethod
+    def _known_contract(cls, contract_id: str) -> str:
+        try:
+            load_contracts().get(contract_id)
+        except KeyError as err:
+            raise ValueError(err.args[0]) from err
+        return contract_id
+
+
+class ClientEntry(ClientDetails):
+    """A hosted operator."""
+
+    client_id: str = Field(pattern=CLIENT_ID_PATTERN)
 
 
 class ServiceEntry(_Strict):
@@ -75,11 +111,17 @@ def read_inventory(path: Path) -> InventoryFile:
 
 def load_inventory(session: Session, directory: Path = DEFAULT_INVENTORY_DIR) -> int:
     """Upsert every file of ``directory``; returns how many entries were applied."""
+    if not directory.is_dir():
+        raise InventoryError(f"{directory}: no such inventory directory")
     count = 0
     for path in sorted(directory.glob("*.yaml")):
         inventory = read_inventory(path)
         for site in inventory.sites:
-            session.merge(Site(**site.model_dump()))
+            session.merge(Site(**site.model_dump(exclude={"equipment"})))
+            for item in site.equipment:
+                session.merge(
+                    Equipment(site_id=site.site_id, source="inventory", **item.model_dump())
+                )
         for client in inventory.clients:
             session.merge(
                 Client(**{**client.model_dump(), "notify_emails": ",".join(client.notify_emails)})

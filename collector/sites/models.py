@@ -23,6 +23,21 @@ class Site(Base):
     address: Mapped[str] = mapped_column(Text, default="")
 
 
+class Equipment(Base):
+    """An equipment of a site: declared in the inventory or through the API, or discovered
+    from the devices an agent reports (``source`` says which)."""
+
+    __tablename__ = "equipment"
+
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.site_id"), primary_key=True)
+    equipment_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), default="")  # ups, rectifier, hvac, contacts
+    model: Mapped[str] = mapped_column(String(128), default="")
+    label: Mapped[str] = mapped_column(String(200), default="")
+    location: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(16), default="inventory")  # inventory|api|agent
+
+
 class Agent(Base):
     """The agent box of a site, as last reported by its birth and heartbeats."""
 
@@ -34,6 +49,8 @@ class Agent(Base):
     boot: Mapped[int] = mapped_column(Integer, default=0)
     agent_version: Mapped[str] = mapped_column(String(64), default="")
     config_hash: Mapped[str] = mapped_column(String(128), default="")
+    # The last configuration the agent refused (origin: reason), until one is applied.
+    config_error: Mapped[str | None] = mapped_column(Text, nullable=True)
     reachable: Mapped[bool] = mapped_column(default=False)
     # Set by a Last Will; the unreachable alarm waits a grace period so a broker restart or a
     # link blip followed by a quick reconnect opens nothing.
@@ -59,6 +76,25 @@ class Client(Base):
     # Where ticket notifications go (comma-separated e-mails; one webhook URL).
     notify_emails: Mapped[str] = mapped_column(Text, default="")
     notify_webhook: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The contract the client's own declarations (SAV) count under.
+    sav_contract: Mapped[str] = mapped_column(String(64), default="sav-working-hours")
+
+
+class EscalationContact(Base):
+    """One line of a client's contacts and escalation matrix: who is called or mailed at an
+    escalation level, and during which hours."""
+
+    __tablename__ = "escalation_contacts"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id"), index=True)
+    level: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # A calendar of the SLA module: 24x7, working_hours or urgent_desk.
+    hours: Mapped[str] = mapped_column(String(32), default="24x7")
 
 
 class Service(Base):

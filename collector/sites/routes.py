@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
-from collector.access import site_scope
 from collector.api.deps import AppClock, CurrentPrincipal, DbSession
 from collector.sites import service
-from collector.sites.models import Agent, Site
+from collector.sites.inventory_routes import visible_site
+from collector.sites.models import Agent
 from collector.sites.schemas import SiteStatus
 from collector.telemetry.service import series
 
@@ -21,9 +21,19 @@ router = APIRouter(prefix="/api/v1/sites", tags=["sites"])
 
 
 @router.get("", response_model=list[SiteStatus])
-def list_sites(db: DbSession, principal: CurrentPrincipal) -> list[SiteStatus]:
-    """Every site the caller may see, with its status at a glance."""
-    return service.site_statuses(db, principal=principal)
+def list_sites(
+    db: DbSession,
+    principal: CurrentPrincipal,
+    region: str | None = None,
+    kind: Literal["nro", "pm"] | None = None,
+    status: Literal["alarm", "unreachable", "ok"] | None = None,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 100_000,
+) -> list[SiteStatus]:
+    """Sites the caller may see with their status at a glance, by region then id (the overview
+    takes them all; ``offset``/``limit`` page through them)."""
+    found = service.site_statuses(db, principal=principal, region=region, kind=kind, status=status)
+    return found[offset : offset + limit]
 
 
 class SeriesPoint(BaseModel):
@@ -48,13 +58,15 @@ class AgentRead(BaseModel):
     boot: int
     agent_version: str
     config_hash: str
+    config_error: str | None = None
     clock_skew_s: float | None
     outbox_events_pending: int
     outbox_telemetry_pending: int
     outbox_oldest_unacked_s: float | None
     outbox_thinned_total: int
     outbox_critical: bool
-    devices: list[dict[str, Any]]
+    # Poll health per device from the last heartbeat (stored as JSON on the agent row).
+    devices: list[dict[str, Any]] = Field(default_factory=list, validation_alias="devices_json")
 
     @field_validator("devices", mode="before")
     @classmethod
@@ -74,7 +86,7 @@ def telemetry(
     resolution: Literal["raw", "hourly"] = "raw",
 ) -> list[SeriesPoint]:
     """A point's series over the last ``hours`` (raw samples or hourly aggregates)."""
-    _visible_site(db, principal, site_id)
+    visible_site(db, principal, site_id)
     now = clock.now()
     points = series(
         db,
@@ -91,17 +103,8 @@ def telemetry(
 @router.get("/{site_id}/agent", response_model=AgentRead)
 def site_agent(site_id: str, db: DbSession, principal: CurrentPrincipal) -> AgentRead:
     """The site's agent: reachability, last seen, config hash, outbox depth, device health."""
-    _visible_site(db, principal, site_id)
+    visible_site(db, principal, site_id)
     agent = db.scalars(select(Agent).where(Agent.site_id == site_id)).first()
     if agent is None:
         raise HTTPException(status_code=404, detail=f"no agent reports for site {site_id}")
     return AgentRead.model_validate(agent)
-
-
-def _visible_site(db: DbSession, principal: CurrentPrincipal, site_id: str) -> None:
-    query = select(Site.site_id).where(Site.site_id == site_id)
-    scope = site_scope(principal, Site.site_id)
-    if scope is not None:
-        query = query.where(scope)
-    if db.scalars(query).first() is None:
-        raise HTTPException(status_code=404, detail=f"site {site_id} not found")

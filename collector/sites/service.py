@@ -12,12 +12,26 @@ from collector.sites.models import Agent, Site
 from collector.sites.schemas import SiteStatus
 
 
-def site_statuses(session: Session, *, principal: Principal) -> list[SiteStatus]:
-    """Every visible site with its agent state and worst open alarm."""
+def site_statuses(
+    session: Session,
+    *,
+    principal: Principal,
+    region: str | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+) -> list[SiteStatus]:
+    """Every visible site with its agent state and worst open alarm, by region then id.
+
+    ``status``: ``alarm`` (an open alarm), ``unreachable`` (its agent is), ``ok`` (neither).
+    """
     query = select(Site)
     scope = site_scope(principal, Site.site_id)
     if scope is not None:
         query = query.where(scope)
+    if region is not None:
+        query = query.where(Site.region == region)
+    if kind is not None:
+        query = query.where(Site.kind == kind)
     sites = list(session.scalars(query.order_by(Site.region, Site.site_id)))
     agents = {a.site_id: a for a in session.scalars(select(Agent))}
     worst: dict[str, str] = {}
@@ -47,4 +61,12 @@ def site_statuses(session: Session, *, principal: Principal) -> list[SiteStatus]
                 open_alarms=counts.get(site.site_id, 0),
             )
         )
+    if status is not None:
+        result = [r for r in result if _status(r) == status]
     return result
+
+
+def _status(site: SiteStatus) -> str:
+    if site.agent_reachable is False:
+        return "unreachable"
+    return "alarm" if site.open_alarms else "ok"

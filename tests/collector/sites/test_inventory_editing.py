@@ -1,0 +1,212 @@
+"""Editing the inventory through the API, and equipment discovered from agent heartbeats."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from clocks import ManualClock
+from collector.access import Role
+from collector.alarms import AlarmEngine
+from collector.api.auth import create_user
+from collector.feed.models import ChangeEvent
+from collector.ingest.store import BatchStore, Received
+from protocol import HeartbeatMessage, OutboxHealth, Transition
+from protocol.messages import DeviceHealth
+from protocol.topics import Channel, agent_topic
+from tests.collector.conftest import Desk, declaration
+
+NEW_PM = {
+    "site_id": "PM-LYO-0103",
+    "kind": "pm",
+    "name": "PM Lyon 0103",
+    "region": "Auvergne-Rhone-Alpes",
+    "parent_nro": "NRO-LYO-01",
+    "address": "9 quai D, 69002 Lyon",
+    "equipment": [{"equipment_id": "ups-1", "kind": "ups", "model": "snmp-ups-mib"}],
+}
+
+
+def error(response: Any) -> str:
+    message: str = response.json()["error"]["message"]
+    return message
+
+
+def test_the_noc_adds_a_site_with_its_equipment_and_edits_it(desk: Desk) -> None:
+    created = desk.client.post("/api/v1/sites", json=NEW_PM)
+    assert created.status_code == 201, created.text
+    assert [e["equipment_id"] for e in created.json()["equipment"]] == ["ups-1"]
+    again = desk.client.post("/api/v1/sites", json=NEW_PM)
+    assert (again.status_code, error(again)) == (409, "site PM-LYO-0103 already exists")
+    orphan = desk.client.post(
+        "/api/v1/sites", json={**NEW_PM, "site_id": "PM-X", "parent_nro": "PM-LYO-0101"}
+    )
+    assert (orphan.status_code, error(orphan)) == (
+        422,
+        "parent_nro: PM-LYO-0101 is not a known NRO",
+    )
+    bad = desk.client.post("/api/v1/sites", json={**NEW_PM, "site_id": "PM X", "kind": "hut"})
+    assert bad.status_code == 422
+    assert bad.json()["error"]["details"][0]["where"].startswith("body.site_id")
+    patched = desk.client.patch(
+        "/api/v1/sites/PM-LYO-0103", json={"address": "11 quai D, 69002 Lyon"}
+    )
+    assert patched.json()["address"] == "11 quai D, 69002 Lyon"
+    assert patched.json()["name"] == "PM Lyon 0103"  # what was not sent is kept
+    demote = desk.client.patch("/api/v1/sites/NRO-LYO-01", json={"kind": "pm"})
+    assert demote.status_code == 409
+    assert "PM(s) hang off this NRO" in error(demote)
+    assert desk.client.get("/api/v1/sites/NRO-LYO-01").json()["kind"] == "nro"
+
+
+def test_a_site_with_live_data_cannot_be_deleted(desk: Desk) -> None:
+    blocked = desk.client.delete("/api/v1/sites/PM-LYO-0101")
+    assert blocked.status_code == 409
+    assert error(blocked) == "site PM-LYO-0101 still has 1 service(s)"
+    desk.client.post("/api/v1/sites", json=NEW_PM)
+    desk.alarm(Transition.RAISED, site="PM-LYO-0103", equipment="ups-1")
+    busy = desk.client.delete("/api/v1/sites/PM-LYO-0103")
+    assert busy.status_code == 409
+    assert "1 open alarm(s)" in error(busy) and "1 open ticket(s)" in error(busy)
+    equipment = desk.client.delete("/api/v1/sites/PM-LYO-0103/equipment/ups-1")
+    assert equipment.status_code == 409
+    desk.alarm(Transition.CLEARED, site="PM-LYO-0103", equipment="ups-1")
+    ref = desk.tickets()[0]["ref"]
+    desk.move(ref, "cancelled", detail="test site")
+    assert desk.client.delete("/api/v1/sites/PM-LYO-0103").status_code == 204
+    assert desk.client.get("/api/v1/sites/PM-LYO-0103").status_code == 404
+
+
+def test_equipment_is_described_and_shows_health_and_open_alarms(
+    desk: Desk, sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    put = desk.client.put(
+        "/api/v1/sites/PM-LYO-0101/equipment/door-main",
+        json={"kind": "contacts", "label": "main door", "location": "front"},
+    )
+    assert put.status_code == 200, put.text
+    desk.alarm(Transition.RAISED, site="PM-LYO-0101")
+    heartbeat(sessions, clock, site="PM-LYO-0101", devices=["door-main", "env-1"])
+    items = {
+        e["equipment_id"]: e for e in desk.client.get("/api/v1/sites/PM-LYO-0101/equipment").json()
+    }
+    assert items["door-main"]["open_alarms"] == 1
+    assert items["door-main"]["source"] == "api"
+    assert items["door-main"]["health"]["ok"] is True
+    assert items["env-1"]["source"] == "agent"  # discovered from the heartbeat
+    viewer = desk.client.put(
+        "/api/v1/sites/PM-LYO-0101/equipment/door-main",
+        json={"kind": "x"},
+        headers=desk.alpha,
+    )
+    assert viewer.status_code == 403
+
+
+def test_clients_and_services_are_edited_and_a_new_service_can_be_declared_on(
+    desk: Desk, sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    created = desk.client.post(
+        "/api/v1/clients",
+        json={"client_id": "op-gamma", "name": "Gamma", "notify_emails": ["noc@gamma.example"]},
+    )
+    assert created.status_code == 201, created.text
+    bad_contract = desk.client.put(
+        "/api/v1/clients/op-gamma", json={"name": "Gamma", "sav_contract": "gold"}
+    )
+    assert bad_contract.status_code == 422
+    assert "unknown contract 'gold'" in error(bad_contract)
+    premium = desk.client.put(
+        "/api/v1/clients/op-gamma", json={"name": "Gamma SA", "sav_contract": "premium-4-levels"}
+    )
+    assert premium.json()["sav_contract"] == "premium-4-levels"
+    taken = desk.client.post(
+        "/api/v1/services",
+        json={"client_id": "op-gamma", "site_id": "PM-LYO-0101", "hosting_ref": "HEB00002"},
+    )
+    assert (taken.status_code, error(taken)) == (
+        409,
+        "hosting reference HEB00002 is already a service of op-alpha",
+    )
+    added = desk.client.post(
+        "/api/v1/services",
+        json={"client_id": "op-gamma", "site_id": "PM-LYO-0101", "hosting_ref": "HEB00077"},
+    )
+    assert added.status_code == 201, added.text
+    with sessions() as session:
+        _, token = create_user(
+            session, name="gamma", role=Role.CLIENT, client_id="op-gamma", now=clock.now()
+        )
+        session.commit()
+    gamma = {"Authorization": f"Bearer {token}"}
+    ticket = desk.client.post(
+        "/api/v1/tickets", json=declaration(hosting_ref="HEB00077", criticality="P1"), headers=gamma
+    )
+    assert ticket.status_code == 201, ticket.text
+    assert ticket.json()["contract_id"] == "premium-4-levels"
+    assert [c["client_id"] for c in desk.client.get("/api/v1/clients", headers=gamma).json()] == [
+        "op-gamma"
+    ]
+    assert [
+        s["hosting_ref"] for s in desk.client.get("/api/v1/services", headers=gamma).json()
+    ] == ["HEB00077"]
+    assert desk.client.delete("/api/v1/services/HEB00077").status_code == 204
+    assert desk.client.get("/api/v1/services?client_id=op-gamma").json() == []
+    with sessions() as session:
+        audit = [
+            json.loads(e.payload)
+            for e in session.scalars(select(ChangeEvent).where(ChangeEvent.kind == "inventory"))
+        ]
+    # Every accepted change, and only those, is on the change feed with who made it.
+    assert [(a["action"], a["entity"], a["key"], a["actor"]) for a in audit] == [
+        ("created", "client", "op-gamma", "noc"),
+        ("updated", "client", "op-gamma", "noc"),
+        ("created", "service", "HEB00077", "noc"),
+        ("deleted", "service", "HEB00077", "noc"),
+    ]
+
+
+def heartbeat(
+    sessions: sessionmaker[Session], clock: ManualClock, *, site: str, devices: list[str]
+) -> None:
+    body = HeartbeatMessage(
+        agent_id="agent-hb",
+        stream_id="0" * 32,
+        seq=1,
+        ts=clock.now(),
+        clock_synced=True,
+        site_id=site,
+        boot=1,
+        config_hash="h",
+        outbox=OutboxHealth(events_pending=0, telemetry_pending=0),
+        devices=[DeviceHealth(device_id=d, ok=True, last_ok=clock.now()) for d in devices],
+    )
+    received = Received(
+        agent_topic("agent-hb", Channel.HEARTBEAT), body.model_dump_json().encode(), clock.now()
+    )
+    with sessions() as session:
+        BatchStore(AlarmEngine()).process(session, [received], now=clock.now())
+        session.commit()
+
+
+def test_agents_are_listed_with_their_state(
+    desk: Desk, sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    heartbeat(sessions, clock, site="PM-LYO-0102", devices=["env-1"])
+    agents = desk.client.get("/api/v1/agents").json()
+    assert [(a["agent_id"], a["site_id"]) for a in agents] == [("agent-hb", "PM-LYO-0102")]
+    assert desk.client.get("/api/v1/agents", headers=desk.alpha).json() == []  # not its site
+
+
+def test_the_site_list_filters_and_pages(desk: Desk) -> None:
+    desk.alarm(Transition.RAISED, site="PM-LYO-0102")
+    all_sites = desk.client.get("/api/v1/sites").json()
+    assert [s["site_id"] for s in all_sites] == ["NRO-LYO-01", "PM-LYO-0101", "PM-LYO-0102"]
+    pms = desk.client.get("/api/v1/sites?kind=pm&limit=1&offset=1").json()
+    assert [s["site_id"] for s in pms] == ["PM-LYO-0102"]
+    alarmed = desk.client.get("/api/v1/sites?status=alarm").json()
+    assert [(s["site_id"], s["worst_severity"]) for s in alarmed] == [("PM-LYO-0102", "major")]
+    assert desk.client.get("/api/v1/sites?region=nowhere").json() == []
+    assert desk.client.get("/api/v1/sites?status=burning").status_code == 422
