@@ -1,14 +1,23 @@
-"""``shelterwatch collector ...``: run an instance, create API tokens."""
+"""``shelterwatch collector ...``: run an instance, create API tokens, enrol agents."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
+import sys
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cli.errors import UserError
+from clocks import Clock, WarpClock, clock_from_environment
+
+if TYPE_CHECKING:
+    from collector.enrolment import Enrolment
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: Any) -> None:
@@ -27,6 +36,13 @@ def register(sub: Any) -> None:
         default=None,
         help="folder of inventory YAML files (sites, clients, services) to load at start",
     )
+    run.add_argument("--broker-user", default=None, help="the collector's broker user name")
+    run.add_argument(
+        "--broker-password-file",
+        type=Path,
+        default=None,
+        help="file holding the broker user's password (from enrol-collector)",
+    )
     run.set_defaults(handler=_run)
 
     token = csub.add_parser("create-token", help="create an API user and print its token")
@@ -34,7 +50,57 @@ def register(sub: Any) -> None:
     token.add_argument("--name", required=True)
     token.add_argument("--role", required=True, choices=["noc", "client", "technician", "viewer"])
     token.add_argument("--client-id", default=None, help="required for --role client")
+    token.add_argument(
+        "--expires-in-hours",
+        type=float,
+        default=None,
+        help="the token stops working after this many hours (e.g. a technician's day: 12)",
+    )
     token.set_defaults(handler=_create_token)
+
+    _register_enrolment(csub)
+
+
+def _register_enrolment(csub: Any) -> None:
+    enrol = csub.add_parser(
+        "enrol-agent",
+        help="broker credentials, ACL entries and a site-file skeleton for a new agent",
+    )
+    enrol.add_argument("--agent-id", required=True)
+    enrol.add_argument("--site-id", required=True)
+    enrol.add_argument("--site-kind", required=True, choices=["nro", "pm"])
+    enrol.add_argument("--region", default="unknown")
+    enrol.add_argument("--parent-nro", default=None, help="for a PM: the NRO it hangs off")
+    enrol.add_argument(
+        "--broker", required=True, help="HOST:PORT of the broker as the box reaches it"
+    )
+    enrol.add_argument("--ca-file", type=Path, default=None, help="CA file on the box (TLS)")
+    enrol.add_argument(
+        "--collector-url", default=None, help="collector API URL for technicians on site"
+    )
+    enrol.add_argument("--collector-user", default="collector", help="the collector's broker user")
+    _broker_files_options(enrol, out_help="folder for the agent's password and site file")
+    enrol.set_defaults(handler=_enrol_agent)
+
+    collector = csub.add_parser(
+        "enrol-collector", help="broker credentials and ACL entries for the collector's user"
+    )
+    collector.add_argument("--user", default="collector", help="broker user of every instance")
+    _broker_files_options(collector, out_help="folder for the collector's password file")
+    collector.set_defaults(handler=_enrol_collector)
+
+
+def _broker_files_options(parser: Any, *, out_help: str) -> None:
+    parser.add_argument("--out", type=Path, required=True, help=out_help)
+    parser.add_argument(
+        "--broker-passwd", type=Path, default=None, help="mosquitto password_file to update"
+    )
+    parser.add_argument(
+        "--broker-acl", type=Path, default=None, help="mosquitto acl_file to update"
+    )
+    parser.add_argument(
+        "--rotate", action="store_true", help="replace the password of an identity enrolled before"
+    )
 
 
 def host_port(value: str, *, what: str) -> tuple[str, int]:
@@ -64,7 +130,6 @@ def _sqlite_parent(db_url: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from clocks import SystemClock
     from collector.process import run_collector
     from collector.settings import CollectorSettings
     from simulators.broker import port_in_use
@@ -80,6 +145,8 @@ def _run(args: argparse.Namespace) -> int:
         db_url=args.db,
         broker_host=broker_host,
         broker_port=broker_port,
+        broker_username=args.broker_user,
+        broker_password=_broker_password(args.broker_password_file),
         http_host=http_host,
         http_port=http_port,
         instance_id=args.instance_id,
@@ -91,10 +158,26 @@ def _run(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_collector(settings=settings, clock=SystemClock(), stop=stop)
+        await run_collector(settings=settings, clock=_clock(), stop=stop)
 
     asyncio.run(main())
     return 0
+
+
+def _broker_password(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text().strip()
+    except OSError as err:
+        raise UserError(f"--broker-password-file: {path}: {err.strerror or err}") from err
+
+
+def _clock() -> Clock:
+    clock = clock_from_environment()
+    if isinstance(clock, WarpClock):
+        log.warning("TEST CLOCK in use (%s): time jumps when a test says so", clock.control_file)
+    return clock
 
 
 def _create_token(args: argparse.Namespace) -> int:
@@ -105,16 +188,77 @@ def _create_token(args: argparse.Namespace) -> int:
 
     if args.role == "client" and not args.client_id:
         raise UserError("--client-id is required for --role client")
+    if args.expires_in_hours is not None and not args.expires_in_hours > 0:
+        raise UserError("--expires-in-hours must be more than 0")
     _sqlite_parent(args.db)
     factory = prepare_database(args.db)
+    now = SystemClock().now()
+    expires_at = (
+        None if args.expires_in_hours is None else now + timedelta(hours=args.expires_in_hours)
+    )
     with factory() as session:
         _, token = create_user(
             session,
             name=args.name,
             role=Role(args.role),
             client_id=args.client_id,
-            now=SystemClock().now(),
+            now=now,
+            expires_at=expires_at,
         )
         session.commit()
     print(token)
+    if expires_at is not None:
+        print(f"expires at {expires_at.isoformat(timespec='seconds')}", file=sys.stderr)
     return 0
+
+
+def _enrol_agent(args: argparse.Namespace) -> int:
+    from collector.enrolment import BrokerFiles, EnrolmentError, SiteSkeleton, enrol_agent
+
+    host, port = host_port(args.broker, what="--broker")
+    try:
+        result = enrol_agent(
+            site=SiteSkeleton(
+                agent_id=args.agent_id,
+                site_id=args.site_id,
+                site_kind=args.site_kind,
+                region=args.region,
+                parent_nro=args.parent_nro,
+                broker_host=host,
+                broker_port=port,
+                ca_file=args.ca_file,
+                collector_url=args.collector_url,
+            ),
+            out_dir=args.out,
+            broker=BrokerFiles(passwd=args.broker_passwd, acl=args.broker_acl),
+            collector_user=args.collector_user,
+            rotate=args.rotate,
+        )
+    except (EnrolmentError, ValueError) as err:
+        raise UserError(str(err)) from err
+    _print_enrolment(result, rotated=args.rotate)
+    return 0
+
+
+def _enrol_collector(args: argparse.Namespace) -> int:
+    from collector.enrolment import BrokerFiles, EnrolmentError, enrol_collector
+
+    try:
+        result = enrol_collector(
+            username=args.user,
+            out_dir=args.out,
+            broker=BrokerFiles(passwd=args.broker_passwd, acl=args.broker_acl),
+            rotate=args.rotate,
+        )
+    except (EnrolmentError, ValueError) as err:
+        raise UserError(str(err)) from err
+    _print_enrolment(result, rotated=args.rotate)
+    return 0
+
+
+def _print_enrolment(result: Enrolment, *, rotated: bool) -> None:
+    print(f"{'rotated' if rotated else 'enrolled'} {result.username}")
+    for path in result.written:
+        print(f"  wrote {path}")
+    for note in result.notes:
+        print(f"  {note}")

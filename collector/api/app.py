@@ -12,13 +12,23 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock
 from collector.alarms.routes import router as alarms_router
-from collector.api.errors import install_error_handlers
+from collector.api.errors import document_errors, install_domain_errors, install_error_handlers
+from collector.api.me import router as me_router
 from collector.api.metrics import IngestStatsSource, render_metrics
 from collector.feed.routes import router as stream_router
+from collector.inspections.routes import router as inspections_router
+from collector.inspections.service import ERROR_STATUS as INSPECTION_ERRORS
 from collector.maintenance.routes import router as maintenance_router
+from collector.problems.routes import ERROR_STATUS as PROBLEM_ERRORS
+from collector.problems.routes import router as problems_router
 from collector.reports.routes import router as reports_router
+from collector.sites.editing import ERROR_STATUS as INVENTORY_ERRORS
+from collector.sites.inventory_routes import router as inventory_router
+from collector.sites.inventory_routes import sites_router as site_editing_router
 from collector.sites.routes import router as sites_router
+from collector.tickets.routes import ERROR_STATUS as TICKET_ERRORS
 from collector.tickets.routes import router as tickets_router
+from collector.tickets.urgent_routes import router as urgent_router
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "dashboard" / "static"
 
@@ -39,10 +49,21 @@ def create_app(
     app.state.session_factory = session_factory
     app.state.clock = clock
     install_error_handlers(app)
+    document_errors(app)
+    install_domain_errors(app, TICKET_ERRORS)
+    install_domain_errors(app, INVENTORY_ERRORS)
+    install_domain_errors(app, INSPECTION_ERRORS)
+    install_domain_errors(app, PROBLEM_ERRORS)
+    app.include_router(me_router)
     app.include_router(sites_router)
+    app.include_router(site_editing_router)
+    app.include_router(inventory_router)
     app.include_router(alarms_router)
     app.include_router(tickets_router)
+    app.include_router(urgent_router)
+    app.include_router(problems_router)
     app.include_router(maintenance_router)
+    app.include_router(inspections_router)
     app.include_router(reports_router)
     app.include_router(stream_router)
 

@@ -14,6 +14,8 @@ from clocks import Clock
 from collector.access import Principal, Role
 from collector.api.auth_models import ApiUser
 
+TOKEN_PREFIX = "sw_"
+
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -31,7 +33,9 @@ def create_user(
     """Create a user; returns it with its plaintext token (the only time it is visible)."""
     if (role is Role.CLIENT) != (client_id is not None):
         raise ValueError("a client_id is required for, and only for, the client role")
-    token = secrets.token_urlsafe(32)
+    # A fixed prefix: a token never starts with "-" (taken for an option on a command line)
+    # and is recognisable when it leaks into a log or a commit.
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     user = ApiUser(
         name=name,
         role=role.value,
