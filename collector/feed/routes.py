@@ -25,7 +25,7 @@ KEEPALIVE_S = 15.0
 async def stream(
     request: Request,
     principal: CurrentPrincipal,
-    after: Annotated[int | None, Query(ge=0)] = None,
+    after: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
     max_s: Annotated[float | None, Query(gt=0, le=86_400)] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:

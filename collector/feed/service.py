@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Table, delete, event, insert, or_, select
 from sqlalchemy.orm import Session
 
 from collector.access import Principal, client_site_ids
 from collector.alarms.listener import AlarmChange
 from collector.alarms.models import Alarm
 from collector.feed.models import ChangeEvent
+from collector.storage import tx_cache
 
 RETENTION = timedelta(days=1)
+_PENDING = "feed.pending"
+_INSERT = insert(cast(Table, ChangeEvent.__table__))
 
 
 def publish(
@@ -27,15 +30,25 @@ def publish(
     client_id: str | None = None,
 ) -> None:
     """Record a change; it becomes visible to streams when the transaction commits."""
-    session.add(
-        ChangeEvent(
-            at=now,
-            kind=kind,
-            site_id=site_id,
-            client_id=client_id,
-            payload=json.dumps(payload, default=str),
-        )
+    # Written in one statement at commit, in order: nothing reads the feed inside the
+    # transaction that writes it, and an alarm storm writes tens of thousands of rows.
+    pending: list[dict[str, Any]] = tx_cache(session).setdefault(_PENDING, [])
+    pending.append(
+        {
+            "at": now,
+            "kind": kind,
+            "site_id": site_id,
+            "client_id": client_id,
+            "payload": json.dumps(payload, default=str),
+        }
     )
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending(session: Session) -> None:
+    pending = tx_cache(session).pop(_PENDING, None)
+    if pending:
+        session.connection().execute(_INSERT, pending)
 
 
 def read_since(

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse
+from pydantic import AwareDatetime
 
 from collector.api.deps import AppClock, CurrentPrincipal, DbSession
-from collector.reports import service
+from collector.reports import operations, service
+from collector.sites.inventory_routes import visible_site
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
@@ -41,4 +44,62 @@ def monthly(
         )
     if format == "html":
         return HTMLResponse(service.to_html(report))
+    return asdict(report)
+
+
+def _period(
+    clock: AppClock, since: datetime | None, until: datetime | None
+) -> tuple[datetime, datetime]:
+    end = until or clock.now()
+    start = since or end - timedelta(days=30)
+    if start >= end:
+        raise HTTPException(status_code=422, detail="since must be before until")
+    return start, end
+
+
+@router.get("/tickets-summary")
+def tickets_summary(
+    db: DbSession,
+    principal: CurrentPrincipal,
+    clock: AppClock,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+) -> dict[str, Any]:
+    """Tickets opened in the period (default: the last 30 days) by state, criticality and kind,
+    with the mean time to restore and the SLA breaches."""
+    start, end = _period(clock, since, until)
+    return asdict(operations.ticket_summary(db, principal=principal, since=start, until=end))
+
+
+@router.get("/malfunctions")
+def malfunctions(
+    db: DbSession,
+    principal: CurrentPrincipal,
+    clock: AppClock,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+    top: Annotated[int, Query(ge=1, le=500)] = 20,
+) -> dict[str, Any]:
+    """Synthesis of malfunctions: alarms of the period by type and by site."""
+    start, end = _period(clock, since, until)
+    report = operations.malfunctions(db, principal=principal, since=start, until=end, top=top)
+    return asdict(report)
+
+
+@router.get("/equipment/{site_id}/{equipment_id}")
+def equipment(
+    site_id: str,
+    equipment_id: str,
+    db: DbSession,
+    principal: CurrentPrincipal,
+    clock: AppClock,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+) -> dict[str, Any]:
+    """One equipment: open alarms, alarms of the period, poll status, measured performance."""
+    visible_site(db, principal, site_id)
+    start, end = _period(clock, since, until)
+    report = operations.equipment_report(
+        db, site_id=site_id, equipment_id=equipment_id, since=start, until=end
+    )
     return asdict(report)

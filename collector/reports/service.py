@@ -7,11 +7,12 @@ import io
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from collector.access import client_site_ids
 from collector.alarms.models import Alarm
+from collector.problems.models import Problem
 from collector.sites.models import Client
 from collector.tickets.models import Ticket
 from collector.tickets.sla import sla_view
@@ -62,6 +63,10 @@ class MonthlyReport:
     penalties_eur: float = 0.0
     mean_time_to_restore_min: float | None = None
     sites: list[SiteAvailability] = field(default_factory=list)
+    # Problem records at the client's sites: opened (proposed or recorded, not rejected) and
+    # closed with a permanent fix during the month.
+    problems_opened: int = 0
+    problems_closed: int = 0
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
@@ -127,6 +132,16 @@ def monthly_report(session: Session, *, client_id: str, month: str, now: datetim
     if restore_times:
         report.mean_time_to_restore_min = round(sum(restore_times) / len(restore_times), 1)
     report.sites = [_availability(session, site, start, end, now) for site in sorted(set(sites))]
+    at_sites = Problem.site_id.in_(sites)
+    report.problems_opened = session.scalar(
+        select(func.count()).where(
+            at_sites, Problem.proposed_at >= start, Problem.proposed_at < end,
+            Problem.state != "rejected",
+        )
+    ) or 0  # fmt: skip
+    report.problems_closed = session.scalar(
+        select(func.count()).where(at_sites, Problem.closed_at >= start, Problem.closed_at < end)
+    ) or 0  # fmt: skip
     return report
 
 
@@ -184,6 +199,9 @@ def to_csv(report: MonthlyReport) -> str:
     writer.writerow(
         ["penalties_eur", report.penalties_eur, "mttr_min", report.mean_time_to_restore_min]
     )
+    writer.writerow(
+        ["problems_opened", report.problems_opened, "problems_closed", report.problems_closed]
+    )
     writer.writerow([])
     writer.writerow(["site_id", "outage_min", "availability_pct"])
     for site in report.sites:
@@ -233,7 +251,7 @@ td,th{{border-bottom:1px solid #ccc;padding:.2rem .5rem;text-align:left}}</style
 <h1>QoS / SLA report — {escape(report.client_name)} — {report.month}</h1>
 <p>{len(report.tickets)} tickets; GTR compliance {compliance} %;
 {report.breaches} breach(es); penalties {report.penalties_eur:g} EUR; mean time to restore
-{mttr} min.</p>
+{mttr} min. Problems: {report.problems_opened} opened, {report.problems_closed} closed.</p>
 <h2>Tickets by criticality</h2>{bars({k: float(v) for k, v in report.by_criticality.items()})}
 <h2>Tickets by state</h2>{bars({k: float(v) for k, v in report.by_state.items()})}
 <h2>Site availability</h2>{bars({s.site_id: s.availability_pct for s in report.sites}, " %")}

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
 from collector.access import Role
@@ -14,8 +15,6 @@ from collector.alarms import AlarmEngine
 from collector.api.app import create_app
 from collector.api.auth import create_user
 from collector.sites.inventory import load_inventory
-from collector.storage import make_engine, make_session_factory
-from collector.storage.schema import create_schema
 from collector.tickets.flows import TicketAlarmListener
 from protocol import AlarmEvent, Severity, Transition
 
@@ -31,11 +30,8 @@ NOTICE = {
 
 @pytest.fixture
 def app(
-    tmp_path: Path, clock: ManualClock
+    sessions: sessionmaker[Session], clock: ManualClock
 ) -> Iterator[tuple[TestClient, dict[str, str], dict[str, str]]]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
-    create_schema(engine)
-    sessions = make_session_factory(engine)
     with sessions() as session:
         load_inventory(session, INVENTORY)
         _, noc = create_user(session, name="noc", role=Role.NOC, now=clock.now())
@@ -84,7 +80,6 @@ def app(
         )
         client.post(f"/api/v1/tickets/{ticket['ref']}/restore", json=NOTICE, headers=noc_h)
     yield client, noc_h, alpha_h
-    engine.dispose()
 
 
 def test_monthly_report_figures_csv_and_page(

@@ -2,32 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.storage import make_engine, make_session_factory
-from collector.storage.schema import create_schema
 from collector.telemetry.models import TelemetryHourly, TelemetrySample
 from collector.telemetry.service import rollup_and_prune, series
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def sessions(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sessionmaker[Session]]:
-    url = (
-        f"sqlite:///{tmp_path / 'c.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
-    engine = make_engine(url)
-    create_schema(engine)
-    yield make_session_factory(engine)
-    engine.dispose()
 
 
 def test_hours_are_aggregated_and_raw_samples_pruned_after_retention(
