@@ -5,21 +5,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
-from clocks import Clock
+from clocks import Clock, jumped_within
 from collector.alarms import AlarmListener
 from collector.api.app import create_app
 from collector.feed.service import FeedAlarmListener
 from collector.ingest import IngestService
+from collector.inspections.service import InspectionAlarmListener
 from collector.scheduler import Scheduler
 from collector.settings import CollectorSettings
 from collector.sites.inventory import load_inventory
 from collector.storage import make_engine, make_session_factory
+from collector.storage.locks import lock
 from collector.storage.schema import create_schema
 from collector.tickets.flows import TicketAlarmListener
 
@@ -41,15 +43,23 @@ def prepare_database(db_url: str, *, inventory_dir: Path | None = None) -> sessi
     factory = make_session_factory(engine)
     if inventory_dir is not None:
         with factory() as session:
+            # merge() is read-then-write: instances starting together load one after another.
+            lock(session, "inventory")
             load_inventory(session, inventory_dir)
             session.commit()
     return factory
 
 
+def alarm_listeners() -> list[AlarmListener]:
+    """What reacts to alarm changes, in the engine's transaction: tickets, the live feed,
+    inspections."""
+    return [TicketAlarmListener(), FeedAlarmListener(), InspectionAlarmListener()]
+
+
 async def run_collector(*, settings: CollectorSettings, clock: Clock, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set. An unreachable broker only makes /healthz not ready."""
     session_factory = prepare_database(settings.db_url, inventory_dir=settings.inventory_dir)
-    listeners: list[AlarmListener] = [TicketAlarmListener(), FeedAlarmListener()]
+    listeners = alarm_listeners()
     scheduler = Scheduler(
         listeners=listeners,
         will_grace_s=settings.will_grace_s,
@@ -84,7 +94,10 @@ async def run_collector(*, settings: CollectorSettings, clock: Clock, stop: asyn
     async with ingest:
         http = asyncio.create_task(server.serve(), name="http")
         timers = asyncio.create_task(
-            _timers(session_factory, scheduler, clock, settings.timer_poll_s), name="timers"
+            _timers(
+                session_factory, scheduler, clock, settings.timer_poll_s, ingest.watching_for_s
+            ),
+            name="timers",
         )
         stopping = asyncio.create_task(stop.wait(), name="stop")
         done, _ = await asyncio.wait({http, stopping}, return_when=asyncio.FIRST_COMPLETED)
@@ -97,11 +110,18 @@ async def run_collector(*, settings: CollectorSettings, clock: Clock, stop: asyn
 
 
 async def _timers(
-    session_factory: sessionmaker[Session], scheduler: Scheduler, clock: Clock, poll_s: float
+    session_factory: sessionmaker[Session],
+    scheduler: Scheduler,
+    clock: Clock,
+    poll_s: float,
+    watching_for_s: Callable[[], float],
 ) -> None:
     def run_once() -> None:
         with session_factory() as session:
-            scheduler.run(session, now=clock.now())
+            skipped = jumped_within(clock, scheduler.heartbeat_timeout_s)
+            scheduler.run(
+                session, now=clock.now(), skipped_s=skipped, watching_for_s=watching_for_s()
+            )
             session.commit()
         with session_factory() as session:
             scheduler.deliver(session, now=clock.now())

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,33 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from simulators.stack import Stack
-
-DEMO_SITES = Path(__file__).resolve().parents[2] / "firmware_config" / "sites" / "demo"
+from tests.conftest import DEMO_SITES, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-def wait_for(what: str, probe: Callable[[], Any], *, timeout_s: float = 30.0) -> Any:
-    """Poll ``probe`` until it returns something truthy, or fail naming ``what``."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-
-
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
-    chain = Stack(tmp_path / "stack")
-    chain.broker.start()
-    chain.noc_token = chain.create_token(name="noc", role="noc")
-    chain.start_collector()
-    try:
-        yield chain
-    finally:
-        chain.stop()
 
 
 def _tickets(stack: Stack, site_id: str) -> list[dict[str, Any]]:

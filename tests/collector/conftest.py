@@ -1,0 +1,179 @@
+"""Shared collector test fixtures.
+
+The collector's tests run on both databases: SQLite (embedded default) and PostgreSQL
+(skipped, visibly, when no server is given). ``desk`` is a NOC desk: the API with a manual
+clock, alarm injection and timers.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from clocks import ManualClock
+from collector.access import Role
+from collector.alarms import AlarmEngine
+from collector.api.app import create_app
+from collector.api.auth import create_user
+from collector.process import alarm_listeners
+from collector.scheduler import Scheduler
+from collector.sites.inventory import load_inventory
+from collector.storage import make_engine, make_session_factory
+from collector.storage.schema import create_schema
+from protocol import AlarmEvent, Severity, Transition
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A migrated, empty collector database of each kind."""
+    url = (
+        f"sqlite:///{tmp_path / 'c.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    engine = make_engine(url)
+    create_schema(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(db_engine: Engine) -> sessionmaker[Session]:
+    """Sessions on ``db_engine``."""
+    return make_session_factory(db_engine)
+
+
+INVENTORY = Path(__file__).resolve().parents[2] / "firmware_config" / "inventory"
+
+NOTICE = {
+    "link_ref": "LNK-001",
+    "corrective_operation": "door contact re-seated",
+    "occurred_at": "2026-01-05T09:00:00Z",
+    "description": "door contact, main door of the shelter",
+    "causes": "loose magnet",
+}
+
+
+@dataclass
+class Desk:
+    """The client sends as the NOC unless told otherwise (``alpha``: client op-alpha)."""
+
+    client: TestClient
+    sessions: sessionmaker[Session]
+    clock: ManualClock
+    noc: dict[str, str]
+    alpha: dict[str, str]
+    seqs: dict[str, int] = field(default_factory=dict)
+
+    def alarm(
+        self,
+        transition: Transition,
+        alarm_type: str = "door_open",
+        *,
+        site: str = "S1",
+        equipment: str = "door-main",
+        point: str = "contact",
+        severity: Severity = Severity.MAJOR,
+    ) -> None:
+        """One alarm event from the site's agent, applied as ingest applies it."""
+        agent = f"agent-{site.lower()}"
+        self.seqs[agent] = self.seqs.get(agent, 0) + 1
+        event = AlarmEvent(
+            agent_id=agent,
+            stream_id="0" * 32,
+            seq=self.seqs[agent],
+            ts=self.clock.now(),
+            clock_synced=True,
+            site_id=site,
+            equipment_id=equipment,
+            point=point,
+            alarm_type=alarm_type,
+            transition=transition,
+            severity=severity,
+        )
+        with self.sessions() as session:
+            AlarmEngine(alarm_listeners()).apply_event(
+                session, event=event, agent_id=agent, now=self.clock.now()
+            )
+            session.commit()
+
+    def timers(self) -> None:
+        with self.sessions() as session:
+            Scheduler(listeners=alarm_listeners(), will_grace_s=60, heartbeat_timeout_s=180).run(
+                session, now=self.clock.now()
+            )
+            session.commit()
+
+    def tickets(self) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = self.client.get("/api/v1/tickets").json()["items"]
+        return items
+
+    def ticket(self, ref: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.client.get(f"/api/v1/tickets/{ref}").json()
+        return found
+
+    def move(self, ref: str, to: str, **body: Any) -> Response:
+        return self.client.post(f"/api/v1/tickets/{ref}/transition", json={"to": to, **body})
+
+    def restore(self, ref: str) -> Response:
+        return self.client.post(f"/api/v1/tickets/{ref}/restore", json=NOTICE)
+
+
+@pytest.fixture
+def desk(sessions: sessionmaker[Session], clock: ManualClock) -> Desk:
+    with sessions() as session:
+        load_inventory(session, INVENTORY)
+        _, noc = create_user(session, name="noc", role=Role.NOC, now=clock.now())
+        _, alpha = create_user(
+            session, name="alpha", role=Role.CLIENT, client_id="op-alpha", now=clock.now()
+        )
+        session.commit()
+    client = TestClient(create_app(session_factory=sessions, clock=clock))
+    client.headers["Authorization"] = f"Bearer {noc}"
+    return Desk(
+        client,
+        sessions,
+        clock,
+        {"Authorization": f"Bearer {noc}"},
+        {"Authorization": f"Bearer {alpha}"},
+    )
+
+
+def declaration(**overrides: Any) -> dict[str, Any]:
+    body = {
+        "hosting_ref": "HEB00001",
+        "client_ref": "ALPHA-4411",
+        "remote_ref": "RAC-A-0001",
+        "description": "customers behind the NRO lost service",
+        "impact": "total loss of service",
+        "impacted_services": ["FTTH access"],
+        "appeared_at": "2026-01-05T08:40:00Z",
+        "occurrence": {
+            "first_time": True,
+            "frequency": "",
+            "first_seen_at": "2026-01-05T08:40:00Z",
+        },
+        "technical_contact": {
+            "name": "J. Doe",
+            "email": "noc@alpha.example",
+            "phone": "+33 1 23 45 67 89",
+        },
+        "criticality": "major",
+        "attachments": [
+            {
+                "filename": "trace.txt",
+                "content_type": "text/plain",
+                "content_base64": base64.b64encode(b"ping timeout").decode(),
+            }
+        ],
+    }
+    return {**body, **overrides}
