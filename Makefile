@@ -3,10 +3,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # System binaries the suite and the demo use, as binary:debian-package.
-SYSTEM_DEPS := mosquitto:mosquitto snmpd:snmpd snmpget:snmp snmptrap:snmp
+SYSTEM_DEPS := mosquitto:mosquitto snmpd:snmpd snmpget:snmp snmptrap:snmp chromium:chromium \
+	chromedriver:chromium-driver
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-long lint typecheck pytest sysdeps venv clean bench
+.PHONY: demo test test-long lint typecheck pytest sysdeps venv clean bench scenarios
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required")'
@@ -30,14 +31,21 @@ lint: venv
 typecheck: venv
 	$(BIN)/mypy
 
+# Two workers (pytest-xdist): most tests wait on brokers and processes, so two cores do twice
+# the work; the full counts (test-long) stay in one process.
 pytest: venv sysdeps
-	$(BIN)/pytest -m "not long"
+	$(BIN)/pytest -m "not long" -n 2
 
 test: lint typecheck pytest
 
 # The full counts the issues ask for (kill campaigns, property tests, fuzzing).
 test-long: venv sysdeps
 	SHELTERWATCH_BUDGET=long $(BIN)/pytest
+
+# The whole scenario library against the real agent, broker and collector (about 25 minutes:
+# the broker outage alone lasts 10); `make test` runs the scenarios marked fast.
+scenarios: venv sysdeps
+	$(BIN)/shelterwatch sim run simulators/scenarios/*.yaml --junit artifacts/scenarios/junit.xml
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

@@ -1,17 +1,21 @@
-"""Shared fixtures: a real mosquitto per test, unique ids, PostgreSQL when given, a manual clock."""
+"""Shared fixtures: a real mosquitto per test, unique ids, PostgreSQL when given, a manual clock,
+and the whole chain of real processes (``stack``)."""
 
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from clocks import ManualClock
 from simulators.broker import MosquittoProcess
+from simulators.stack import Stack
 
 PG_URL_ENV = "SHELTERWATCH_TEST_PG_URL"
 BUDGET_ENV = "SHELTERWATCH_BUDGET"
@@ -45,22 +49,73 @@ def clock() -> ManualClock:
     return ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=UTC))
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL schema for this test, or a visible skip when no server is given."""
+def _pg_schemas() -> Iterator[Callable[[], str]]:
+    """Makes fresh PostgreSQL schemas (as many as asked for), returns their URLs and drops them
+    at the end; a visible skip when no server is given."""
     base = os.environ.get(PG_URL_ENV)
     if not base:
         pytest.skip(f"PostgreSQL not configured: set {PG_URL_ENV} to run this test")
     import sqlalchemy as sa
 
-    schema = f"t_{uuid.uuid4().hex[:12]}"
     engine = sa.create_engine(base)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
+    schemas: list[str] = []
+
+    def make() -> str:
+        schema = f"t_{uuid.uuid4().hex[:12]}"
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        schemas.append(schema)
         sep = "&" if "?" in base else "?"
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+        return f"{base}{sep}options=-csearch_path%3D{schema}"
+
+    try:
+        yield make
     finally:
         with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            for schema in schemas:
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+@pytest.fixture
+def pg_schema() -> Iterator[Callable[[], str]]:
+    """Fresh PostgreSQL schemas for this test."""
+    yield from _pg_schemas()
+
+
+@pytest.fixture(scope="module")
+def module_pg_schema() -> Iterator[Callable[[], str]]:
+    """Fresh PostgreSQL schemas shared by one test module (for read-mostly worlds)."""
+    yield from _pg_schemas()
+
+
+@pytest.fixture
+def pg_url(pg_schema: Callable[[], str]) -> str:
+    """A fresh PostgreSQL schema for this test, or a visible skip when no server is given."""
+    return pg_schema()
+
+
+DEMO_SITES = Path(__file__).resolve().parents[1] / "firmware_config" / "sites" / "demo"
+
+
+def wait_for(what: str, probe: Callable[[], Any], *, timeout_s: float = 30.0) -> Any:
+    """Poll ``probe`` until it returns something truthy, or fail naming ``what``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    chain = Stack(tmp_path / "stack")
+    chain.broker.start()
+    chain.noc_token = chain.create_token(name="noc", role="noc")
+    chain.start_collector()
+    try:
+        yield chain
+    finally:
+        chain.stop()

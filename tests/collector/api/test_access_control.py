@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from protocol import AlarmEvent, Severity, Transition
 INVENTORY = Path(__file__).resolve().parents[3] / "firmware_config" / "inventory"
 ALPHA_SITES = {"NRO-LYO-01", "PM-LYO-0101"}
 BETA_SITE = "PM-LYO-0102"
+T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 @dataclass
@@ -36,13 +38,29 @@ class World:
     client: TestClient
     tokens: dict[str, str]
     beta_ticket: str
+    beta_inspection: int
 
 
-@pytest.fixture
-def world(tmp_path: Path, clock: ManualClock) -> Iterator[World]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+# One world per database for the whole module: building it is most of the cost, and every
+# request made here is either refused or read-only (a wrongly accepted change fails its own
+# test, whatever else it disturbs).
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def world(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[World]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('access') / 'c.db'}"
+    else:
+        url = request.getfixturevalue("module_pg_schema")()
+    engine = make_engine(url)
     create_schema(engine)
-    sessions: sessionmaker[Session] = make_session_factory(engine)
+    try:
+        yield from _world(make_session_factory(engine), ManualClock(T0))
+    finally:
+        engine.dispose()
+
+
+def _world(sessions: sessionmaker[Session], clock: ManualClock) -> Iterator[World]:
     tokens = {}
     with sessions() as session:
         load_inventory(session, INVENTORY)
@@ -82,8 +100,11 @@ def world(tmp_path: Path, clock: ManualClock) -> Iterator[World]:
         for t in client.get("/api/v1/tickets", headers=noc).json()["items"]
         if t["site_id"] == BETA_SITE
     )
-    yield World(client, tokens, beta_ticket)
-    engine.dispose()
+    inspection = client.post(
+        "/api/v1/inspections", headers=noc, json={"site_id": BETA_SITE, "technician": "tech"}
+    )
+    assert inspection.status_code == 201, inspection.text
+    yield World(client, tokens, beta_ticket, inspection.json()["id"])
 
 
 def _api_routes() -> list[tuple[str, str]]:
@@ -99,8 +120,18 @@ def _api_routes() -> list[tuple[str, str]]:
     return routes
 
 
-def _concrete(path: str, ticket: str) -> str:
-    return re.sub(r"\{ref\}", ticket, re.sub(r"\{site_id\}", BETA_SITE, path))
+def _concrete(path: str, world: World) -> str:
+    """The path aimed at the other client's (beta's) ticket, site, equipment, service and
+    inspection."""
+    values = {
+        "ref": world.beta_ticket,
+        "inspection_id": str(world.beta_inspection),
+        "site_id": BETA_SITE,
+        "equipment_id": "door-main",
+        "client_id": "op-beta",
+        "hosting_ref": "HEB00003",
+    }
+    return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 
 ROUTES = _api_routes()
@@ -109,6 +140,31 @@ BODIES = {
     "transition": {"to": "cancelled", "detail": "not mine"},
     "escalate": {"detail": "not mine"},
     "updates": {"message": "not mine"},
+    "resupervision": {"detail": "not mine"},
+    "inspections": {"site_id": BETA_SITE, "technician": "not mine"},
+    "complete": {"notes": "not mine"},
+    "decision": {"to": "confirmed"},
+    "problems": {"site_id": BETA_SITE, "equipment_id": "x", "alarm_type": "y", "reason": "z"},
+    "/api/v1/problems/{ref}/tickets": {"ticket_ref": "TKT-2026-000001"},
+    "escalation": {"contacts": [{"level": 2, "name": "me", "email": "me@alpha.example"}]},
+    # An urgent request on another client's hosting reference.
+    "urgent-requests": {
+        "hosting_ref": "HEB00003",
+        "request_type": "other",
+        "description": "x",
+        "technical_contact": {
+            "name": "A",
+            "email": "a@alpha.example",
+            "phone": "+33 1 23 45 67 89",
+        },
+    },
+    "{site_id}": {"name": "taken over"},
+    "{equipment_id}": {"kind": "ups"},
+    "{client_id}": {"name": "taken over"},
+    "sites": {"site_id": "PM-NEW-1", "kind": "pm", "parent_nro": "NRO-LYO-01"},
+    "clients": {"client_id": "op-gamma", "name": "Gamma"},
+    "services": {"client_id": "op-alpha", "site_id": BETA_SITE, "hosting_ref": "HEB09999"},
+    "contract": {"contract_id": "premium-4-levels"},
     "interventions": {"kind": "fiber_maintainer", "detail": "not mine"},
     "restore": {
         "link_ref": "L1",
@@ -142,7 +198,7 @@ BODIES = {
 
 @pytest.mark.parametrize(("path", "method"), ROUTES, ids=[f"{m} {p}" for p, m in ROUTES])
 def test_anonymous_callers_get_401_everywhere(world: World, path: str, method: str) -> None:
-    response = world.client.request(method, _concrete(path, world.beta_ticket), json={})
+    response = world.client.request(method, _concrete(path, world), json={})
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "unauthorized"
 
@@ -152,12 +208,13 @@ def test_a_client_never_reads_or_changes_another_clients_data(
     world: World, path: str, method: str
 ) -> None:
     alpha = {"Authorization": f"Bearer {world.tokens['alpha']}"}
-    url = _concrete(path, world.beta_ticket)
+    url = _concrete(path, world)
     if path == "/api/v1/stream":
         url += "?after=0&max_s=1"
     if path.endswith("/telemetry"):
         url += "?equipment_id=contacts&point=door"
-    body = BODIES.get(path.rsplit("/", 1)[-1]) if method == "POST" else None
+    body = BODIES.get(path, BODIES.get(path.rsplit("/", 1)[-1]))
+    body = body if method in ("POST", "PUT", "PATCH") else None
     response = world.client.request(method, url, headers=alpha, json=body)
     if "{" in path:
         # Another client's site or ticket does not exist for this caller: the answer is the
