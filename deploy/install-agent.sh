@@ -10,8 +10,9 @@
 # nothing. Steps: a system user, a venv under /opt/shelterwatch with `pip install '.[agent]'`,
 # configuration under /etc/shelterwatch (read-only at run time), data under /var/lib/shelterwatch
 # (the data partition), the systemd unit installed and enabled. docs/deployment-pi.md explains.
-# --boot-after N is for a replaced SD card: the boot counter continues after N (the old card's
-# last boot, as GET /api/v1/agents shows it), or the collector would ignore the new births.
+# --boot-after N: on a replaced SD card, continue the boot counter after N (the old card's last
+# boot, as GET /api/v1/agents shows it). Optional: the collector accepts a new stream's births
+# whatever their boot.
 #
 # Paths can be moved for packaging or a trial run: SW_PREFIX, SW_ETC, SW_DATA, SW_UNIT_DIR,
 # SW_USER, SW_PYTHON.

@@ -417,9 +417,14 @@ class BatchStore:
 
     def _birth(self, session: Session, birth: BirthMessage, now: datetime) -> None:
         agent = _ensure_site_agent(session, agent_id=birth.agent_id, site_id=birth.site_id)
-        if birth.boot < agent.boot:
+        if _stale(session, agent, stream_id=birth.stream_id, boot=birth.boot):
             log.info(
-                "stale birth of %s (boot %d < %d) ignored", birth.agent_id, birth.boot, agent.boot
+                "stale birth of %s (stream %s, boot %d; current stream %s, boot %d) ignored",
+                birth.agent_id,
+                birth.stream_id,
+                birth.boot,
+                agent.stream_id,
+                agent.boot,
             )
             return
         agent.boot = birth.boot
@@ -456,10 +461,13 @@ class BatchStore:
 
     def _will(self, session: Session, will: WillMessage, now: datetime) -> None:
         agent = _ensure_site_agent(session, agent_id=will.agent_id, site_id=will.site_id)
-        if will.boot < agent.boot or (
-            will.boot == agent.boot and will.stream_id != agent.stream_id
-        ):
-            log.info("stale Will of %s (boot %d) ignored", will.agent_id, will.boot)
+        if _stale(session, agent, stream_id=will.stream_id, boot=will.boot):
+            log.info(
+                "stale Will of %s (stream %s, boot %d) ignored",
+                will.agent_id,
+                will.stream_id,
+                will.boot,
+            )
             return
         if agent.reachable or agent.unreachable_since is None:
             agent.unreachable_since = now
@@ -523,6 +531,29 @@ class BatchStore:
             shaped = [r for r in rows if ("clock_skew_s" in r) is with_skew]
             if shaped:
                 session.execute(update(Agent), shaped)
+
+
+def _stale(session: Session, agent: Agent, *, stream_id: str, boot: int) -> bool:
+    """Is a birth or Will older than what the collector knows of ``agent``?
+
+    Within the agent's current stream, the boot counter orders them. Across streams it cannot:
+    a replaced SD card or a re-created outbox starts a new stream whose boot may restart at 1.
+    There the stream the collector saw first is the older one; a stream it has never seen is
+    the newest.
+    """
+    if agent.stream_id is None or stream_id == agent.stream_id:
+        return boot < agent.boot
+    seen: dict[str, datetime] = {
+        sid: first
+        for sid, first in session.execute(
+            select(StreamState.stream_id, StreamState.first_seen).where(
+                StreamState.agent_id == agent.agent_id,
+                StreamState.stream_id.in_([stream_id, agent.stream_id]),
+            )
+        )
+    }
+    mine, current = seen.get(stream_id), seen.get(agent.stream_id)
+    return mine is not None and current is not None and mine < current
 
 
 def _ensure_site_agent(session: Session, *, agent_id: str, site_id: str) -> Agent:

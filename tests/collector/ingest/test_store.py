@@ -109,12 +109,14 @@ def test_bad_messages_are_dead_lettered_with_raw_bytes_and_reason(
         assert (letter.reason, letter.topic, letter.payload) == (reason, topic, payload)
 
 
-def _birth(seq: int, boot: int, alarms: list[dict[str, Any]]) -> dict[str, Any]:
+def _birth(
+    seq: int, boot: int, alarms: list[dict[str, Any]], *, stream: str = STREAM
+) -> dict[str, Any]:
     return {
         "v": 1,
         "kind": "birth",
         "agent_id": "a1",
-        "stream_id": STREAM,
+        "stream_id": stream,
         "seq": seq,
         "ts": "2026-01-05T09:00:00Z",
         "clock_synced": False,
@@ -126,12 +128,12 @@ def _birth(seq: int, boot: int, alarms: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _will(boot: int) -> dict[str, Any]:
+def _will(boot: int, *, stream: str = STREAM) -> dict[str, Any]:
     return {
         "v": 1,
         "kind": "will",
         "agent_id": "a1",
-        "stream_id": STREAM,
+        "stream_id": stream,
         "seq": 0,
         "ts": "2026-01-05T09:00:00Z",
         "clock_synced": False,
@@ -191,3 +193,30 @@ def test_a_stale_will_is_ignored_and_a_current_one_marks_the_agent_away(
         assert agent is not None and not agent.reachable
         assert agent.unreachable_since == clock.now()
         assert agent.unreachable_since - timedelta(seconds=1) < clock.now()
+
+
+def test_a_replaced_sd_card_is_accepted_though_its_boot_restarts_and_the_old_card_is_stale(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    new_card = "b" * 32
+    _run(sessions, clock, _msg(clock, _birth(0, 40, []), "status"))
+    clock.advance(seconds=60)
+    # The technician swapped the card: a new outbox, a new stream, the boot counter back at 1.
+    _run(sessions, clock, _msg(clock, _birth(0, 1, [], stream=new_card), "status"))
+    with sessions() as session:
+        agent = session.get(Agent, "a1")
+        assert agent is not None and agent.reachable
+        assert (agent.stream_id, agent.boot) == (new_card, 1)
+    # The old card's birth and Will, delivered late (higher boot, older stream): ignored.
+    clock.advance(seconds=1)
+    _run(sessions, clock, _msg(clock, _birth(0, 40, []), "status"))
+    _run(sessions, clock, _msg(clock, _will(40), "status"))
+    with sessions() as session:
+        agent = session.get(Agent, "a1")
+        assert agent is not None and agent.reachable
+        assert (agent.stream_id, agent.boot) == (new_card, 1)
+    # The new card's own Will is believed.
+    _run(sessions, clock, _msg(clock, _will(1, stream=new_card), "status"))
+    with sessions() as session:
+        agent = session.get(Agent, "a1")
+        assert agent is not None and not agent.reachable
