@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import getpass
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
+
+# Ports handed out by free_port on this machine, and for how long they stay taken.
+_PORT_REGISTRY = Path(tempfile.gettempdir()) / f"shelterwatch-ports-{os.getuid()}.txt"
+_PORT_QUARANTINE_S = 3600  # longer than a test run; the range holds ~28,000 ports
 
 
 class BrokerError(RuntimeError):
@@ -18,10 +24,34 @@ class BrokerError(RuntimeError):
 
 
 def free_port() -> int:
-    """A TCP port free on the loopback interface right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port free on the loopback interface now and not handed out here recently.
+
+    Not reused, because a client of an earlier broker (a collector or an agent whose broker
+    was stopped, in another test or another test worker) goes on reconnecting to its old port:
+    landing on a new broker there, a collector joins its shared subscription and takes a share
+    of its messages. Every process on the machine shares the registry, under a file lock.
+    """
+    with _PORT_REGISTRY.open("a+") as registry:
+        fcntl.flock(registry, fcntl.LOCK_EX)
+        registry.seek(0)
+        now = time.time()
+        recent: dict[int, float] = {}
+        for line in registry.read().splitlines():
+            with contextlib.suppress(ValueError):
+                port_s, at_s = line.split()
+                if now - float(at_s) < _PORT_QUARANTINE_S:
+                    recent[int(port_s)] = float(at_s)
+        for _ in range(100):
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = int(sock.getsockname()[1])
+            if port not in recent:
+                break
+        recent[port] = now
+        registry.seek(0)
+        registry.truncate()
+        registry.write("".join(f"{p} {at:.0f}\n" for p, at in recent.items()))
+        return port
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
