@@ -42,7 +42,7 @@ test: lint typecheck pytest
 test-long: venv sysdeps
 	SHELTERWATCH_BUDGET=long $(BIN)/pytest
 
-# The whole scenario library against the real agent, broker and collector (about 25 minutes:
+# The whole scenario library against the real agent, broker and collector (18 minutes measured:
 # the broker outage alone lasts 10); `make test` runs the scenarios marked fast.
 scenarios: venv sysdeps
 	$(BIN)/shelterwatch sim run simulators/scenarios/*.yaml --junit artifacts/scenarios/junit.xml
