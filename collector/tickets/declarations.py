@@ -21,9 +21,11 @@ from collector.tickets.models import Ticket, TicketAttachment, TicketInterventio
 from collector.tickets.service import (
     ALARM_CONTRACT,
     NotAllowed,
+    add_ticket,
     check_restorable,
     get_ticket,
     log_operation,
+    record_opened,
 )
 from collector.tickets.sla import record_clock
 
@@ -168,9 +170,7 @@ def declare(
         opened_at=now,
         updated_at=now,
     )
-    session.add(ticket)
-    session.flush()
-    ticket.ref = f"TKT-{now.year}-{ticket.id:06d}"
+    add_ticket(session, ticket, now=now)
     for attachment, content in blobs:
         session.add(
             TicketAttachment(
@@ -180,17 +180,12 @@ def declare(
                 content=content,
             )
         )
-    log_operation(
+    record_opened(
         session,
         ticket,
         actor=principal.user_id,
-        action="opened",
-        now=now,
         detail=f"declared on {declaration.hosting_ref} ({declaration.impact[:200]})",
-        after=TicketState.OPENED.value,
-    )
-    record_clock(
-        session, ticket, state=ClockState.RUNNING, at=now, reason="opened", actor=principal.user_id
+        now=now,
     )
     return ticket
 

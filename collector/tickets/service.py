@@ -73,6 +73,38 @@ class TicketPage:
     total: int
 
 
+def add_ticket(session: Session, ticket: Ticket, *, now: datetime) -> Ticket:
+    """Store a new ticket and give it its reference (``TKT-<year>-<id>``)."""
+    session.add(ticket)
+    session.flush()
+    ticket.ref = f"TKT-{now.year}-{ticket.id:06d}"
+    return ticket
+
+
+def record_opened(
+    session: Session, ticket: Ticket, *, actor: str, detail: str, now: datetime
+) -> None:
+    """A new ticket's "opened" operation (notifying whom it concerns) and its SLA clock, running."""
+    log_operation(
+        session,
+        ticket,
+        actor=actor,
+        action="opened",
+        now=now,
+        detail=detail,
+        after=TicketState.OPENED.value,
+    )
+    record_clock(
+        session,
+        ticket,
+        state=ClockState.RUNNING,
+        at=now,
+        reason="opened",
+        actor=actor,
+        new_ticket=True,
+    )
+
+
 def log_operation(
     session: Session,
     ticket: Ticket,
@@ -179,31 +211,12 @@ def open_from_alarm(session: Session, *, alarm: Alarm, now: datetime) -> Ticket:
         updated_at=now,
         previous_ticket_id=previous.id if previous is not None else None,
     )
-    session.add(ticket)
-    session.flush()
-    ticket.ref = f"TKT-{now.year}-{ticket.id:06d}"
+    add_ticket(session, ticket, now=now)
     session.add(TicketAlarm(ticket_id=ticket.id, alarm_id=alarm.id))
     detail = f"opened from alarm {alarm.alarm_type} ({alarm.severity})"
     if previous is not None:
         detail += f"; follows closed ticket {previous.ref}"
-    log_operation(
-        session,
-        ticket,
-        actor=SYSTEM_ACTOR,
-        action="opened",
-        now=now,
-        detail=detail,
-        after=TicketState.OPENED.value,
-    )
-    record_clock(
-        session,
-        ticket,
-        state=ClockState.RUNNING,
-        at=now,
-        reason="opened",
-        actor=SYSTEM_ACTOR,
-        new_ticket=True,
-    )
+    record_opened(session, ticket, actor=SYSTEM_ACTOR, detail=detail, now=now)
     return ticket
 
 
@@ -803,27 +816,10 @@ def attach_to_storm(session: Session, *, alarm: Alarm, now: datetime) -> None:
             opened_at=now,
             updated_at=now,
         )
-        session.add(parent)
-        session.flush()
-        parent.ref = f"TKT-{now.year}-{parent.id:06d}"
+        add_ticket(session, parent, now=now)
         group.ticket_id = parent.id
-        log_operation(
-            session,
-            parent,
-            actor=SYSTEM_ACTOR,
-            action="opened",
-            now=now,
-            detail=f"storm of {group.alarm_type}",
-            after=TicketState.OPENED.value,
-        )
-        record_clock(
-            session,
-            parent,
-            state=ClockState.RUNNING,
-            at=now,
-            reason="opened",
-            actor=SYSTEM_ACTOR,
-            new_ticket=True,
+        record_opened(
+            session, parent, actor=SYSTEM_ACTOR, detail=f"storm of {group.alarm_type}", now=now
         )
     child = _ticket_for_identity(session, alarm, open_only=True)
     if child is not None and child.parent_ticket_id != parent.id and child.id != parent.id:

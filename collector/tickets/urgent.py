@@ -13,13 +13,12 @@ from sqlalchemy.orm import Session
 
 from clocks import Clock
 from collector.access import Principal
-from collector.sla import ClockState
 from collector.sla.contracts import UnknownCriticality, load_contracts
 from collector.tickets.declarations import DeclarationRefused, TechnicalContact, service_for
 from collector.tickets.lifecycle import OPEN_STATES, TicketState
 from collector.tickets.models import Ticket
-from collector.tickets.service import log_operation, ticket_scope
-from collector.tickets.sla import SlaView, record_clock, sla_view, sla_views
+from collector.tickets.service import add_ticket, record_opened, ticket_scope
+from collector.tickets.sla import SlaView, sla_view, sla_views
 
 URGENT_CONTRACT = "urgent-desk"
 URGENT_KIND = "urgent_request"
@@ -73,20 +72,13 @@ def open_request(
         opened_at=now,
         updated_at=now,
     )
-    session.add(ticket)
-    session.flush()
-    ticket.ref = f"TKT-{now.year}-{ticket.id:06d}"
-    log_operation(
+    add_ticket(session, ticket, now=now)
+    record_opened(
         session,
         ticket,
         actor=principal.user_id,
-        action="opened",
-        now=now,
         detail=f"urgent request ({what}) on {request.hosting_ref}",
-        after=TicketState.OPENED.value,
-    )
-    record_clock(
-        session, ticket, state=ClockState.RUNNING, at=now, reason="opened", actor=principal.user_id
+        now=now,
     )
     return ticket
 
