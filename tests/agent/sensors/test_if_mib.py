@@ -4,10 +4,8 @@ purpose raises nothing; traffic counters become rates per second."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,10 +13,10 @@ from agent.config import SiteConfig
 from agent.config.errors import ConfigError
 from agent.config.profiles import EqualsAlarm, SnmpProfile
 from agent.config.site import load_profile, load_profile_text
-from agent.events import AlarmTransition, Sample
 from agent.sensing import SensingService
 from clocks import SystemClock
 from simulators.devices.snmp import COMMUNITY, SnmpDeviceSimulator
+from tests.agent.sensors.recording import RecordingSink, until
 
 PROFILE = Path(__file__).resolve().parents[3] / "firmware_config" / "profiles" / "snmp-if-mib.yaml"
 
@@ -40,33 +38,6 @@ def olt(tmp_path: Path) -> Iterator[SnmpDeviceSimulator]:
     simulator.start()
     yield simulator
     simulator.stop()
-
-
-class _Sink:
-    def __init__(self) -> None:
-        self.transitions: list[AlarmTransition] = []
-        self.batches: list[Sample] = []
-
-    def transition(self, event: AlarmTransition) -> None:
-        self.transitions.append(event)
-
-    def samples(self, samples: Any) -> None:
-        self.batches.extend(samples)
-
-    def interface_down(self) -> list[tuple[str, str]]:
-        return [
-            (t.point, t.transition.value)
-            for t in self.transitions
-            if t.alarm_type == "interface_down"
-        ]
-
-
-async def _until(predicate: Any, limit_s: float = 10.0) -> None:
-    for _ in range(int(limit_s / 0.05)):
-        if predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 async def test_interface_down_only_when_administratively_up_and_traffic_as_rates(
@@ -92,19 +63,20 @@ async def test_interface_down_only_when_administratively_up_and_traffic_as_rates
             "profiles": {"snmp-if-mib": _profile().model_dump()},
         }
     )
-    sink = _Sink()
+    sink = RecordingSink()
     olt.set("in_bits.1", 5_000_000)  # octets, as the counter holds them
     async with SensingService(config=config, sink=sink, clock=SystemClock()):
         olt.set("admin_status.1", 2)  # port 1 shut on purpose...
         olt.set("oper_status.1", 2)  # ...so its being down is no alarm
         olt.set("oper_status.2", 2)  # port 2 is up administratively and down: an outage
-        await _until(lambda: sink.interface_down() == [("oper_status.2", "raised")])
+        await until(lambda: sink.by_point("interface_down") == [("oper_status.2", "raised")])
         olt.set("in_bits.1", 5_250_000)  # 250,000 octets more: 2,000,000 bits over the interval
-        await _until(lambda: any(s.point == "in_bits.1" and s.value > 0 for s in sink.batches))
+        await until(lambda: any(s.point == "in_bits.1" and s.value > 0 for s in sink.batches))
         olt.set("oper_status.2", 1)
-        await _until(
+        await until(
             lambda: (
-                sink.interface_down() == [("oper_status.2", "raised"), ("oper_status.2", "cleared")]
+                sink.by_point("interface_down")
+                == [("oper_status.2", "raised"), ("oper_status.2", "cleared")]
             )
         )
     raised = next(t for t in sink.transitions if t.alarm_type == "interface_down")

@@ -13,11 +13,11 @@ from pyModbusTCP.server import ModbusServer
 
 from agent.config.profiles import ModbusProfile
 from agent.config.site import ModbusDevice, load_profile
-from agent.events import AlarmTransition, Sample
 from agent.sensing import SensingService
 from agent.sensors import DeviceError, ModbusReader
 from clocks import SystemClock
 from simulators.broker import free_port
+from tests.agent.sensors.recording import RecordingSink, until
 
 PROFILES = Path(__file__).resolve().parents[3] / "firmware_config" / "profiles"
 
@@ -90,26 +90,6 @@ async def test_a_stopped_server_is_a_device_error(server: ModbusServer) -> None:
     reader.close()
 
 
-class _Sink:
-    def __init__(self) -> None:
-        self.transitions: list[AlarmTransition] = []
-        self.batches: list[Sample] = []
-
-    def transition(self, event: AlarmTransition) -> None:
-        self.transitions.append(event)
-
-    def samples(self, samples: Any) -> None:
-        self.batches.extend(samples)
-
-
-async def _until(predicate: Any, limit_s: float = 5.0) -> None:
-    for _ in range(int(limit_s / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
 async def test_thresholds_with_hysteresis_and_a_dead_device_through_sensing(
     server: ModbusServer,
 ) -> None:
@@ -140,22 +120,22 @@ async def test_thresholds_with_hysteresis_and_a_dead_device_through_sensing(
             "profiles": {"modbus-env-sensor": fast.model_dump()},
         }
     )
-    sink = _Sink()
+    sink = RecordingSink()
     async with SensingService(config=config, sink=sink, clock=SystemClock()) as sensing:
-        await _until(lambda: len(sink.batches) >= 2)  # first values always sent
+        await until(lambda: len(sink.batches) >= 2)  # first values always sent
         server.data_bank.set_holding_registers(0, [360])  # 36.0: above 35
-        await _until(lambda: any(t.alarm_type == "temp_high" for t in sink.transitions))
+        await until(lambda: any(t.alarm_type == "temp_high" for t in sink.transitions))
         server.data_bank.set_holding_registers(0, [330])  # 33.0: in the band, still raised
         await asyncio.sleep(0.3)
         assert [t.transition.value for t in sink.transitions if t.alarm_type == "temp_high"] == [
             "raised"
         ]
         server.data_bank.set_holding_registers(0, [310])  # 31.0: below 32, cleared
-        await _until(lambda: len([t for t in sink.transitions if t.alarm_type == "temp_high"]) == 2)
+        await until(lambda: len([t for t in sink.transitions if t.alarm_type == "temp_high"]) == 2)
         server.stop()
-        await _until(lambda: any(t.alarm_type == "comm_failure" for t in sink.transitions))
+        await until(lambda: any(t.alarm_type == "comm_failure" for t in sink.transitions))
         server.start()
-        await _until(
+        await until(
             lambda: (
                 [t.transition.value for t in sink.transitions if t.alarm_type == "comm_failure"]
                 == ["raised", "cleared"]

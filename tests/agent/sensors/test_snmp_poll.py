@@ -14,10 +14,10 @@ import pytest
 from agent.config import ConfigError, SiteConfig, load_profile, load_profile_text, load_site_text
 from agent.config.profiles import SnmpProfile
 from agent.config.site import SnmpDevice, SnmpV3
-from agent.events import AlarmTransition, Sample
 from agent.sensing import SensingService
 from agent.sensors import DeviceError, SnmpReader
 from clocks import SystemClock
+from tests.agent.sensors.recording import RecordingSink, until
 from tests.agent.sensors.snmp_fixtures import (
     COMMUNITY,
     UPS,
@@ -131,29 +131,6 @@ async def test_wrong_credentials_are_a_clear_device_error(
         reader.close()
 
 
-class _Sink:
-    def __init__(self) -> None:
-        self.transitions: list[AlarmTransition] = []
-        self.batches: list[Sample] = []
-
-    def transition(self, event: AlarmTransition) -> None:
-        self.transitions.append(event)
-
-    def samples(self, samples: Any) -> None:
-        self.batches.extend(samples)
-
-    def of(self, alarm_type: str) -> list[str]:
-        return [t.transition.value for t in self.transitions if t.alarm_type == alarm_type]
-
-
-async def _until(predicate: Any, limit_s: float = 8.0) -> None:
-    for _ in range(int(limit_s / 0.02)):
-        if predicate():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not met in time")
-
-
 async def test_alarms_and_a_dead_device_through_sensing(snmpd: Snmpd) -> None:
     profile = ups_profile()
     dev = device(snmpd.port, V3)
@@ -166,34 +143,34 @@ async def test_alarms_and_a_dead_device_through_sensing(snmpd: Snmpd) -> None:
             "profiles": {"snmp-ups-mib": profile.model_dump()},
         }
     )
-    sink = _Sink()
+    sink = RecordingSink()
     service = SensingService(config=config, sink=sink, clock=SystemClock())
     async with service:
-        await _until(
+        await until(
             lambda: {s.point for s in sink.batches} >= {"input_voltage.1", "input_voltage.2"}
         )
         assert {s.point: s.value for s in sink.batches}["input_voltage.2"] == 229.0
         snmpd.set(f"{UPS}.1.4.1.0", "5")  # output source: battery
         snmpd.set(f"{UPS}.1.2.3.0", "8")  # 8 min left: below 10
-        await _until(lambda: sink.of("on_battery") == ["raised"])
-        await _until(lambda: sink.of("battery_autonomy_low") == ["raised"])
+        await until(lambda: sink.of("on_battery") == ["raised"])
+        await until(lambda: sink.of("battery_autonomy_low") == ["raised"])
         snmpd.set(f"{UPS}.1.2.3.0", "12")  # in the hysteresis band: still raised
         await asyncio.sleep(0.3)
         assert sink.of("battery_autonomy_low") == ["raised"]
         snmpd.set(f"{UPS}.1.4.1.0", "3")
         snmpd.set(f"{UPS}.1.2.3.0", "16")
-        await _until(lambda: sink.of("on_battery") == ["raised", "cleared"])
-        await _until(lambda: sink.of("battery_autonomy_low") == ["raised", "cleared"])
+        await until(lambda: sink.of("on_battery") == ["raised", "cleared"])
+        await until(lambda: sink.of("battery_autonomy_low") == ["raised", "cleared"])
         raised = next(t for t in sink.transitions if t.alarm_type == "on_battery")
         assert (raised.equipment_id, raised.point, raised.value) == ("ups-1", "output_source", 5.0)
 
         snmpd.stop()
-        await _until(lambda: sink.of("comm_failure") == ["raised"])
+        await until(lambda: sink.of("comm_failure") == ["raised"])
         [health] = service.device_health()
         assert not health.ok and health.consecutive_failures >= 2
         assert health.last_error is not None and str(snmpd.port) in health.last_error
         snmpd.start()
-        await _until(lambda: sink.of("comm_failure") == ["raised", "cleared"])
+        await until(lambda: sink.of("comm_failure") == ["raised", "cleared"])
         [health] = service.device_health()
         assert health.ok and health.last_error is None
 

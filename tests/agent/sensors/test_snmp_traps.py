@@ -6,7 +6,7 @@ import asyncio
 import logging
 import os
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +14,10 @@ import pytest
 
 from agent.config import SiteConfig, load_profile
 from agent.config.profiles import SnmpProfile
-from agent.events import AlarmTransition, Sample
 from agent.sensing import SensingService
 from agent.sensors.snmp_traps import match_trap
 from clocks import SystemClock
+from tests.agent.sensors.recording import RecordingSink
 from tests.agent.sensors.snmp_fixtures import free_udp_port
 
 PROFILES = Path(__file__).resolve().parents[3] / "firmware_config" / "profiles"
@@ -35,19 +35,8 @@ def ups_profile() -> SnmpProfile:
     return loaded
 
 
-class _Sink:
-    def __init__(self) -> None:
-        self.transitions: list[AlarmTransition] = []
-
-    def transition(self, event: AlarmTransition) -> None:
-        self.transitions.append(event)
-
-    def samples(self, samples: Sequence[Sample]) -> None:
-        pass
-
-
 class Harness:
-    def __init__(self, service: SensingService, sink: _Sink, port: int, home: Path) -> None:
+    def __init__(self, service: SensingService, sink: RecordingSink, port: int, home: Path) -> None:
         self.service, self.sink, self.port, self.home = service, sink, port, home
 
     async def snmptrap(self, *args: str) -> int:
@@ -130,7 +119,7 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
             },
         }
     )
-    sink = _Sink()
+    sink = RecordingSink()
     async with SensingService(config=config, sink=sink, clock=SystemClock()) as service:
         yield Harness(service, sink, port, tmp_path)
 
