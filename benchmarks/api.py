@@ -87,6 +87,7 @@ def load(db_url: str, *, sites: int, alarms: int, tickets: int) -> list[str]:
                     "flapping": False,
                     "edge_active": is_open,
                     "last_transition_at": first,
+                    "raised_at": first,
                 }
             )
         for chunk in _chunks(rows):
