@@ -7,6 +7,11 @@ type within ``[r - window, r]``; every raise inside an anchor's window is a memb
 less than a window apart share one group. Whether a member has cleared since does not matter:
 a site that cut and came back within the storm was still part of it.
 
+Applied out of event order, two groups can form before the raise between them arrives; once
+an anchor is less than a window from both, they are one storm: the later group is merged into
+the earliest (its members move over, its row goes). The members that moved are returned with
+the joiners, so the tickets follow them (``collector.tickets.service.attach_to_storm``).
+
 Raises mostly arrive in event order and then cost two or three indexed queries: the newcomer
 falls inside a group's span, or it is itself an anchor (or neither). A raise applied after later
 ones (a late stream) also re-examines the later raises still ungrouped, which are few: those
@@ -61,7 +66,7 @@ def group_storm(session: Session, alarm: Alarm, *, rule: StormRule, at: datetime
             joined += _if_anchor(
                 session, alarm_type, at=later.raised_at, window=window, rule=rule, group=group
             )
-    return joined
+    return list({member.id: member for member in joined}.values())
 
 
 def _not_anchors_after(
@@ -96,10 +101,10 @@ def _if_anchor(
     one it is a member of already, if any)."""
     if _sites(session, alarm_type, at - window, at) < rule.min_sites:
         return []
-    group = group or _group_near(session, alarm_type, at=at, window=window)
+    group, moved = _group_near(session, alarm_type, at=at, window=window, member_of=group)
     group.opened_at = min(group.opened_at, at)
     group.last_at = max(group.last_at, at)
-    return _join(group, _ungrouped(session, alarm_type, at - window, at))
+    return moved + _join(group, _ungrouped(session, alarm_type, at - window, at))
 
 
 def _raised(alarm_type: str, since: datetime, until: datetime) -> tuple[ColumnElement[bool], ...]:
@@ -129,24 +134,60 @@ def _ungrouped(session: Session, alarm_type: str, since: datetime, until: dateti
 
 
 def _group_near(
-    session: Session, alarm_type: str, *, at: datetime, window: timedelta
-) -> StormGroup:
-    """The group an anchor at ``at`` chains with (an anchor of it less than a window away),
-    or a new one."""
-    group = session.scalars(
-        select(StormGroup)
-        .where(
-            StormGroup.alarm_type == alarm_type,
-            StormGroup.last_at >= at - window,
-            StormGroup.opened_at <= at + window,
+    session: Session,
+    alarm_type: str,
+    *,
+    at: datetime,
+    window: timedelta,
+    member_of: StormGroup | None,
+) -> tuple[StormGroup, list[Alarm]]:
+    """The group of an anchor at ``at``, and the alarms that moved to it.
+
+    Every group with an anchor less than a window away chains with this one: all of them (and
+    ``member_of``, the group the anchor belongs to already) are one storm, kept in the earliest
+    group. Without any, a new group."""
+    near = list(
+        session.scalars(
+            select(StormGroup)
+            .where(
+                StormGroup.alarm_type == alarm_type,
+                StormGroup.last_at >= at - window,
+                StormGroup.opened_at <= at + window,
+            )
+            .order_by(StormGroup.id)
         )
-        .order_by(StormGroup.id)
-    ).first()
-    if group is None:
+    )
+    if member_of is not None and member_of not in near:
+        near.append(member_of)
+    if not near:
         group = StormGroup(alarm_type=alarm_type, opened_at=at, last_at=at)
         session.add(group)
         session.flush()
-    return group
+        return group, []
+    near.sort(key=lambda g: g.id)
+    group, merged = near[0], near[1:]
+    return group, _merge(session, group, merged)
+
+
+def _merge(session: Session, into: StormGroup, groups: list[StormGroup]) -> list[Alarm]:
+    """Merge ``groups`` into ``into``: their members move, their rows go. The earliest
+    generic incident any of them has stays the storm's; the tickets listener moves the members'
+    tickets under it and retires the others."""
+    if not groups:
+        return []
+    ids = [g.id for g in groups]
+    moved = list(session.scalars(select(Alarm).where(Alarm.storm_id.in_(ids))))
+    for member in moved:
+        member.storm_id = into.id
+    tickets = [g.ticket_id for g in (into, *groups) if g.ticket_id is not None]
+    into.ticket_id = min(tickets) if tickets else None
+    into.opened_at = min(g.opened_at for g in (into, *groups))
+    into.last_at = max(g.last_at for g in (into, *groups))
+    # Members first: nothing may point at a group row when it goes.
+    session.flush()
+    for gone in groups:
+        session.delete(gone)
+    return moved
 
 
 def _join(group: StormGroup, alarms: list[Alarm]) -> list[Alarm]:

@@ -738,15 +738,7 @@ def _cancel_emptied_storm(session: Session, *, alarm: Alarm, now: datetime) -> N
     parent = session.get(Ticket, group.ticket_id) if group and group.ticket_id else None
     if parent is None or parent.state != TicketState.OPENED.value:
         return
-    still_open = session.scalar(
-        select(func.count())
-        .select_from(Ticket)
-        .where(
-            Ticket.parent_ticket_id == parent.id,
-            Ticket.state.not_in([TicketState.CANCELLED.value, TicketState.CLOSED.value]),
-        )
-    )
-    if still_open:
+    if _open_children(session, parent):
         return
     parent.state = TicketState.CANCELLED.value
     parent.closed_at = now
@@ -763,6 +755,20 @@ def _cancel_emptied_storm(session: Session, *, alarm: Alarm, now: datetime) -> N
     )
     record_clock(
         session, parent, state=ClockState.STOPPED, at=now, reason="symptom", actor=SYSTEM_ACTOR
+    )
+
+
+def _open_children(session: Session, parent: Ticket) -> int:
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(Ticket)
+            .where(
+                Ticket.parent_ticket_id == parent.id,
+                Ticket.state.not_in([TicketState.CANCELLED.value, TicketState.CLOSED.value]),
+            )
+        )
+        or 0
     )
 
 
@@ -823,6 +829,7 @@ def attach_to_storm(session: Session, *, alarm: Alarm, now: datetime) -> None:
         )
     child = _ticket_for_identity(session, alarm, open_only=True)
     if child is not None and child.parent_ticket_id != parent.id and child.id != parent.id:
+        before = session.get(Ticket, child.parent_ticket_id) if child.parent_ticket_id else None
         child.parent_ticket_id = parent.id
         log_operation(
             session,
@@ -841,6 +848,41 @@ def attach_to_storm(session: Session, *, alarm: Alarm, now: datetime) -> None:
             detail=f"{alarm.site_id}: ticket {child.ref}",
             visible_to_client=False,
         )
+        if before is not None and before.kind == "generic_incident":
+            _retire_merged_incident(session, before, into=parent, now=now)
+
+
+def _retire_merged_incident(
+    session: Session, incident: Ticket, *, into: Ticket, now: datetime
+) -> None:
+    """Two storm groups turned out to be one storm (a raise between them was applied late): the
+    later incident, once its last site has moved to the earlier one, is cancelled into it. It
+    stays, pointing at the incident that goes on (its parent), for the audit trail; one the NOC
+    has already taken up is only told where its sites went."""
+    if _open_children(session, incident):
+        return
+    detail = f"the same storm as generic incident {into.ref}: its sites are handled there"
+    if incident.state != TicketState.OPENED.value:
+        log_operation(
+            session, incident, actor=SYSTEM_ACTOR, action="merged", now=now, detail=detail
+        )
+        return
+    incident.state = TicketState.CANCELLED.value
+    incident.closed_at = now
+    incident.parent_ticket_id = into.id
+    log_operation(
+        session,
+        incident,
+        actor=SYSTEM_ACTOR,
+        action="cancelled",
+        now=now,
+        detail=detail,
+        before=TicketState.OPENED.value,
+        after=TicketState.CANCELLED.value,
+    )
+    record_clock(
+        session, incident, state=ClockState.STOPPED, at=now, reason="merged", actor=SYSTEM_ACTOR
+    )
 
 
 def note_flapping(session: Session, *, alarm: Alarm, now: datetime) -> None:
