@@ -11,7 +11,9 @@ For each instance count, against a private mosquitto (shared subscription, round
    transitions, which open, re-supervise and reopen tickets); counted at the collector's ack;
 3. a regional storm: ``--storm-sites`` sites lose the mains within ``--storm-window`` s;
 4. the database says how many tickets are duplicated (more than one open ticket for an alarm
-   identity) and how many generic incidents the storm opened (one is right).
+   identity), how many generic incidents the storm left (one is right) and how many were
+   merged into another (cancelled, pointing at it) when a late raise bridged two groups, and
+   the alarms by type.
 
 Lock waits: PostgreSQL keeps no cumulative lock-wait counter, so ``pg_stat_activity`` is
 sampled every 100 ms during the live and storm phases; each backend seen waiting on a lock
@@ -32,9 +34,11 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -79,6 +83,8 @@ class LockWaitSampler:
         self._engine = sa.create_engine(db_url)
         self.wait_s = 0.0
         self.max_waiting = 0
+        # Seconds waited, by what was waited on and by which statement: where contention is.
+        self.by_what: Counter[str] = Counter()  # in samples
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="lock-sampler", daemon=True)
 
@@ -93,15 +99,31 @@ class LockWaitSampler:
 
     def _run(self) -> None:
         query = sa.text(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            "SELECT a.pid, l.locktype, coalesce(c.relname, ''), a.query"
+            " FROM pg_stat_activity a"
+            " LEFT JOIN pg_locks l ON l.pid = a.pid AND NOT l.granted"
+            " LEFT JOIN pg_class c ON c.oid = l.relation"
+            " WHERE a.wait_event_type = 'Lock' AND a.datname = current_database()"
         )
         with self._engine.connect() as conn:
             while not self._stop.wait(SAMPLE_S):
-                waiting = int(conn.execute(query).scalar_one())
+                rows = conn.execute(query).all()
                 conn.rollback()
+                waiting = len({pid for pid, *_ in rows})
                 self.wait_s += waiting * SAMPLE_S
                 self.max_waiting = max(self.max_waiting, waiting)
+                for _, locktype, relation, statement in rows:
+                    what = f"{locktype}{':' + relation if relation else ''} {_brief(statement)}"
+                    self.by_what[what] += 1
+
+    def top(self, n: int = 4) -> str:
+        """The ``n`` things waited on longest, with the seconds: one line for the JSON."""
+        return "; ".join(f"{what} {k * SAMPLE_S:.1f}s" for what, k in self.by_what.most_common(n))
+
+
+def _brief(statement: str) -> str:
+    """A statement's first words, with the schema-specific noise left out."""
+    return " ".join(statement.split())[:70]
 
 
 def _scalar(db_url: str, sql: str) -> int:
@@ -111,6 +133,19 @@ def _scalar(db_url: str, sql: str) -> int:
             return int(conn.execute(sa.text(sql)).scalar_one())
     finally:
         engine.dispose()
+
+
+def _alarms_by_type(db_url: str) -> str:
+    """Alarm occurrences per type: where the tickets came from, as one line for the JSON."""
+    engine = sa.create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                sa.text("SELECT alarm_type, count(*) FROM alarms GROUP BY 1 ORDER BY 2 DESC")
+            ).all()
+    finally:
+        engine.dispose()
+    return ", ".join(f"{alarm_type} {n}" for alarm_type, n in rows)
 
 
 def _wait_streams(db_url: str, expected: int, timeout_s: float) -> float:
@@ -124,7 +159,7 @@ def _wait_streams(db_url: str, expected: int, timeout_s: float) -> float:
 
 def run_once(
     workdir: Path, broker: MosquittoProcess, db_url: str, *, size: int, args: argparse.Namespace
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """One instance count: warm-up, live, storm; figures suffixed by the count."""
     tag = uuid.uuid4().hex[:4]
     identities = [
@@ -138,7 +173,7 @@ def run_once(
     pub = Publisher(broker.host, broker.port, args.connections)
     watcher = AckWatcher(broker.host, broker.port)
     heartbeats = Heartbeats(pub, identities, 60.0)
-    figures: dict[str, float] = {}
+    figures: dict[str, Any] = {}
     try:
         for i, ident in enumerate(identities):
             pub.publish(i, agent_topic(ident.agent_id, Channel.STATUS), ident.birth(), retain=True)
@@ -165,6 +200,7 @@ def run_once(
             figures["storm_unacked"] = watcher.wait_drained(args.drain)
             figures["lock_wait_s"] = round(sampler.wait_s, 1)
             figures["max_backends_waiting"] = sampler.max_waiting
+            figures["lock_waits_top"] = sampler.top()
     finally:
         heartbeats.stop()
         watcher.close()
@@ -176,10 +212,20 @@ def run_once(
         " WHERE alarm_identity IS NOT NULL AND state NOT IN ('closed', 'cancelled')"
         " GROUP BY alarm_identity HAVING count(*) > 1) d",
     )
+    # Live ones; a merged one was cancelled into another when a late raise showed two storm
+    # groups to be one storm (counted apart: how often the order of application split a storm).
     figures["generic_incidents"] = _scalar(
-        db_url, "SELECT count(*) FROM tickets WHERE kind = 'generic_incident'"
+        db_url,
+        "SELECT count(*) FROM tickets WHERE kind = 'generic_incident'"
+        " AND NOT (state = 'cancelled' AND parent_ticket_id IS NOT NULL)",
+    )
+    figures["generic_incidents_merged"] = _scalar(
+        db_url,
+        "SELECT count(*) FROM tickets WHERE kind = 'generic_incident'"
+        " AND state = 'cancelled' AND parent_ticket_id IS NOT NULL",
     )
     figures["tickets"] = _scalar(db_url, "SELECT count(*) FROM tickets")
+    figures["alarms_by_type"] = _alarms_by_type(db_url)
     return {f"{key}_{size}": value for key, value in figures.items()}
 
 
@@ -207,21 +253,27 @@ def main() -> None:
     parser.add_argument("--storm-sites", type=int, default=500)
     parser.add_argument("--storm-window", type=float, default=30.0)
     parser.add_argument("--drain", type=float, default=300.0, help="max wait for acks, seconds")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[1, 2], help="instance counts to run, in order"
+    )
     args = parser.parse_args()
     print_machine()
-    figures: dict[str, float] = {"identities": args.identities, "rate_offered": args.rate}
+    figures: dict[str, Any] = {"identities": args.identities, "rate_offered": args.rate}
     with tempfile.TemporaryDirectory(prefix="sw-bench-scale-") as tmp:
-        broker = MosquittoProcess(Path(tmp) / "broker")
-        broker.start()
-        try:
-            for size in (1, 2):
+        for size in args.sizes:
+            # A broker of its own for each count: the births are retained, and an earlier run's
+            # would reach the next run's collectors as agents that then fall silent (thousands
+            # of agent-unreachable alarms that are not part of the load).
+            broker = MosquittoProcess(Path(tmp) / f"broker{size}")
+            broker.start()
+            try:
                 with _schema(args.pg_url) as db_url:
                     figures |= run_once(Path(tmp), broker, db_url, size=size, args=args)
-                print(f"{size} instance(s) done", figures, flush=True)
-        finally:
-            broker.stop()
-    figures["lock_wait_s_total"] = round(figures["lock_wait_s_1"] + figures["lock_wait_s_2"], 1)
-    figures["duplicate_tickets"] = figures["duplicate_tickets_1"] + figures["duplicate_tickets_2"]
+            finally:
+                broker.stop()
+            print(f"{size} instance(s) done", figures, flush=True)
+    figures["lock_wait_s_total"] = round(sum(figures[f"lock_wait_s_{n}"] for n in args.sizes), 1)
+    figures["duplicate_tickets"] = sum(figures[f"duplicate_tickets_{n}"] for n in args.sizes)
     print(json.dumps(figures))
 
 
