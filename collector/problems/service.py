@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from collector.access import Principal, client_site_ids
@@ -34,28 +34,54 @@ class ProblemForbidden(PermissionError):
     """Only the NOC handles problems."""
 
 
+# Statements of the alarm path (every raise runs them), built once: building one costs more
+# than running it.
+_OPEN_PROBLEM = (
+    select(Problem)
+    .where(
+        Problem.site_id == bindparam("site_id"),
+        Problem.equipment_id == bindparam("equipment_id"),
+        Problem.alarm_type == bindparam("alarm_type"),
+        Problem.state.in_(OPEN),
+    )
+    .order_by(Problem.id)
+)
+_OCCURRENCES = (
+    select(func.count())
+    .select_from(AlarmHistory)
+    .join(Alarm, Alarm.id == AlarmHistory.alarm_id)
+    .where(
+        Alarm.site_id == bindparam("site_id"),
+        Alarm.equipment_id == bindparam("equipment_id"),
+        Alarm.alarm_type == bindparam("alarm_type"),
+        AlarmHistory.change.in_([AlarmChange.RAISED.value, AlarmChange.RERAISED.value]),
+        AlarmHistory.at >= bindparam("since"),
+    )
+)
+# The fault's tickets within the window that are not linked to the problem yet.
+_UNLINKED_TICKETS = select(Ticket).where(
+    Ticket.alarm_identity.like(bindparam("identity")),
+    Ticket.opened_at >= bindparam("since"),
+    Ticket.id.not_in(
+        select(ProblemTicket.ticket_id).where(ProblemTicket.problem_id == bindparam("problem_id"))
+    ),
+)
+
+
 def consider(session: Session, *, alarm: Alarm, now: datetime) -> Problem | None:
     """After an occurrence of ``alarm``: link it to the open problem of its fault, or propose
     one when the fault has recurred often enough within the window."""
     rule = load_rules().problem
     since = now - timedelta(days=rule.window_days)
-    problem = session.scalars(
-        select(Problem).where(*_same_fault(alarm), Problem.state.in_(OPEN)).order_by(Problem.id)
-    ).first()
+    fault = {
+        "site_id": alarm.site_id,
+        "equipment_id": alarm.equipment_id,
+        "alarm_type": alarm.alarm_type,
+    }
+    problem = session.scalars(_OPEN_PROBLEM, fault).first()
     if problem is None:
-        occurrences = session.scalar(
-            select(func.count())
-            .select_from(AlarmHistory)
-            .join(Alarm, Alarm.id == AlarmHistory.alarm_id)
-            .where(
-                Alarm.site_id == alarm.site_id,
-                Alarm.equipment_id == alarm.equipment_id,
-                Alarm.alarm_type == alarm.alarm_type,
-                AlarmHistory.change.in_([AlarmChange.RAISED.value, AlarmChange.RERAISED.value]),
-                AlarmHistory.at >= since,
-            )
-        )
-        if (occurrences or 0) < rule.occurrences:
+        occurrences = session.scalar(_OCCURRENCES, {**fault, "since": since}) or 0
+        if occurrences < rule.occurrences:
             return None
         problem = Problem(
             site_id=alarm.site_id,
@@ -70,15 +96,16 @@ def consider(session: Session, *, alarm: Alarm, now: datetime) -> Problem | None
         session.flush()
         problem.ref = f"PRB-{now.year}-{problem.id:06d}"
         _publish(session, problem, action="proposed", now=now)
-    for ticket in session.scalars(
-        select(Ticket).where(
-            Ticket.alarm_identity.like(
-                f"{alarm.site_id}/{alarm.equipment_id}/%/{alarm.alarm_type}"
-            ),
-            Ticket.opened_at >= since,
+    identity = f"{alarm.site_id}/{alarm.equipment_id}/%/{alarm.alarm_type}"
+    unlinked = session.scalars(
+        _UNLINKED_TICKETS, {"identity": identity, "since": since, "problem_id": problem.id}
+    )
+    for ticket in unlinked.all():
+        session.add(
+            ProblemTicket(
+                problem_id=problem.id, ticket_id=ticket.id, linked_at=now, linked_by=SYSTEM
+            )
         )
-    ):
-        _link(session, problem, ticket, actor=SYSTEM, now=now)
     return problem
 
 
@@ -193,14 +220,6 @@ def ticket_refs(session: Session, problem: Problem) -> list[str]:
             .where(ProblemTicket.problem_id == problem.id)
             .order_by(Ticket.id)
         )
-    )
-
-
-def _same_fault(alarm: Alarm) -> tuple[ColumnElement[bool], ...]:
-    return (
-        Problem.site_id == alarm.site_id,
-        Problem.equipment_id == alarm.equipment_id,
-        Problem.alarm_type == alarm.alarm_type,
     )
 
 
