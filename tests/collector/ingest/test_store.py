@@ -90,6 +90,12 @@ def test_a_gap_waits_for_the_resend_and_then_applies_in_order(
         ("sw/v1/agents/a1/events", b"\\xff\\xfe", "not_json"),
         ("sw/v1/agents/a1/events", b"[1, 2]", "not_object"),
         ("sw/v1/agents/a1/events", json.dumps({**_alarm(1), "v": 7}).encode(), "unknown_version"),
+        # Valid but for the version left out (the models default it): still refused.
+        (
+            "sw/v1/agents/a1/events",
+            json.dumps({k: v for k, v in _alarm(1).items() if k != "v"}).encode(),
+            "unknown_version",
+        ),
         ("sw/v1/agents/a1/events", json.dumps({**_alarm(1), "seq": -1}).encode(), "invalid"),
         ("sw/v1/agents/a1/telemetry", json.dumps(_alarm(1)).encode(), "wrong_channel"),
         ("sw/v1/agents/other/events", json.dumps(_alarm(1)).encode(), "identity_mismatch"),
