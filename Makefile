@@ -34,7 +34,7 @@ typecheck: venv
 # Two workers (pytest-xdist): most tests wait on brokers and processes, so two cores do twice
 # the work; the full counts (test-long) stay in one process.
 pytest: venv sysdeps
-	$(BIN)/pytest -m "not long" -n 2
+	$(BIN)/pytest -m "not long" -n 2 --durations=10
 
 test: lint typecheck pytest
 
