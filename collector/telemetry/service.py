@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from collector.ingest.models import TelemetryBatch
 from collector.telemetry.models import RollupWatermark, TelemetryHourly, TelemetrySample
 
 DEFAULT_RETENTION = timedelta(days=30)
@@ -20,14 +23,14 @@ def _hour(dt: datetime) -> datetime:
 def rollup_and_prune(
     session: Session, *, now: datetime, retention: timedelta = DEFAULT_RETENTION
 ) -> tuple[int, int]:
-    """Aggregate every complete hour not rolled yet, then drop raw samples past retention.
+    """Aggregate every complete hour not rolled yet, then drop raw samples past retention, and
+    the keys that deduplicated their messages.
 
-    Returns (hours written, raw samples deleted). Late samples of an hour already rolled are
-    added to that hour's aggregate on the next run only if they arrive before the watermark
-    moves on; the watermark trails the current hour so ordinary lateness is covered.
+    Returns (hours written, raw samples deleted). The watermark trails the current hour by one,
+    so samples buffered at the edge during a short outage still make their hour; a sample later
+    than that is kept raw but its hour is not rolled again.
     """
     mark = session.get(RollupWatermark, "hourly", with_for_update=True)
-    # One hour of slack: samples buffered at the edge during a short outage still make it.
     until = _hour(now) - timedelta(hours=1)
     start = (
         mark.rolled_until
@@ -36,49 +39,7 @@ def rollup_and_prune(
     )
     written = 0
     if start is not None and start < until:
-        hour = func.strftime("%Y-%m-%d %H:00:00", TelemetrySample.ts)
-        if session.get_bind().dialect.name == "postgresql":
-            hour = func.date_trunc("hour", TelemetrySample.ts)
-        rows = session.execute(
-            select(
-                TelemetrySample.site_id,
-                TelemetrySample.equipment_id,
-                TelemetrySample.point,
-                hour,
-                func.count(),
-                func.min(TelemetrySample.value),
-                func.max(TelemetrySample.value),
-                func.sum(TelemetrySample.value),
-            )
-            .where(TelemetrySample.ts >= _hour(start), TelemetrySample.ts < until)
-            .group_by(
-                TelemetrySample.site_id, TelemetrySample.equipment_id, TelemetrySample.point, hour
-            )
-        ).all()
-        for site, equipment, point, h, n, lo, hi, total in rows:
-            hour_dt = h if isinstance(h, datetime) else datetime.fromisoformat(f"{h}+00:00")
-            existing = session.scalars(
-                select(TelemetryHourly).where(
-                    TelemetryHourly.site_id == site,
-                    TelemetryHourly.equipment_id == equipment,
-                    TelemetryHourly.point == point,
-                    TelemetryHourly.hour == hour_dt,
-                )
-            ).first()
-            if existing is None:
-                session.add(
-                    TelemetryHourly(
-                        site_id=site,
-                        equipment_id=equipment,
-                        point=point,
-                        hour=hour_dt,
-                        count=n,
-                        minimum=lo,
-                        maximum=hi,
-                        total=total,
-                    )
-                )
-                written += 1
+        written = _roll_up(session, since=_hour(start), until=until)
         if mark is None:
             session.add(RollupWatermark(name="hourly", rolled_until=until))
         else:
@@ -86,7 +47,48 @@ def rollup_and_prune(
     pruned = session.execute(
         delete(TelemetrySample).where(TelemetrySample.ts < min(now - retention, until))
     )
+    # A re-send older than the retention would only store samples pruned at the next run.
+    session.execute(delete(TelemetryBatch).where(TelemetryBatch.received_at < now - retention))
     return written, int(getattr(pruned, "rowcount", 0) or 0)
+
+
+def _roll_up(session: Session, *, since: datetime, until: datetime) -> int:
+    """One INSERT ... SELECT ... GROUP BY for every series and hour in [since, until): the
+    database does the work (an hour of a national fleet is millions of samples), and an hour
+    already written is left as it is."""
+    dialect = session.get_bind().dialect.name
+    ts = TelemetrySample.ts
+    hour: ColumnElement[Any]
+    if dialect == "postgresql":
+        # In UTC whatever the session's time zone, like every datetime stored here.
+        hour = func.timezone("UTC", func.date_trunc("hour", func.timezone("UTC", ts)))
+        builder: Any = postgresql.insert
+    else:
+        # The text SQLAlchemy stores SQLite datetimes as, so that hours compare as stored.
+        hour = func.strftime("%Y-%m-%d %H:00:00.000000", ts)
+        builder = sqlite.insert
+    series = (TelemetrySample.site_id, TelemetrySample.equipment_id, TelemetrySample.point)
+    aggregated = (
+        select(
+            *series,
+            hour,
+            func.count(),
+            func.min(TelemetrySample.value),
+            func.max(TelemetrySample.value),
+            func.sum(TelemetrySample.value),
+        )
+        .where(ts >= since, ts < until)
+        .group_by(*series, hour)
+    )
+    columns = ["site_id", "equipment_id", "point", "hour", "count", "minimum", "maximum", "total"]
+    insert = (
+        builder(TelemetryHourly)
+        .from_select(columns, aggregated)
+        .on_conflict_do_nothing()
+        # Counted from what comes back: drivers do not all give a row count for this.
+        .returning(TelemetryHourly.id)
+    )
+    return len(session.execute(insert).all())
 
 
 @dataclass(frozen=True)

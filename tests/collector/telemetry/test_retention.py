@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
+from collector.ingest.models import TelemetryBatch
 from collector.telemetry.models import TelemetryHourly, TelemetrySample
 from collector.telemetry.service import rollup_and_prune, series
 
@@ -52,3 +53,58 @@ def test_hours_are_aggregated_and_raw_samples_pruned_after_retention(
         assert (written, pruned) == (0, 18)
         assert session.scalar(select(func.count()).select_from(TelemetryHourly)) == 3
         assert session.scalar(select(func.count()).select_from(TelemetrySample)) == 0
+
+
+def test_an_hour_holds_the_samples_from_its_first_microsecond_to_its_last(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    start = clock.now()  # 09:00 exactly
+    edges = [
+        timedelta(0),
+        timedelta(minutes=59, seconds=59, microseconds=999_999),
+        timedelta(hours=1),
+    ]
+    with sessions() as session:
+        for offset in edges:
+            session.add(
+                TelemetrySample(
+                    site_id="S1", equipment_id="pdu", point="load", ts=start + offset, value=1.0
+                )
+            )
+        session.commit()
+    clock.advance(hours=3)
+    with sessions() as session:
+        rollup_and_prune(session, now=clock.now())
+        session.commit()
+        hours = series(
+            session,
+            site_id="S1",
+            equipment_id="pdu",
+            point="load",
+            since=start,
+            until=start + timedelta(hours=2),
+            resolution="hourly",
+        )
+    assert [(h.at, h.count) for h in hours] == [(start, 2), (start + timedelta(hours=1), 1)]
+
+
+def test_the_keys_that_deduplicated_telemetry_go_with_the_raw_samples(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    with sessions() as session:
+        for seq, days_ago in ((1, 40), (2, 31), (3, 1)):
+            session.add(
+                TelemetryBatch(
+                    agent_id="a1",
+                    stream_id="0" * 32,
+                    seq=seq,
+                    received_at=clock.now() - timedelta(days=days_ago),
+                )
+            )
+        session.commit()
+    with sessions() as session:
+        rollup_and_prune(session, now=clock.now(), retention=timedelta(days=30))
+        session.commit()
+        kept = session.scalars(select(TelemetryBatch.seq)).all()
+    # The agent's outbox never holds a batch that long: a key past the retention guards nothing.
+    assert kept == [3]
