@@ -44,6 +44,11 @@ test-long: venv sysdeps
 
 # The whole scenario library against the real agent, broker and collector (18 minutes measured:
 # the broker outage alone lasts 10); `make test` runs the scenarios marked fast.
+# Every benchmark in turn (about 40 minutes; scale needs PostgreSQL): figures in docs/benchmarks.md.
+bench: venv sysdeps
+	for b in outbox agent_footprint fleet api telemetry ingest scale; do \
+		$(BIN)/python -m benchmarks.$$b || exit 1; done
+
 scenarios: venv sysdeps
 	$(BIN)/shelterwatch sim run simulators/scenarios/*.yaml --junit artifacts/scenarios/junit.xml
 

@@ -1,0 +1,230 @@
+"""Telemetry storage benchmark: write rate, size on disk, roll-up, pruning and series queries.
+
+Run: ``.venv/bin/python -m benchmarks.telemetry`` (about three minutes on SQLite; ``--db`` for
+another database, e.g. PostgreSQL; ``--help`` for the knobs). The last line is one JSON object.
+
+What a national fleet asks of the collector's telemetry tables, measured on a slice of it and
+extrapolated (the extrapolation is arithmetic, printed as such):
+
+1. write: ``--sites`` sites report ``--points`` points every ``--interval-s`` for ``--hours``
+   hours, as the real contract's telemetry messages (one per site and interval) through the
+   collector's own batch store, 2,000 messages a transaction as the ingest writer does;
+2. size: bytes on disk per raw sample (table, indexes and the dedup keys of the messages);
+3. roll-up: every complete hour aggregated at once, as the scheduler does after an outage;
+4. queries: the equipment page's series, raw over the whole slice and hourly, for random
+   series (p50 and p99);
+5. prune: the whole slice past its retention, raw samples and dedup keys.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from benchmarks._machine import print_machine
+from collector.alarms import AlarmEngine
+from collector.ingest.store import BatchStore, Received
+from collector.storage import make_engine, make_session_factory
+from collector.storage.schema import create_schema
+from collector.telemetry.service import rollup_and_prune, series
+from protocol import decode
+
+T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
+BATCH = 2_000
+QUERIES = 200
+# The fleet the extrapolation is for: sites, points each, one sample each every 5 minutes.
+FLEET_SITES, FLEET_POINTS, FLEET_INTERVAL_S = 21_000, 10, 300
+
+
+def _message(site: int, seq: int, at: datetime, points: int) -> Received:
+    agent_id = f"tele-{site:05d}"
+    body = {
+        "v": 1,
+        "kind": "telemetry",
+        "agent_id": agent_id,
+        "stream_id": f"{site:032x}",
+        "seq": seq,
+        "ts": at.isoformat(),
+        "clock_synced": True,
+        "site_id": f"PM-T{site:05d}",
+        "samples": [
+            {
+                "equipment_id": "env-1",
+                "point": f"p{p}",
+                "value": 20.0 + (seq % 17) * 0.1 + p,
+                "unit": "degC",
+                "ts": at.isoformat(),
+            }
+            for p in range(points)
+        ],
+    }
+    return Received(f"sw/v1/agents/{agent_id}/telemetry", json.dumps(body).encode(), at)
+
+
+def _messages(args: argparse.Namespace) -> list[Received]:
+    steps = int(args.hours * 3600 / args.interval_s)
+    return [
+        _message(site, step + 1, T0 + timedelta(seconds=step * args.interval_s), args.points)
+        for step in range(steps)
+        for site in range(args.sites)
+    ]
+
+
+def _write(sessions: sessionmaker[Session], messages: list[Received]) -> float:
+    store = BatchStore(AlarmEngine([]))
+    start = time.perf_counter()
+    for first in range(0, len(messages), BATCH):
+        batch = messages[first : first + BATCH]
+        with sessions() as session:
+            store.process(session, batch, now=batch[-1].received_at)
+            session.commit()
+    return time.perf_counter() - start
+
+
+def _bytes_on_disk(engine: sa.Engine, db_path: Path | None) -> int:
+    """The telemetry tables with their indexes (PostgreSQL), or the whole file (SQLite, where
+    telemetry is nearly all of it)."""
+    if db_path is not None:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return sum(p.stat().st_size for p in db_path.parent.glob(db_path.name + "*"))
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                sa.text(
+                    "SELECT pg_total_relation_size('telemetry_samples')"
+                    " + pg_total_relation_size('telemetry_batches')"
+                )
+            ).scalar_one()
+        )
+
+
+def _timed(fn: Any) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _query_ms(
+    sessions: sessionmaker[Session], args: argparse.Namespace, *, resolution: str
+) -> tuple[float, float, int]:
+    rng = random.Random(5)
+    times, points = [], 0
+    until = T0 + timedelta(hours=args.hours)
+    with sessions() as session:
+        for _ in range(QUERIES):
+            site = rng.randrange(args.sites)
+            start = time.perf_counter()
+            got = series(
+                session,
+                site_id=f"PM-T{site:05d}",
+                equipment_id="env-1",
+                point=f"p{rng.randrange(args.points)}",
+                since=T0,
+                until=until,
+                resolution=resolution,
+            )
+            times.append((time.perf_counter() - start) * 1000)
+            points += len(got)
+    times.sort()
+    p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+    return round(times[len(times) // 2], 2), round(p99, 2), points // QUERIES
+
+
+def run(args: argparse.Namespace, db_url: str, db_path: Path | None) -> dict[str, Any]:
+    """Every phase; the figures."""
+    engine = make_engine(db_url)
+    create_schema(engine)
+    sessions = make_session_factory(engine)
+    messages = _messages(args)
+    decode(messages[0].topic, messages[0].payload)  # the real contract
+    samples = len(messages) * args.points
+    write_s = _write(sessions, messages)
+    size = _bytes_on_disk(engine, db_path)
+    after = T0 + timedelta(hours=args.hours + 2)
+    figures: dict[str, Any] = {
+        "db": engine.dialect.name,
+        "sites": args.sites,
+        "points": args.points,
+        "interval_s": args.interval_s,
+        "hours": args.hours,
+        "messages": len(messages),
+        "samples": samples,
+        "write_samples_per_s": round(samples / write_s),
+        "write_msgs_per_s": round(len(messages) / write_s),
+        "bytes_per_sample": round(size / samples, 1),
+    }
+    with sessions() as session:
+        rollup_s = _timed(lambda: rollup_and_prune(session, now=after))
+        session.commit()
+        hours_written = session.scalar(sa.text("SELECT count(*) FROM telemetry_hourly"))
+    figures["rollup_s"] = round(rollup_s, 2)
+    figures["rollup_samples_per_s"] = round(samples / rollup_s)
+    figures["hourly_rows"] = hours_written
+    raw_p50, raw_p99, raw_points = _query_ms(sessions, args, resolution="raw")
+    hourly_p50, hourly_p99, hourly_points = _query_ms(sessions, args, resolution="hourly")
+    figures |= {
+        "raw_series_points": raw_points,
+        "raw_series_p50_ms": raw_p50,
+        "raw_series_p99_ms": raw_p99,
+        "hourly_series_points": hourly_points,
+        "hourly_series_p50_ms": hourly_p50,
+        "hourly_series_p99_ms": hourly_p99,
+    }
+    with sessions() as session:
+        prune_s = _timed(lambda: rollup_and_prune(session, now=after + timedelta(days=31)))
+        session.commit()
+        left = session.scalar(sa.text("SELECT count(*) FROM telemetry_samples"))
+        keys_left = session.scalar(sa.text("SELECT count(*) FROM telemetry_batches"))
+    figures["prune_s"] = round(prune_s, 2)
+    figures["prune_samples_per_s"] = round(samples / prune_s)
+    figures["samples_left_after_prune"] = left
+    figures["dedup_keys_left_after_prune"] = keys_left
+    engine.dispose()
+    return figures
+
+
+def extrapolate(figures: dict[str, Any], retention_days: int) -> dict[str, Any]:
+    """What the measured rates and sizes mean for the national fleet (arithmetic only)."""
+    per_day = FLEET_SITES * FLEET_POINTS * 86_400 // FLEET_INTERVAL_S
+    per_s = per_day / 86_400
+    return {
+        "fleet_samples_per_day": per_day,
+        "fleet_write_headroom": round(figures["write_samples_per_s"] / per_s, 1),
+        "fleet_raw_gib_at_retention": round(
+            per_day * retention_days * figures["bytes_per_sample"] / 2**30, 1
+        ),
+        "fleet_rollup_s_per_hour": round(per_day / 24 / figures["rollup_samples_per_s"], 1),
+        "fleet_prune_s_per_hour": round(per_day / 24 / figures["prune_samples_per_s"], 1),
+    }
+
+
+def main() -> None:
+    """Run every phase and print the figures; the last line is one JSON object."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", help="SQLAlchemy URL (default: a fresh SQLite file)")
+    parser.add_argument("--sites", type=int, default=2_000)
+    parser.add_argument("--points", type=int, default=3)
+    parser.add_argument("--interval-s", type=float, default=60.0)
+    parser.add_argument("--hours", type=float, default=4.0)
+    parser.add_argument("--retention-days", type=int, default=30)
+    args = parser.parse_args()
+    print_machine()
+    with tempfile.TemporaryDirectory(prefix="sw-bench-telemetry-") as tmp:
+        db_path = None if args.db else Path(tmp) / "collector.db"
+        figures = run(args, args.db or f"sqlite:///{db_path}", db_path)
+    figures |= extrapolate(figures, args.retention_days)
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
