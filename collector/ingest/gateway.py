@@ -1,7 +1,7 @@
 """The collector's MQTT side, in a process of its own.
 
-paho handles every packet in pure Python: each message in, its PUBACK, each ack out and the
-broker's PUBACK for it. Sharing one GIL with the database writer, the two took turns (and every
+paho handles every packet in pure Python: each message in, its PUBACK, and each ack out.
+Sharing one GIL with the database writer, the two took turns (and every
 socket call handed the GIL over, so each waited for the other's switch interval). Here paho has a
 process, and so a core, to itself; the collector process keeps the database.
 
@@ -54,11 +54,15 @@ from protocol.topics import (
 log = logging.getLogger(__name__)
 
 COLLECTOR_SESSION_EXPIRY_S = 60
-# Acks on the wire at once, not yet acknowledged by the broker; the rest wait here. The window is
-# kept here rather than by paho, which rescans its whole list of messages on every PUBACK when
-# it keeps one (and numbers messages with 16 bits, silently replacing a queued one whose number
-# comes round again).
+# Acks handed to paho and not yet written out; the rest wait here. The window is kept here
+# rather than by paho, which rescans its whole list of messages on every PUBACK when it keeps
+# one (and numbers messages with 16 bits, silently replacing a queued one whose number comes
+# round again).
 ACK_WINDOW = 100
+# Acks go at QoS 0 (docs/protocol.md): a lost one costs only a re-send, which the agent makes
+# on its timeout and on every reconnect anyway, and at QoS 1 each ack was two more packets
+# for the gateway, the broker and the agent (the PUBACK each way).
+ACK_QOS = 0
 # Packets read from the broker before what they carried is handed over to the collector.
 CHUNK_READS = 200
 # paho's keepalive and reconnect timing only need a look this often while nothing happens.
@@ -98,7 +102,7 @@ class _Gateway:
         self._config = config
         self._inbox: list[RawMessage] = []
         self._acks: deque[tuple[str, bytes]] = deque()
-        self._pending = 0  # acks handed to paho and not yet PUBACKed by the broker
+        self._pending = 0  # acks handed to paho and not yet written to the broker
         # The collector's clock minus the wall clock (a test clock may be ahead).
         self._clock_offset = timedelta(0)
         self._connected = False
@@ -230,8 +234,10 @@ class _Gateway:
     def _publish_acks(self) -> None:
         while self._acks and self._pending < ACK_WINDOW:
             topic, payload = self._acks.popleft()
-            self._pending += 1
-            self._client.publish(topic, payload, qos=1)
+            # Without a connection paho drops a QoS 0 message at once (and never reports it
+            # published): that ack is lost, and its agent re-sends.
+            if self._client.publish(topic, payload, qos=ACK_QOS).rc == mqtt.MQTT_ERR_SUCCESS:
+                self._pending += 1
 
     def _flush_acks(self, timeout_s: float) -> None:
         """At stop: what the collector committed gets its ack out before the disconnect."""
@@ -296,6 +302,8 @@ class _Gateway:
         if self._connected:
             log.warning("collector lost the broker; reconnecting")
         self._connected = False
+        # QoS 0 acks still queued in paho die with the connection, unreported.
+        self._pending = 0
         self._retry_at = time.monotonic() + self._retry_delay_s
         self._send(("state", False, False))
 
