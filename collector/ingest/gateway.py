@@ -91,6 +91,44 @@ class GatewayConfig:
 
 # -- the gateway process ------------------------------------------------------------------
 
+# Bytes read from the broker's socket at once; paho asks for a packet in three reads or more.
+READ_AHEAD = 65_536
+
+
+class _ReadAheadClient(mqtt.Client):
+    """paho with its socket reads buffered.
+
+    paho reads each packet as its command byte, then its length byte by byte, then its body:
+    three system calls or more a message, and the gateway looked whether more was waiting after
+    each one (a fourth). Here one read of up to ``READ_AHEAD`` bytes serves every packet it
+    holds. Only paho's two socket hooks are replaced, with their contract kept: a read returns
+    at most what was asked, raises ``BlockingIOError`` when nothing is there, and returns
+    ``b""`` at the end of the stream; whatever was read ahead goes with its socket.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ahead = b""
+        self._ahead_at = 0
+
+    def read_ahead(self) -> bool:
+        """True while bytes already read wait to be parsed."""
+        return self._ahead_at < len(self._ahead)
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if not self.read_ahead():
+            data = super()._sock_recv(READ_AHEAD)
+            if not data:
+                return data  # the broker closed the connection
+            self._ahead, self._ahead_at = data, 0
+        start = self._ahead_at
+        self._ahead_at = min(start + bufsize, len(self._ahead))
+        return self._ahead[start : self._ahead_at]
+
+    def _sock_close(self) -> None:
+        self._ahead, self._ahead_at = b"", 0
+        super()._sock_close()
+
 
 class _Gateway:
     """One thread runs paho's network loop (paho's external-loop interface), the collector's
@@ -111,9 +149,9 @@ class _Gateway:
         self._status_topic = collector_status_topic(config.instance_id)
         self._client = self._make_client()
 
-    def _make_client(self) -> mqtt.Client:
+    def _make_client(self) -> _ReadAheadClient:
         config = self._config
-        client = mqtt.Client(
+        client = _ReadAheadClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=f"collector-{config.instance_id}",
             protocol=mqtt.MQTTv5,
@@ -155,12 +193,18 @@ class _Gateway:
             sock = self._client.socket()
         readers: list[Any] = [self._conn] if sock is None else [self._conn, sock]
         writers = [sock] if sock is not None and self._client.want_write() else []
+        # Packets already read ahead are waiting: look, but do not wait.
+        ahead = self._client.read_ahead()
         try:
-            readable, writable, _ = select.select(readers, writers, [], IDLE_WAKE_S)
+            readable, writable, _ = select.select(
+                readers, writers, [], 0.0 if ahead else IDLE_WAKE_S
+            )
         except (OSError, ValueError):
             readable, writable = [], []  # the socket closed under us: reconnect next turn
         if sock is not None:
-            self._network(timeout_s=0.0, readable=sock in readable, writable=sock in writable)
+            self._network(
+                timeout_s=0.0, readable=ahead or sock in readable, writable=sock in writable
+            )
         self._handover()
         if self._conn in readable and not self._commands():
             return False
@@ -174,6 +218,8 @@ class _Gateway:
             for _ in range(CHUNK_READS):
                 if client.loop_read() != mqtt.MQTT_ERR_SUCCESS:
                     break
+                if client.read_ahead():
+                    continue
                 sock = client.socket()
                 if sock is None or not select.select([sock], [], [], timeout_s)[0]:
                     break
