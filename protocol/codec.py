@@ -70,7 +70,8 @@ def decode(topic: str, payload: bytes) -> tuple[Topic, AgentMessage]:
             "wrong_channel", f"kind {kind!r} is not allowed on {parsed.channel.value}"
         )
     try:
-        message = _AGENT_MESSAGE.validate_python(raw)
+        # As JSON again, so that what is refused here is what the fast path refuses.
+        message = _AGENT_MESSAGE.validate_json(payload)
     except ValidationError as err:
         raise DecodeError("invalid", _summarise(err)) from err
     return parsed, _same_agent(parsed, message)
@@ -99,5 +100,8 @@ def _summarise(err: ValidationError) -> str:
     parts = []
     for item in err.errors()[:5]:
         where = ".".join(str(p) for p in item["loc"]) or "<root>"
-        parts.append(f"{where}: {item['msg']}")
+        message = item["msg"]
+        if item["type"] == "datetime_type" and isinstance(item.get("input"), int | float):
+            message = "timestamps are RFC 3339 strings with an offset, not numbers"
+        parts.append(f"{where}: {message}")
     return "; ".join(parts)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, model_validator
 
 from protocol.topics import AGENT_ID_PATTERN
 
@@ -23,14 +23,11 @@ StreamId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 Seq = Annotated[int, Field(ge=0, le=2**62)]
 
 
-def _no_epoch_numbers(value: Any) -> Any:
-    # pydantic would read a number as seconds since 1970: the contract says RFC 3339 text.
-    if isinstance(value, int | float):
-        raise ValueError("timestamps are RFC 3339 strings with an offset, not numbers")
-    return value
-
-
-Timestamp = Annotated[AwareDatetime, BeforeValidator(_no_epoch_numbers)]
+# Strict: in JSON, RFC 3339 text with an offset (pydantic would otherwise read a number as
+# seconds since 1970); in Python, an aware datetime. Checked by pydantic's core rather than by
+# a Python validator, which cost a tenth of the collector's ingest time (four per telemetry
+# message). ``protocol.codec`` words the refusal of a number for the dead-letter table.
+Timestamp = Annotated[AwareDatetime, Strict()]
 
 
 class Severity(StrEnum):
