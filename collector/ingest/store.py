@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 StreamKey = tuple[str, str]
 EventMessage = AlarmEvent | StateEvent
+# For isinstance in the per-message loops: a tuple, not a union built again at each call.
+_EVENTS = (AlarmEvent, StateEvent)
+_STREAMED = (AlarmEvent, StateEvent, TelemetryMessage)
 # Inclusive (first, last) ranges of telemetry seqs, as the ack carries them.
 SeqRanges = list[tuple[int, int]]
 
@@ -212,7 +215,7 @@ class BatchStore:
             {
                 (m.agent_id, m.stream_id): (m.site_id, item.received_at)
                 for item, m in decoded
-                if isinstance(m, AlarmEvent | StateEvent | TelemetryMessage)
+                if isinstance(m, _STREAMED)
             },
         )
         to_apply: set[StreamKey] = set()
@@ -222,7 +225,7 @@ class BatchStore:
         heartbeats: dict[str, tuple[HeartbeatMessage, datetime]] = {}
         for item, message in decoded:
             key = (message.agent_id, message.stream_id)
-            if isinstance(message, AlarmEvent | StateEvent):
+            if isinstance(message, _EVENTS):
                 events.append(_event_row(message, item))
                 to_apply.add(key)
             elif isinstance(message, TelemetryMessage):
@@ -597,7 +600,7 @@ def _fresh_events(
     new = set(inserted)
     fresh: dict[StreamKey, dict[int, EventMessage]] = defaultdict(dict)
     for _, message in decoded:
-        if isinstance(message, AlarmEvent | StateEvent):
+        if isinstance(message, _EVENTS):
             key = (message.agent_id, message.stream_id, message.seq)
             if key in new:
                 # A copy twice in one batch: the first is the one stored.
