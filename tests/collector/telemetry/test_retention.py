@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
@@ -108,3 +108,30 @@ def test_the_keys_that_deduplicated_telemetry_go_with_the_raw_samples(
         kept = session.scalars(select(TelemetryBatch.seq)).all()
     # The agent's outbox never holds a batch that long: a key past the retention guards nothing.
     assert kept == [3]
+
+
+def test_hours_are_utc_hours_whatever_the_database_session_zone(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    # A zone 45 minutes off the hour: local hours would cut 09:00-10:00 UTC in two.
+    start = clock.now()  # 09:00 UTC
+    with sessions() as session:
+        for minute in (5, 30, 55):
+            session.add(
+                TelemetrySample(
+                    site_id="S1",
+                    equipment_id="pdu",
+                    point="load",
+                    ts=start + timedelta(minutes=minute),
+                    value=float(minute),
+                )
+            )
+        session.commit()
+    clock.advance(hours=3)
+    with sessions() as session:
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(text("SET LOCAL TIME ZONE 'Pacific/Chatham'"))
+        rollup_and_prune(session, now=clock.now())
+        session.commit()
+        hours = session.scalars(select(TelemetryHourly)).all()
+    assert [(h.hour, h.count) for h in hours] == [(start, 3)]
