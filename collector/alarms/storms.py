@@ -170,17 +170,19 @@ def _group_near(
 
 
 def _merge(session: Session, into: StormGroup, groups: list[StormGroup]) -> list[Alarm]:
-    """Merge ``groups`` into ``into``: their members move, their rows go. The earliest
-    generic incident any of them has stays the storm's; the tickets listener moves the members'
-    tickets under it and retires the others."""
+    """Merge ``groups`` into ``into``: their members move, their rows go. The generic
+    incident of ``into`` stays the storm's (or, without one, the earliest of theirs): only the
+    members that moved are re-announced, so only their tickets may have to change parent; the
+    tickets listener moves them under it and retires the incidents left empty."""
     if not groups:
         return []
     ids = [g.id for g in groups]
     moved = list(session.scalars(select(Alarm).where(Alarm.storm_id.in_(ids))))
     for member in moved:
         member.storm_id = into.id
-    tickets = [g.ticket_id for g in (into, *groups) if g.ticket_id is not None]
-    into.ticket_id = min(tickets) if tickets else None
+    if into.ticket_id is None:
+        tickets = [g.ticket_id for g in groups if g.ticket_id is not None]
+        into.ticket_id = min(tickets) if tickets else None
     into.opened_at = min(g.opened_at for g in (into, *groups))
     into.last_at = max(g.last_at for g in (into, *groups))
     # Members first: nothing may point at a group row when it goes.
