@@ -710,21 +710,7 @@ def absorb_symptom(session: Session, *, alarm: Alarm, now: datetime) -> None:
         _cancel_emptied_storm(session, alarm=alarm, now=now)
         return
     if ticket.state == TicketState.OPENED.value and ticket is not cause_ticket:
-        ticket.state = TicketState.CANCELLED.value
-        ticket.closed_at = now
-        log_operation(
-            session,
-            ticket,
-            actor=SYSTEM_ACTOR,
-            action="cancelled",
-            now=now,
-            detail=detail,
-            before=TicketState.OPENED.value,
-            after=TicketState.CANCELLED.value,
-        )
-        record_clock(
-            session, ticket, state=ClockState.STOPPED, at=now, reason="symptom", actor=SYSTEM_ACTOR
-        )
+        _cancel_untouched(session, ticket, detail=detail, reason="symptom", now=now)
     else:
         log_operation(session, ticket, actor=SYSTEM_ACTOR, action="symptom", now=now, detail=detail)
     _cancel_emptied_storm(session, alarm=alarm, now=now)
@@ -740,21 +726,31 @@ def _cancel_emptied_storm(session: Session, *, alarm: Alarm, now: datetime) -> N
         return
     if _open_children(session, parent):
         return
-    parent.state = TicketState.CANCELLED.value
-    parent.closed_at = now
+    detail = (
+        f"every site's {group.alarm_type if group else 'alarm'} is a symptom of a cause"
+        " handled in its own ticket"
+    )
+    _cancel_untouched(session, parent, detail=detail, reason="symptom", now=now)
+
+
+def _cancel_untouched(
+    session: Session, ticket: Ticket, *, detail: str, reason: str, now: datetime
+) -> None:
+    """The system cancels a ticket nobody has taken up yet (still ``opened``), clock stopped."""
+    ticket.state = TicketState.CANCELLED.value
+    ticket.closed_at = now
     log_operation(
         session,
-        parent,
+        ticket,
         actor=SYSTEM_ACTOR,
         action="cancelled",
         now=now,
-        detail=f"every site's {group.alarm_type if group else 'alarm'} is a symptom of a cause"
-        " handled in its own ticket",
+        detail=detail,
         before=TicketState.OPENED.value,
         after=TicketState.CANCELLED.value,
     )
     record_clock(
-        session, parent, state=ClockState.STOPPED, at=now, reason="symptom", actor=SYSTEM_ACTOR
+        session, ticket, state=ClockState.STOPPED, at=now, reason=reason, actor=SYSTEM_ACTOR
     )
 
 
@@ -867,22 +863,8 @@ def _retire_merged_incident(
             session, incident, actor=SYSTEM_ACTOR, action="merged", now=now, detail=detail
         )
         return
-    incident.state = TicketState.CANCELLED.value
-    incident.closed_at = now
     incident.parent_ticket_id = into.id
-    log_operation(
-        session,
-        incident,
-        actor=SYSTEM_ACTOR,
-        action="cancelled",
-        now=now,
-        detail=detail,
-        before=TicketState.OPENED.value,
-        after=TicketState.CANCELLED.value,
-    )
-    record_clock(
-        session, incident, state=ClockState.STOPPED, at=now, reason="merged", actor=SYSTEM_ACTOR
-    )
+    _cancel_untouched(session, incident, detail=detail, reason="merged", now=now)
 
 
 def note_flapping(session: Session, *, alarm: Alarm, now: datetime) -> None:
