@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -24,7 +23,7 @@ from collector.alarms import AlarmEngine
 from collector.ingest.models import DeadLetter, InboundEvent, StreamState, TelemetryBatch
 from collector.sites.models import Agent, Equipment, Site
 from collector.storage import tx_cache
-from collector.storage.upsert import insert_ignore
+from collector.storage.upsert import dialect_insert, insert_ignore
 from collector.telemetry.models import TelemetrySample
 from protocol import (
     AgentMessage,
@@ -123,11 +122,9 @@ def _insert_many_ignore(
     """
     if not rows:
         return [] if returning else 0
-    dialect = session.get_bind().dialect.name
-    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = model.__table__
     stmt = (
-        builder(table)
+        dialect_insert(session, table)
         .on_conflict_do_nothing()
         .returning(table.c.agent_id, table.c.stream_id, table.c.seq)
     )

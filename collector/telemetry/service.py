@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from collector.ingest.models import TelemetryBatch
+from collector.storage.upsert import dialect_insert
 from collector.telemetry.models import RollupWatermark, TelemetryHourly, TelemetrySample
 
 DEFAULT_RETENTION = timedelta(days=30)
@@ -56,17 +56,14 @@ def _roll_up(session: Session, *, since: datetime, until: datetime) -> int:
     """One INSERT ... SELECT ... GROUP BY for every series and hour in [since, until): the
     database does the work (an hour of a national fleet is millions of samples), and an hour
     already written is left as it is."""
-    dialect = session.get_bind().dialect.name
     ts = TelemetrySample.ts
     hour: ColumnElement[Any]
-    if dialect == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         # In UTC whatever the session's time zone, like every datetime stored here.
         hour = func.timezone("UTC", func.date_trunc("hour", func.timezone("UTC", ts)))
-        builder: Any = postgresql.insert
     else:
         # The text SQLAlchemy stores SQLite datetimes as, so that hours compare as stored.
         hour = func.strftime("%Y-%m-%d %H:00:00.000000", ts)
-        builder = sqlite.insert
     series = (TelemetrySample.site_id, TelemetrySample.equipment_id, TelemetrySample.point)
     aggregated = (
         select(
@@ -82,7 +79,7 @@ def _roll_up(session: Session, *, since: datetime, until: datetime) -> int:
     )
     columns = ["site_id", "equipment_id", "point", "hour", "count", "minimum", "maximum", "total"]
     insert = (
-        builder(TelemetryHourly)
+        dialect_insert(session, TelemetryHourly)
         .from_select(columns, aggregated)
         .on_conflict_do_nothing()
         # Counted from what comes back: drivers do not all give a row count for this.
