@@ -50,10 +50,12 @@ def decode(topic: str, payload: bytes) -> tuple[Topic, AgentMessage]:
     # Valid messages, nearly all of them, are parsed and validated in one pass by pydantic's
     # own JSON parser (twice as fast as json.loads and then validation). Anything it refuses
     # goes the long way below, which says precisely why.
+    message: AgentMessage | None = None
+    refused: ValidationError | None = None
     try:
         message = _AGENT_MESSAGE.validate_json(payload)
-    except ValidationError:
-        pass
+    except ValidationError as err:
+        refused = err
     else:
         # The version must be written, not defaulted: the long way checks the raw object.
         if "v" in message.model_fields_set and message.kind in _KINDS_BY_CHANNEL[parsed.channel]:
@@ -69,11 +71,9 @@ def decode(topic: str, payload: bytes) -> tuple[Topic, AgentMessage]:
         raise DecodeError(
             "wrong_channel", f"kind {kind!r} is not allowed on {parsed.channel.value}"
         )
-    try:
-        # As JSON again, so that what is refused here is what the fast path refuses.
-        message = _AGENT_MESSAGE.validate_json(payload)
-    except ValidationError as err:
-        raise DecodeError("invalid", _summarise(err)) from err
+    if refused is not None:
+        raise DecodeError("invalid", _summarise(refused)) from refused
+    assert message is not None  # valid, and its version and kind were fine after all
     return parsed, _same_agent(parsed, message)
 
 
