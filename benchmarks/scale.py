@@ -122,7 +122,7 @@ class LockWaitSampler:
 
 
 def _brief(statement: str) -> str:
-    """A statement's first words, with the schema-specific noise left out."""
+    """A statement's first 70 characters, its whitespace collapsed."""
     return " ".join(statement.split())[:70]
 
 
