@@ -65,6 +65,8 @@ ACK_WINDOW = 100
 ACK_QOS = 0
 # Packets read from the broker before what they carried is handed over to the collector.
 CHUNK_READS = 200
+# What paho's publish returns for a message it has queued.
+_QUEUED = (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_AGAIN)
 # paho's keepalive and reconnect timing only need a look this often while nothing happens.
 IDLE_WAKE_S = 0.5
 RECONNECT_MIN_S = 1.0
@@ -93,27 +95,59 @@ class GatewayConfig:
 
 # Bytes read from the broker's socket at once; paho asks for a packet in three reads or more.
 READ_AHEAD = 65_536
+# Bytes of written packets held before the socket takes them; paho sends each packet (a PUBACK,
+# an ack) with a system call of its own.
+WRITE_BEHIND = 262_144
+# At a close, how long what is written but not yet sent may take to leave (the last acks, the
+# DISCONNECT).
+CLOSE_FLUSH_S = 2.0
 
 
-class _ReadAheadClient(mqtt.Client):
-    """paho with its socket reads buffered.
+class _BufferedClient(mqtt.Client):
+    """paho with its socket reads and writes buffered.
 
     paho reads each packet as its command byte, then its length byte by byte, then its body:
     three system calls or more a message, and the gateway looked whether more was waiting after
     each one (a fourth). Here one read of up to ``READ_AHEAD`` bytes serves every packet it
-    holds. Only paho's two socket hooks are replaced, with their contract kept: a read returns
-    at most what was asked, raises ``BlockingIOError`` when nothing is there, and returns
-    ``b""`` at the end of the stream; whatever was read ahead goes with its socket.
+    holds. The other way, each packet paho writes joins a buffer that the gateway hands to the
+    socket once a turn (``send_written``): one system call for a turn's PUBACKs and acks rather
+    than one each.
+
+    Only paho's socket hooks are replaced, with their contract kept: a read returns at most what
+    was asked, raises ``BlockingIOError`` when nothing is there, and returns ``b""`` at the end
+    of the stream; a write takes all it is given, or raises ``BlockingIOError`` while the buffer
+    is full (paho keeps the packet and tries again). ``want_write`` also counts the buffer, so
+    the gateway waits for the socket while bytes are held. A close first lets what is held out
+    (paho closes right after writing its DISCONNECT); whatever was read ahead goes with it.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._ahead = b""
         self._ahead_at = 0
+        self._behind = bytearray()
 
     def read_ahead(self) -> bool:
         """True while bytes already read wait to be parsed."""
         return self._ahead_at < len(self._ahead)
+
+    def want_write(self) -> bool:
+        return bool(self._behind) or super().want_write()
+
+    def send_written(self) -> None:
+        """Hand the socket what it takes of the written bytes (never waits)."""
+        sock = self._sock
+        if not self._behind or sock is None:
+            return
+        try:
+            sent = sock.send(self._behind)
+        except BlockingIOError:
+            return
+        except OSError:
+            # The connection is gone: the next read says so and paho closes it.
+            self._behind.clear()
+            return
+        del self._behind[:sent]
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if not self.read_ahead():
@@ -125,7 +159,26 @@ class _ReadAheadClient(mqtt.Client):
         self._ahead_at = min(start + bufsize, len(self._ahead))
         return self._ahead[start : self._ahead_at]
 
+    def _sock_send(self, buf: bytes | bytearray) -> int:
+        if self._sock is None:
+            raise ConnectionError("self._sock is None")
+        if len(self._behind) >= WRITE_BEHIND:
+            self.send_written()
+            if len(self._behind) >= WRITE_BEHIND:
+                raise BlockingIOError()
+        self._behind += buf
+        return len(buf)
+
     def _sock_close(self) -> None:
+        deadline = time.monotonic() + CLOSE_FLUSH_S
+        while self._behind and self._sock is not None and time.monotonic() < deadline:
+            self.send_written()
+            if self._behind:
+                try:
+                    select.select([], [self._sock], [], 0.05)
+                except (OSError, ValueError):
+                    break
+        self._behind.clear()
         self._ahead, self._ahead_at = b"", 0
         super()._sock_close()
 
@@ -140,7 +193,9 @@ class _Gateway:
         self._config = config
         self._inbox: list[RawMessage] = []
         self._acks: deque[tuple[str, bytes]] = deque()
-        self._pending = 0  # acks handed to paho and not yet written to the broker
+        # Acks handed to paho, in order; those at the front that paho has written are let go.
+        # Watched rather than reported: paho's on_publish builds two objects per QoS 0 message.
+        self._in_flight: deque[mqtt.MQTTMessageInfo] = deque()
         # The collector's clock minus the wall clock (a test clock may be ahead).
         self._clock_offset = timedelta(0)
         self._connected = False
@@ -149,9 +204,9 @@ class _Gateway:
         self._status_topic = collector_status_topic(config.instance_id)
         self._client = self._make_client()
 
-    def _make_client(self) -> _ReadAheadClient:
+    def _make_client(self) -> _BufferedClient:
         config = self._config
-        client = _ReadAheadClient(
+        client = _BufferedClient(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=f"collector-{config.instance_id}",
             protocol=mqtt.MQTTv5,
@@ -164,7 +219,6 @@ class _Gateway:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
-        client.on_publish = self._on_publish
         return client
 
     def run(self) -> None:
@@ -209,6 +263,7 @@ class _Gateway:
         if self._conn in readable and not self._commands():
             return False
         self._publish_acks()
+        self._client.send_written()
         return True
 
     def _network(self, *, timeout_s: float, readable: bool = True, writable: bool = True) -> None:
@@ -225,6 +280,7 @@ class _Gateway:
                     break
         if writable and client.socket() is not None:
             client.loop_write()
+            client.send_written()
         if client.socket() is not None:
             client.loop_misc()
 
@@ -277,18 +333,28 @@ class _Gateway:
         )
         return agent_topic(agent_id, Channel.ACK), encode(ack)
 
+    def _unwritten(self) -> int:
+        """Acks handed to paho and not yet written by it."""
+        in_flight = self._in_flight
+        while in_flight and in_flight[0].is_published():
+            in_flight.popleft()
+        return len(in_flight)
+
     def _publish_acks(self) -> None:
-        while self._acks and self._pending < ACK_WINDOW:
+        room = ACK_WINDOW - self._unwritten()
+        while self._acks and room > 0:
             topic, payload = self._acks.popleft()
-            # Without a connection paho drops a QoS 0 message at once (and never reports it
-            # published): that ack is lost, and its agent re-sends.
-            if self._client.publish(topic, payload, qos=ACK_QOS).rc == mqtt.MQTT_ERR_SUCCESS:
-                self._pending += 1
+            info = self._client.publish(topic, payload, qos=ACK_QOS)
+            # Without a connection paho drops a QoS 0 message at once (and never marks it
+            # published): that ack is lost, and its agent re-sends. AGAIN: queued, not written.
+            if info.rc in _QUEUED and not info.is_published():
+                self._in_flight.append(info)
+                room -= 1
 
     def _flush_acks(self, timeout_s: float) -> None:
         """At stop: what the collector committed gets its ack out before the disconnect."""
         deadline = time.monotonic() + timeout_s
-        while (self._acks or self._pending) and time.monotonic() < deadline:
+        while (self._acks or self._unwritten()) and time.monotonic() < deadline:
             if self._client.socket() is None:
                 self._reconnect_when_due()
             self._publish_acks()
@@ -349,15 +415,12 @@ class _Gateway:
             log.warning("collector lost the broker; reconnecting")
         self._connected = False
         # QoS 0 acks still queued in paho die with the connection, unreported.
-        self._pending = 0
+        self._in_flight.clear()
         self._retry_at = time.monotonic() + self._retry_delay_s
         self._send(("state", False, False))
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         self._inbox.append((msg.topic, bytes(msg.payload), time.time()))
-
-    def _on_publish(self, *_args: Any) -> None:
-        self._pending = max(0, self._pending - 1)
 
 
 def _main(argv: Sequence[str]) -> int:

@@ -7,6 +7,7 @@ import os
 import queue
 import signal
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.ingest.gateway import ACK_WINDOW, AckSpec, GatewayConfig, _Gateway
+from simulators.broker import MosquittoProcess
 from simulators.stack import Stack
 from tests.conftest import wait_for
 
@@ -136,6 +138,68 @@ def test_acks_dropped_while_the_broker_is_away_do_not_hold_up_the_next_ones() ->
     gateway._command(("acks", datetime.now(UTC), specs))
     gateway._publish_acks()
     assert not gateway._acks  # given up on, not queued behind a full window
-    assert gateway._pending == 0
+    assert gateway._unwritten() == 0
     conn.close()
     ours.close()
+
+
+def test_every_ack_committed_before_a_stop_reaches_its_agent_then_a_clean_disconnect(
+    broker: MosquittoProcess,
+) -> None:
+    # The gateway holds written packets until the socket takes them, a turn's worth at once;
+    # a stop must let them all out, the DISCONNECT last (else the broker publishes the Will).
+    received: queue.Queue[tuple[str, bytes]] = queue.Queue()
+    watcher = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    watcher.on_message = lambda _c, _u, m: received.put((m.topic, bytes(m.payload)))
+    watcher.connect(broker.host, broker.port)
+    watcher.subscribe([("sw/v1/agents/+/ack", 1), ("sw/v1/collectors/+/status", 1)])
+    watcher.loop_start()
+    ours, theirs = socket.socketpair()
+    collector_end = Connection(ours.detach())
+    config = GatewayConfig(
+        host=broker.host, port=broker.port, instance_id="c-flush", shared_group=None
+    )
+    gateway = _Gateway(Connection(theirs.detach()), config)
+    thread = threading.Thread(target=gateway.run, daemon=True)
+    thread.start()
+    try:
+        assert wait_for("the gateway online", lambda: _drain_until_ready(collector_end))
+        count = ACK_WINDOW * 30
+        specs: list[AckSpec] = [(f"ag-{i:05d}", "f" * 32, i, [(1, i)]) for i in range(count)]
+        collector_end.send(("acks", datetime.now(UTC), specs))
+        collector_end.send(("stop",))
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+        acks: dict[str, dict[str, Any]] = {}
+        statuses: list[dict[str, Any]] = []
+
+        def all_acks() -> bool:
+            while True:
+                try:
+                    topic, payload = received.get_nowait()
+                except queue.Empty:
+                    return len(acks) == count
+                body = json.loads(payload)
+                if topic.endswith("/status"):
+                    statuses.append(body)
+                else:
+                    acks[body["agent_id"]] = body
+
+        wait_for("every ack", all_acks, timeout_s=30)
+        assert acks["ag-01234"]["events_through"] == 1234
+        assert acks["ag-01234"]["telemetry"] == [{"first": 1, "last": 1234}]
+        time.sleep(1.0)  # a Will would follow the connection's end at once
+        all_acks()
+        assert [s["online"] for s in statuses if s["collector_id"] == "c-flush"] == [True]
+    finally:
+        watcher.loop_stop()
+        watcher.disconnect()
+        collector_end.close()
+
+
+def _drain_until_ready(conn: Connection) -> bool:
+    ready = False
+    while conn.poll(0.2):
+        message = conn.recv()
+        ready = ready or (message[0] == "state" and message[2])
+    return ready
