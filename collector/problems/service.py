@@ -60,7 +60,7 @@ _OCCURRENCES = (
 )
 # The fault's tickets within the window that are not linked to the problem yet.
 _UNLINKED_TICKETS = select(Ticket).where(
-    Ticket.alarm_identity.like(bindparam("identity")),
+    Ticket.alarm_identity.like(bindparam("identity"), escape="\\"),
     Ticket.opened_at >= bindparam("since"),
     Ticket.id.not_in(
         select(ProblemTicket.ticket_id).where(ProblemTicket.problem_id == bindparam("problem_id"))
@@ -96,7 +96,10 @@ def consider(session: Session, *, alarm: Alarm, now: datetime) -> Problem | None
         session.flush()
         problem.ref = f"PRB-{now.year}-{problem.id:06d}"
         _publish(session, problem, action="proposed", now=now)
-    identity = f"{alarm.site_id}/{alarm.equipment_id}/%/{alarm.alarm_type}"
+    # Any point of the fault; identifiers may hold "_", which LIKE would read as any character.
+    identity = "/".join(
+        (_literal(alarm.site_id), _literal(alarm.equipment_id), "%", _literal(alarm.alarm_type))
+    )
     unlinked = session.scalars(
         _UNLINKED_TICKETS, {"identity": identity, "since": since, "problem_id": problem.id}
     )
@@ -107,6 +110,11 @@ def consider(session: Session, *, alarm: Alarm, now: datetime) -> Problem | None
             )
         )
     return problem
+
+
+def _literal(text: str) -> str:
+    """``text`` matched as itself by a LIKE pattern escaped with a backslash."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def create(

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
+
+from collector.tickets.models import Ticket
 from protocol import Transition
 from tests.collector.conftest import Desk
 
@@ -112,3 +115,28 @@ def test_a_rejection_needs_a_reason_and_clients_only_read_their_sites(desk: Desk
         == 403
     )
     assert desk.client.get("/api/v1/problems/PRB-2026-999999").status_code == 404
+
+
+def test_a_problem_links_only_its_own_equipments_tickets_whatever_their_characters(
+    desk: Desk,
+) -> None:
+    # "_" is an identifier character; in a LIKE pattern it would match the "-" of hvac-1.
+    desk.alarm(Transition.RAISED, "hvac_fault", site=SITE, equipment="hvac-1", point="relay")
+    for _ in range(3):
+        desk.alarm(Transition.RAISED, "hvac_fault", site=SITE, equipment="hvac_1", point="relay")
+        desk.alarm(Transition.CLEARED, "hvac_fault", site=SITE, equipment="hvac_1", point="relay")
+        desk.clock.advance(hours=48)
+        for ref, identity in _identities(desk).items():
+            if identity.startswith(f"{SITE}/hvac_1/") and desk.ticket(ref)["state"] == "opened":
+                desk.move(ref, "cancelled", detail="repaired on site")
+    (problem,) = _problems(desk)
+    assert problem["equipment_id"] == "hvac_1"
+    linked = set(problem["tickets"])
+    other = {ref for ref, identity in _identities(desk).items() if "/hvac-1/" in identity}
+    assert len(linked) == 3 and len(other) == 1 and not linked & other
+
+
+def _identities(desk: Desk) -> dict[str, str]:
+    with desk.sessions() as session:
+        rows = session.execute(select(Ticket.ref, Ticket.alarm_identity))
+        return {ref: identity or "" for ref, identity in rows}
