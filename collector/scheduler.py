@@ -1,4 +1,4 @@
-"""Scheduled work of the collector: presence timeouts, ticket timers.
+"""Scheduled work of the collector: presence timeouts, ticket timers, retention.
 
 Every instance ticks; one at a time does the work (a PostgreSQL advisory lock held for the
 transaction), so escalations, auto-closes and presence alarms happen once however many
@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from collector.alarms import AlarmEngine, AlarmListener
 from collector.alarms.presence import check_presence
 from collector.feed import service as feed
+from collector.ingest.retention import prune_applied_events
 from collector.inspections.timers import run_inspection_timers
 from collector.maintenance.timers import run_maintenance_timers
 from collector.notifications import service as notifications
@@ -23,7 +24,8 @@ from collector.storage.locks import try_lock
 from collector.telemetry.service import rollup_and_prune
 from collector.tickets.service import run_due_timers
 
-# Telemetry roll-up and pruning is bulk work: every few minutes is plenty.
+# Telemetry roll-up and the pruning of what is past its retention are bulk work: every few
+# minutes is plenty.
 ROLLUP_EVERY = timedelta(minutes=5)
 
 
@@ -81,6 +83,7 @@ class Scheduler:
         feed.prune(session, now=now)
         if self._last_rollup is None or now - self._last_rollup >= ROLLUP_EVERY:
             rollup_and_prune(session, now=now)
+            prune_applied_events(session, now=now)
             self._last_rollup = now
         return True
 

@@ -14,7 +14,11 @@ class InboundEvent(Base):
     """An event (alarm/state) stored on receipt; applied later in seq order."""
 
     __tablename__ = "inbound_events"
-    __table_args__ = (UniqueConstraint("agent_id", "stream_id", "seq", name="uq_inbound_event"),)
+    __table_args__ = (
+        UniqueConstraint("agent_id", "stream_id", "seq", name="uq_inbound_event"),
+        # Applied events are pruned after their retention (``collector.ingest.retention``).
+        Index("ix_inbound_events_received_at", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     agent_id: Mapped[str] = mapped_column(String(64))

@@ -218,12 +218,18 @@ class BatchStore:
         to_apply: set[StreamKey] = set()
         telemetry: dict[StreamKey, list[int]] = defaultdict(list)
         events: list[dict[str, Any]] = []
+        # Re-sends of events already applied: their stored copy may be pruned (see
+        # ``collector.ingest.retention``), the stream's watermark says enough.
+        applied_before = 0
         batches: list[tuple[TelemetryMessage, datetime]] = []
         heartbeats: dict[str, tuple[HeartbeatMessage, datetime]] = {}
         for item, message in decoded:
             key = (message.agent_id, message.stream_id)
             if isinstance(message, _EVENTS):
-                events.append(_event_row(message, item))
+                if message.seq > applied.get(key, 0):
+                    events.append(_event_row(message, item))
+                else:
+                    applied_before += 1
                 to_apply.add(key)
             elif isinstance(message, TelemetryMessage):
                 batches.append((message, item.received_at))
@@ -239,7 +245,7 @@ class BatchStore:
         inserted = _insert_many_ignore(session, InboundEvent, events, returning=True)
         stored = len(inserted) + self._store_telemetry(session, batches)
         result.stored = stored
-        result.duplicates = len(events) + len(batches) - stored
+        result.duplicates = len(events) + applied_before + len(batches) - stored
         fresh = _fresh_events(decoded, inserted)
         _prefetch_skews(session, {agent_id for agent_id, _ in fresh})
         raises = [

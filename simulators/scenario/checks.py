@@ -147,7 +147,8 @@ class Checker:
                         continue
                     row = conn.execute(
                         text(
-                            "SELECT COUNT(*), COALESCE(MAX(seq), 0) FROM inbound_events"
+                            "SELECT COUNT(*), COALESCE(MIN(seq), 1), COALESCE(MAX(seq), 0)"
+                            " FROM inbound_events"
                             " WHERE agent_id = :a AND stream_id = :s"
                         ),
                         {"a": agent_id, "s": stream},
@@ -159,12 +160,14 @@ class Checker:
                         ),
                         {"a": agent_id, "s": stream},
                     ).scalar()
-                    count, top = int(row[0]), int(row[1])
-                    if count != top:
+                    # Applied events are pruned after their retention: complete from the
+                    # lowest one kept.
+                    count, low, top = int(row[0]), int(row[1]), int(row[2])
+                    if count != top - low + 1:
                         problems.append(
-                            f"{agent_id}: {top - count} event(s) missing below seq {top}"
+                            f"{agent_id}: {top - low + 1 - count} event(s) missing below seq {top}"
                         )
-                    elif (applied or 0) != top:
+                    elif count and (applied or 0) != top:
                         problems.append(
                             f"{agent_id}: applied through {applied}, stored through {top}"
                         )
