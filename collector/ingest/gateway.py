@@ -38,7 +38,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
@@ -113,16 +113,25 @@ class _BufferedClient(mqtt.Client):
     socket once a turn (``send_written``): one system call for a turn's PUBACKs and acks rather
     than one each.
 
-    Only paho's socket hooks are replaced, with their contract kept: a read returns at most what
-    was asked, raises ``BlockingIOError`` when nothing is there, and returns ``b""`` at the end
-    of the stream; a write takes all it is given, or raises ``BlockingIOError`` while the buffer
-    is full (paho keeps the packet and tries again). ``want_write`` also counts the buffer, so
-    the gateway waits for the socket while bytes are held. A close first lets what is held out
-    (paho closes right after writing its DISCONNECT); whatever was read ahead goes with it.
+    A QoS 1 PUBLISH without properties (what agents send) is read straight off the packet and
+    handed to ``on_payload`` as (topic, payload): paho's own handling builds a properties
+    object, a message object and walks its topic filters for each, more than the rest of the
+    gateway's work on a message. Anything else (another QoS, properties, a topic that is not
+    UTF-8) goes through paho as before, to ``on_payload`` as well.
+
+    Otherwise only paho's socket hooks are replaced, with their contract kept: a read returns
+    at most what was asked, raises ``BlockingIOError`` when nothing is there, and returns
+    ``b""`` at the end of the stream; a write takes all it is given, or raises
+    ``BlockingIOError`` while the buffer is full (paho keeps the packet and tries again).
+    ``want_write`` also counts the buffer, so the gateway waits for the socket while bytes are
+    held. A close first lets what is held out (paho closes right after writing its DISCONNECT);
+    whatever was read ahead goes with it.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, on_payload: Callable[[str, bytes], None], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._on_payload = on_payload
+        self.on_message = lambda _c, _u, msg: on_payload(msg.topic, bytes(msg.payload))
         self._ahead = b""
         self._ahead_at = 0
         self._behind = bytearray()
@@ -148,6 +157,22 @@ class _BufferedClient(mqtt.Client):
             self._behind.clear()
             return
         del self._behind[:sent]
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        command: int = self._in_packet["command"]
+        packet: bytearray = self._in_packet["packet"]
+        if command & 0x06 != 0x02 or self._manual_ack or self._protocol != mqtt.MQTTv5:
+            return super()._handle_publish()
+        # Topic (16-bit length, then UTF-8), packet id (16 bits), properties' length (0: none).
+        body_at = 2 + int.from_bytes(packet[:2], "big")
+        if len(packet) < body_at + 3 or packet[body_at + 2] != 0:
+            return super()._handle_publish()
+        try:
+            topic = packet[2:body_at].decode()
+        except UnicodeDecodeError:
+            return super()._handle_publish()
+        self._on_payload(topic, bytes(memoryview(packet)[body_at + 3 :]))
+        return self._send_puback(int.from_bytes(packet[body_at : body_at + 2], "big"))
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if not self.read_ahead():
@@ -210,6 +235,7 @@ class _Gateway:
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=f"collector-{config.instance_id}",
             protocol=mqtt.MQTTv5,
+            on_payload=self._on_payload,
         )
         if config.username:
             client.username_pw_set(config.username, config.password)
@@ -218,7 +244,6 @@ class _Gateway:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
-        client.on_message = self._on_message
         return client
 
     def run(self) -> None:
@@ -419,8 +444,8 @@ class _Gateway:
         self._retry_at = time.monotonic() + self._retry_delay_s
         self._send(("state", False, False))
 
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        self._inbox.append((msg.topic, bytes(msg.payload), time.time()))
+    def _on_payload(self, topic: str, payload: bytes) -> None:
+        self._inbox.append((topic, payload, time.time()))
 
 
 def _main(argv: Sequence[str]) -> int:
