@@ -132,6 +132,22 @@ class Stack:
             f"collector API did not answer within {timeout_s} s:\n{self.collector.tail()}"
         )
 
+    def wait_ready(self, *, timeout_s: float = 30.0) -> None:
+        """Wait until the collector is subscribed to the agents' topics (/healthz 200).
+
+        The API answers before that. Agents lose nothing meanwhile (they re-send until acked),
+        but a message nobody re-sends, published to a broker that has never seen the
+        collector's subscription, is not kept for it."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise StackError(f"collector not subscribed within {timeout_s} s:\n{self.collector.tail()}")
+
     def add_agent(
         self,
         site_file: Path,

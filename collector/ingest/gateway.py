@@ -435,9 +435,10 @@ class _Gateway:
     def _on_subscribe(self, *_args: Any) -> None:
         self._send(("state", self._connected, True))
 
-    def _on_disconnect(self, *_args: Any) -> None:
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
         if self._connected:
-            log.warning("collector lost the broker; reconnecting")
+            by = "the broker" if flags.is_disconnect_packet_from_server else "the connection"
+            log.warning("collector lost the broker (%s: %s); reconnecting", by, reason)
         self._connected = False
         # QoS 0 acks still queued in paho die with the connection, unreported.
         self._in_flight.clear()

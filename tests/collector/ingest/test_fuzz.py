@@ -72,6 +72,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     chain.broker.start()
     chain.noc_token = chain.create_token(name="noc", role="noc")
     chain.start_collector()
+    chain.wait_ready()  # the garbage is published once: the subscription must exist first
     try:
         yield chain
     finally:
