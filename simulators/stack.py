@@ -118,19 +118,7 @@ class Stack:
     def start_collector(self, *, timeout_s: float = 30.0) -> None:
         """Start the collector and wait until its API answers."""
         self.collector.start()
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not self.collector.running:
-                raise StackError(f"collector exited:\n{self.collector.tail()}")
-            try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code in (200, 503):
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise StackError(
-            f"collector API did not answer within {timeout_s} s:\n{self.collector.tail()}"
-        )
+        self._wait_healthz({200, 503}, timeout_s=timeout_s, what="collector API did not answer")
 
     def wait_ready(self, *, timeout_s: float = 30.0) -> None:
         """Wait until the collector is subscribed to the agents' topics (/healthz 200).
@@ -138,15 +126,22 @@ class Stack:
         The API answers before that. Agents lose nothing meanwhile (they re-send until acked),
         but a message nobody re-sends, published to a broker that has never seen the
         collector's subscription, is not kept for it."""
+        self._wait_healthz({200}, timeout_s=timeout_s, what="collector not subscribed")
+
+    def _wait_healthz(self, statuses: set[int], *, timeout_s: float, what: str) -> None:
+        """Poll /healthz until it answers one of ``statuses``; fail early if the collector
+        exits, or after ``timeout_s`` saying ``what`` and the end of its log."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
+            if not self.collector.running:
+                raise StackError(f"collector exited:\n{self.collector.tail()}")
             try:
-                if httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code == 200:
+                if httpx.get(f"{self.base_url}/healthz", timeout=1.0).status_code in statuses:
                     return
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        raise StackError(f"collector not subscribed within {timeout_s} s:\n{self.collector.tail()}")
+        raise StackError(f"{what} within {timeout_s} s:\n{self.collector.tail()}")
 
     def add_agent(
         self,

@@ -20,9 +20,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r} cannot be stored: use UTC-aware datetimes")
-        value = value.astimezone(UTC)
+        value = _in_utc(value)
         # SQLite has no timezone type: store naive UTC, re-attach UTC on the way out.
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
@@ -54,11 +52,15 @@ def _sqlite_text(value: datetime | None) -> str | None:
     """``value`` in UTC as SQLAlchemy's SQLite DATETIME stores it: YYYY-MM-DD HH:MM:SS.ffffff."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value!r} cannot be stored: use UTC-aware datetimes")
     # isoformat pads the year to four digits and, asked for microseconds, always writes them;
     # the 26 characters leave out the "+00:00".
-    return value.astimezone(UTC).isoformat(" ", "microseconds")[:26]
+    return _in_utc(value).isoformat(" ", "microseconds")[:26]
+
+
+def _in_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r} cannot be stored: use UTC-aware datetimes")
+    return value.astimezone(UTC)
 
 
 _PROBES = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text
@@ -14,22 +14,33 @@ from collector.telemetry.models import TelemetryHourly, TelemetrySample
 from collector.telemetry.service import rollup_and_prune, series
 
 
+def _store_samples(
+    sessions: sessionmaker[Session],
+    samples: list[tuple[datetime, float]],
+    *,
+    equipment_id: str = "pdu",
+    point: str = "load",
+) -> None:
+    """(time, value) samples of one series of site S1, committed."""
+    with sessions() as session:
+        session.add_all(
+            TelemetrySample(site_id="S1", equipment_id=equipment_id, point=point, ts=at, value=v)
+            for at, v in samples
+        )
+        session.commit()
+
+
 def test_hours_are_aggregated_and_raw_samples_pruned_after_retention(
     sessions: sessionmaker[Session], clock: ManualClock
 ) -> None:
     start = clock.now()
-    with sessions() as session:
-        for minute in range(0, 3 * 60, 10):  # three hours, a sample every 10 minutes
-            session.add(
-                TelemetrySample(
-                    site_id="S1",
-                    equipment_id="env-1",
-                    point="temperature",
-                    ts=start + timedelta(minutes=minute),
-                    value=20.0 + minute / 60,
-                )
-            )
-        session.commit()
+    _store_samples(
+        sessions,
+        # three hours, a sample every 10 minutes
+        [(start + timedelta(minutes=m), 20.0 + m / 60) for m in range(0, 3 * 60, 10)],
+        equipment_id="env-1",
+        point="temperature",
+    )
     clock.advance(hours=5)
     with sessions() as session:
         written, pruned = rollup_and_prune(session, now=clock.now(), retention=timedelta(days=30))
@@ -64,14 +75,7 @@ def test_an_hour_holds_the_samples_from_its_first_microsecond_to_its_last(
         timedelta(minutes=59, seconds=59, microseconds=999_999),
         timedelta(hours=1),
     ]
-    with sessions() as session:
-        for offset in edges:
-            session.add(
-                TelemetrySample(
-                    site_id="S1", equipment_id="pdu", point="load", ts=start + offset, value=1.0
-                )
-            )
-        session.commit()
+    _store_samples(sessions, [(start + offset, 1.0) for offset in edges])
     clock.advance(hours=3)
     with sessions() as session:
         rollup_and_prune(session, now=clock.now())
@@ -115,18 +119,7 @@ def test_hours_are_utc_hours_whatever_the_database_session_zone(
 ) -> None:
     # A zone 45 minutes off the hour: local hours would cut 09:00-10:00 UTC in two.
     start = clock.now()  # 09:00 UTC
-    with sessions() as session:
-        for minute in (5, 30, 55):
-            session.add(
-                TelemetrySample(
-                    site_id="S1",
-                    equipment_id="pdu",
-                    point="load",
-                    ts=start + timedelta(minutes=minute),
-                    value=float(minute),
-                )
-            )
-        session.commit()
+    _store_samples(sessions, [(start + timedelta(minutes=m), float(m)) for m in (5, 30, 55)])
     clock.advance(hours=3)
     with sessions() as session:
         if session.get_bind().dialect.name == "postgresql":
