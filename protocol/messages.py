@@ -7,10 +7,19 @@ Every agent message carries the envelope: schema version ``v``, ``kind``, ``agen
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, Strict, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    field_validator,
+    model_validator,
+)
 
 from protocol.topics import AGENT_ID_PATTERN
 
@@ -20,7 +29,20 @@ SCHEMA_VERSION: Final = 1
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")]
 AgentId = Annotated[str, Field(pattern=AGENT_ID_PATTERN)]
 StreamId = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
-Seq = Annotated[int, Field(ge=0, le=2**62)]
+# Numbers are numbers: a string ("1") or a boolean (true) is refused, not read as one.
+Seq = Annotated[int, Strict(), Field(ge=0, le=2**62)]
+Count = Annotated[int, Strict(), Field(ge=0)]
+Boot = Annotated[int, Strict(), Field(ge=1)]
+Flag = Annotated[bool, Strict()]
+# Measured values are finite: NaN, Infinity and 1e999 (read as infinity) are refused.
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+# What an alarm carries as its value: a measure, a contact state or a word.
+AlarmValue = Finite | Flag | Annotated[str, Field(max_length=200)] | None
+# Free-form details of a state event stay small and shallow (see ``_bounded_detail``).
+MAX_DETAIL_DEPTH = 6
+MAX_DETAIL_BYTES = 8_192
+# A birth lists every active alarm of one site; far more than any site has is an attack.
+MAX_SNAPSHOT_ALARMS = 500
 
 
 # Strict: in JSON, RFC 3339 text with an offset (pydantic would otherwise read a number as
@@ -28,6 +50,22 @@ Seq = Annotated[int, Field(ge=0, le=2**62)]
 # a Python validator, which cost a tenth of the collector's ingest time (four per telemetry
 # message). ``protocol.codec`` words the refusal of a number for the dead-letter table.
 Timestamp = Annotated[AwareDatetime, Strict()]
+
+
+def bounded_json(value: Any, *, max_depth: int, max_bytes: int) -> None:
+    """ValueError, saying which limit it breaks, unless ``value`` nests at most ``max_depth``
+    deep and encodes in at most ``max_bytes``."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > max_depth:
+                raise ValueError(f"nested more than {max_depth} deep")
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    size = len(json.dumps(value))
+    if size > max_bytes:
+        raise ValueError(f"{size} bytes encoded, at most {max_bytes}")
 
 
 class Severity(StrEnum):
@@ -56,7 +94,7 @@ class _Envelope(_Model):
     stream_id: StreamId
     seq: Seq
     ts: Timestamp
-    clock_synced: bool
+    clock_synced: Flag
 
 
 class AlarmEvent(_Envelope):
@@ -69,10 +107,10 @@ class AlarmEvent(_Envelope):
     alarm_type: Ident
     transition: Transition
     severity: Severity
-    value: float | bool | str | None = None
+    value: AlarmValue = None
     reason: str = Field(default="", max_length=500)
     # Raised during an inspection: a test result, not an incident.
-    test: bool = False
+    test: Flag = False
 
 
 class StateEvent(_Envelope):
@@ -83,13 +121,19 @@ class StateEvent(_Envelope):
     name: Ident
     detail: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("detail")
+    @classmethod
+    def _bounded_detail(cls, detail: dict[str, Any]) -> dict[str, Any]:
+        bounded_json(detail, max_depth=MAX_DETAIL_DEPTH, max_bytes=MAX_DETAIL_BYTES)
+        return detail
+
 
 class TelemetrySample(_Model):
     """One measured value."""
 
     equipment_id: Ident
     point: Ident
-    value: float
+    value: Finite
     unit: str | None = Field(default=None, max_length=16)
     ts: Timestamp
 
@@ -109,7 +153,7 @@ class AlarmSnapshot(_Model):
     point: Ident
     alarm_type: Ident
     severity: Severity
-    value: float | bool | str | None = None
+    value: AlarmValue = None
     since: Timestamp
 
 
@@ -118,11 +162,11 @@ class BirthMessage(_Envelope):
 
     kind: Literal["birth"] = "birth"
     site_id: Ident
-    boot: int = Field(ge=1)
+    boot: Boot
     agent_version: str = Field(max_length=64)
     config_hash: str = Field(max_length=128)
     # Full snapshot: every alarm identity not listed is clear at the edge.
-    alarms: list[AlarmSnapshot] = Field(default_factory=list)
+    alarms: list[AlarmSnapshot] = Field(default_factory=list, max_length=MAX_SNAPSHOT_ALARMS)
 
 
 class WillMessage(_Envelope):
@@ -130,32 +174,32 @@ class WillMessage(_Envelope):
 
     kind: Literal["will"] = "will"
     site_id: Ident
-    boot: int = Field(ge=1)
+    boot: Boot
 
 
 class DeviceHealth(_Model):
     """Poll health of one device."""
 
     device_id: Ident
-    ok: bool
+    ok: Flag
     last_ok: Timestamp | None = None
-    consecutive_failures: int = Field(default=0, ge=0)
+    consecutive_failures: Count = 0
     last_error: str | None = Field(default=None, max_length=500)
     # Since the agent started; optional so heartbeats of older agents stay valid.
-    polls_ok: int = Field(default=0, ge=0)
-    polls_failed: int = Field(default=0, ge=0)
+    polls_ok: Count = 0
+    polls_failed: Count = 0
 
 
 class OutboxHealth(_Model):
     """State of the agent's durable outbox."""
 
-    events_pending: int = Field(ge=0)
-    telemetry_pending: int = Field(ge=0)
-    oldest_unacked_age_s: float | None = Field(default=None, ge=0)
-    thinned_total: int = Field(default=0, ge=0)
-    size_bytes: int = Field(default=0, ge=0)
-    critical: bool = False
-    recovered: bool = False
+    events_pending: Count
+    telemetry_pending: Count
+    oldest_unacked_age_s: Annotated[Finite, Field(ge=0)] | None = None
+    thinned_total: Count = 0
+    size_bytes: Count = 0
+    critical: Flag = False
+    recovered: Flag = False
 
 
 class HeartbeatMessage(_Envelope):
@@ -163,11 +207,11 @@ class HeartbeatMessage(_Envelope):
 
     kind: Literal["heartbeat"] = "heartbeat"
     site_id: Ident
-    boot: int = Field(ge=1)
+    boot: Boot
     config_hash: str = Field(max_length=128)
     outbox: OutboxHealth
-    devices: list[DeviceHealth] = Field(default_factory=list)
-    traps_rejected: int = Field(default=0, ge=0)
+    devices: list[DeviceHealth] = Field(default_factory=list, max_length=500)
+    traps_rejected: Count = 0
 
 
 AgentMessage = Annotated[

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import shutil
 import sqlite3
 import threading
@@ -163,7 +164,7 @@ class Outbox:
                 alarm_type=t.alarm_type,
                 transition=t.transition,
                 severity=t.severity,
-                value=t.value,
+                value=_finite_or_none(t.value),
                 reason=t.reason,
                 test=t.test,
             )
@@ -183,12 +184,17 @@ class Outbox:
         """Queue one telemetry batch; committed with others at most one interval later."""
         if not samples:
             return
+        # The contract carries finite values only: a device reading NaN (a float32 register of
+        # a sensor that is not ready) measured nothing.
         batch = [
             TelemetrySample(
                 equipment_id=s.equipment_id, point=s.point, value=s.value, unit=s.unit, ts=s.ts
             )
             for s in samples
+            if math.isfinite(s.value)
         ]
+        if not batch:
+            return
         with self._lock:
             self._pending_samples.append((batch, clock_synced, self._clock.now()))
             if self._pending_since is None:
@@ -370,7 +376,12 @@ class Outbox:
             self._db.execute(
                 "INSERT INTO alarm_state VALUES (?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT DO UPDATE SET severity = excluded.severity, value = excluded.value",
-                (*key, t.severity.value, json.dumps(t.value), t.ts.astimezone(UTC).isoformat()),
+                (
+                    *key,
+                    t.severity.value,
+                    json.dumps(_finite_or_none(t.value)),
+                    t.ts.astimezone(UTC).isoformat(),
+                ),
             )
         else:
             self._db.execute(
@@ -427,6 +438,13 @@ class Outbox:
         return int(
             self._db.execute(f"SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM {table}").fetchone()[0]
         )
+
+
+def _finite_or_none(value: float | bool | str | None) -> float | bool | str | None:
+    """An alarm's value as the contract carries it: a NaN or infinite reading is no value."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 class _Corrupt(Exception):
