@@ -355,6 +355,10 @@ def _count(db_path: Path, sql: str) -> int:
         return 0
 
 
+# Once a TypeError inside decoding that discarded the whole batch it came in.
+POISON = b'{"v":1,"kind":[]}'
+
+
 def send_one(
     pub: Publisher,
     watcher: AckWatcher,
@@ -386,17 +390,25 @@ def live(
     rate: float,
     duration_s: float,
     drain_s: float,
+    poison_per_s: float = 0.0,
 ) -> dict[str, float]:
-    """Open-loop steady traffic; lag and sustained throughput counted at ack."""
+    """Open-loop steady traffic; lag and sustained throughput counted at ack. With
+    ``poison_per_s``, one identity also sends a poison pill that often (dead-lettered, never
+    acked: it must cost the others nothing)."""
     rng = random.Random(7)
     watcher.reset_lags()
     acked_before = watcher.acked
     cpu_before = collector_cpu_s(stack)
     start = time.monotonic()
     offered = 0
+    poison_every = int(rate / poison_per_s) if poison_per_s else 0
+    poisoned = 0
     for n in _paced(rate, duration_s):
         send_one(pub, watcher, identities, n, rng, alarm_share=0.01)
         offered += 1
+        if poison_every and n % poison_every == 0:
+            pub.publish(0, agent_topic(identities[0].agent_id, Channel.EVENTS), POISON)
+            poisoned += 1
     offered_s = time.monotonic() - start
     unacked = watcher.wait_drained(drain_s)
     acked = watcher.acked - acked_before
@@ -407,6 +419,7 @@ def live(
         "lag_p50_s": round(_percentile(watcher.lags, 0.50), 3),
         "lag_p99_s": round(_percentile(watcher.lags, 0.99), 3),
         "live_unacked": unacked,
+        "live_poison_sent": poisoned,
         # Heartbeats included in the CPU, not in the count.
         "live_collector_cpu_ms_per_msg": _per_msg_ms(collector_cpu_s(stack) - cpu_before, acked),
         "live_load_1m": _load_1m(),
@@ -567,6 +580,12 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=200_000)
     parser.add_argument("--drain", type=float, default=300.0, help="max wait for acks, seconds")
     parser.add_argument("--heartbeat-s", type=float, default=60.0, help="each agent's period")
+    parser.add_argument(
+        "--poison-rate",
+        type=float,
+        default=0.0,
+        help="poison pills a second from one agent during the live phase (dead-lettered)",
+    )
     args = parser.parse_args()
     print_machine()
     identities = [
@@ -582,6 +601,8 @@ def main() -> None:
         stack = Stack(Path(tmp))
         db_path = Path(tmp) / "collector.db"
         stack.broker.start()
+        # The collector admits enrolled agents only: the benchmark's are, like a fleet's.
+        stack.enrol_all({ident.agent_id: ident.site_id for ident in identities})
         stack.start_collector()
         pub = Publisher(stack.broker.host, stack.broker.port, args.connections)
         watcher = AckWatcher(stack.broker.host, stack.broker.port)
@@ -599,6 +620,7 @@ def main() -> None:
                 rate=args.rate,
                 duration_s=args.duration,
                 drain_s=args.drain,
+                poison_per_s=args.poison_rate,
             )
             print("live done", figures, flush=True)
             figures |= storm(
@@ -615,11 +637,16 @@ def main() -> None:
             figures |= raw_ceiling(
                 stack, pub, watcher, identities, backlog=args.backlog, drain_s=args.drain
             )
+            # Nothing the benchmark sent may have been refused (a refusal is no throughput):
+            # the dead letters are the poison pills, if any, and nothing else.
+            figures["dead_letters"] = _count(db_path, "SELECT COUNT(*) FROM dead_letters")
         finally:
             heartbeats.stop()
             watcher.close()
             pub.close()
             stack.stop()
+    if figures["dead_letters"] != figures.get("live_poison_sent", 0):
+        raise SystemExit(f"messages refused by the collector: {figures}")
     figures["ack_watcher_reconnects"] = watcher.reconnects
     figures["ratio_sustained_to_raw"] = round(
         figures["sustained_msgs_per_s"] / figures["raw_ceiling_msgs_per_s"], 3

@@ -180,6 +180,7 @@ def bench_drain(workdir: Path) -> float:
     stack = Stack(workdir / "stack")
     stack.broker.start()
     stack.noc_token = stack.create_token(name="bench", role="noc")
+    stack.enrol(agent_id="bench-agent", site_id="PM-BENCH-01")
     stack.start_collector()
     try:
         elapsed = asyncio.run(_drain(stack, outbox))

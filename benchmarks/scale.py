@@ -55,6 +55,7 @@ from benchmarks.ingest import (
 from protocol.topics import Channel, agent_topic
 from simulators.broker import MosquittoProcess
 from simulators.cluster import CollectorCluster
+from simulators.stack import enrol_agents
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SAMPLE_S = 0.1
@@ -166,6 +167,8 @@ def run_once(
         Identity(agent_id=f"scale-{tag}-{i:05d}", site_id=f"PM-S{tag}{i:05d}")
         for i in range(args.identities)
     ]
+    # The collectors admit enrolled agents only: the benchmark's are, like a fleet's.
+    enrol_agents(db_url, {ident.agent_id: ident.site_id for ident in identities})
     cluster = CollectorCluster(
         workdir / f"x{size}", db_url=db_url, broker_port=broker.port, size=size
     )
@@ -225,6 +228,10 @@ def run_once(
         " AND state = 'cancelled' AND parent_ticket_id IS NOT NULL",
     )
     figures["tickets"] = _scalar(db_url, "SELECT count(*) FROM tickets")
+    # Nothing the benchmark sent may have been refused (a refusal is no throughput).
+    figures["dead_letters"] = _scalar(db_url, "SELECT count(*) FROM dead_letters")
+    if figures["dead_letters"]:
+        raise SystemExit(f"messages refused by the collectors: {figures}")
     figures["alarms_by_type"] = _alarms_by_type(db_url)
     return {f"{key}_{size}": value for key, value in figures.items()}
 

@@ -37,6 +37,7 @@ from collector.storage import make_engine, make_session_factory
 from collector.storage.schema import create_schema
 from collector.telemetry.service import rollup_and_prune, series
 from protocol import decode
+from simulators.stack import enrol_in
 
 T0 = datetime(2026, 1, 5, 0, 0, tzinfo=UTC)
 BATCH = 2_000
@@ -148,6 +149,10 @@ def run(args: argparse.Namespace, db_url: str, db_path: Path | None) -> dict[str
     messages = _messages(args)
     decode(messages[0].topic, messages[0].payload)  # the real contract
     samples = len(messages) * args.points
+    # The collector admits enrolled agents only: the benchmark's are, like a fleet's.
+    with sessions() as session:
+        enrol_in(session, {f"tele-{site:05d}": f"PM-T{site:05d}" for site in range(args.sites)})
+        session.commit()
     write_s = _write(sessions, messages)
     size = _bytes_on_disk(engine, db_path)
     after = T0 + timedelta(hours=args.hours + 2)
@@ -184,12 +189,15 @@ def run(args: argparse.Namespace, db_url: str, db_path: Path | None) -> dict[str
         prune_s = _timed(lambda: rollup_and_prune(session, now=after + timedelta(days=31)))
         session.commit()
         left = session.scalar(sa.text("SELECT count(*) FROM telemetry_samples"))
+        refused = session.scalar(sa.text("SELECT count(*) FROM dead_letters"))
         keys_left = session.scalar(sa.text("SELECT count(*) FROM telemetry_batches"))
     figures["prune_s"] = round(prune_s, 2)
     figures["prune_samples_per_s"] = round(samples / prune_s)
     figures["samples_left_after_prune"] = left
     figures["dedup_keys_left_after_prune"] = keys_left
     engine.dispose()
+    if refused:  # every sample written must have been stored: a refusal is no write rate
+        raise SystemExit(f"{refused} messages refused by the collector")
     return figures
 
 

@@ -11,6 +11,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from cli.collector_cmd import host_port
 from cli.errors import UserError
 
@@ -47,6 +49,12 @@ def register(sub: Any) -> None:
     fleet.add_argument("--storm-sites", type=int, default=0, help="sites raising 5 alarms each")
     fleet.add_argument("--storm-window", type=float, default=60.0, help="seconds")
     fleet.add_argument("--prefix", default="fleet", help="agent id prefix")
+    fleet.add_argument(
+        "--inventory-out",
+        type=Path,
+        help="write an inventory file enrolling the fleet's agents (for `collector run "
+        "--inventory`: the collector admits only enrolled agents) and exit",
+    )
     fleet.set_defaults(handler=_fleet)
 
 
@@ -64,6 +72,10 @@ def _fleet(args: argparse.Namespace) -> int:
         storm_sites=args.storm_sites,
         storm_window_s=args.storm_window,
     )
+    if args.inventory_out is not None:
+        args.inventory_out.write_text(yaml.safe_dump(config.inventory(), sort_keys=False))
+        print(f"{args.inventory_out}: {config.agents} agents enrolled at their sites")
+        return 0
     report = asyncio.run(Fleet(config, clock=SystemClock()).run(duration_s=args.duration))
     print(json.dumps(dataclasses.asdict(report)))
     return 0 if report.connect_failures == 0 else 1

@@ -13,18 +13,17 @@ import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock, jumped_within
-from collector.alarms import AlarmListener
+from collector.alarms import AlarmEngine
 from collector.api.app import create_app
-from collector.feed.service import FeedAlarmListener
 from collector.ingest import IngestService
-from collector.inspections.service import InspectionAlarmListener
+from collector.ingest.store import BatchStore
+from collector.listeners import alarm_listeners
 from collector.scheduler import Scheduler
 from collector.settings import CollectorSettings
 from collector.sites.inventory import load_inventory
 from collector.storage import make_engine, make_session_factory
 from collector.storage.locks import lock
 from collector.storage.schema import create_schema
-from collector.tickets.flows import TicketAlarmListener
 
 log = logging.getLogger(__name__)
 
@@ -67,12 +66,6 @@ def tune_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def alarm_listeners() -> list[AlarmListener]:
-    """What reacts to alarm changes, in the engine's transaction: tickets, the live feed,
-    inspections."""
-    return [TicketAlarmListener(), FeedAlarmListener(), InspectionAlarmListener()]
-
-
 async def run_collector(*, settings: CollectorSettings, clock: Clock, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set. An unreachable broker only makes /healthz not ready."""
     session_factory = prepare_database(settings.db_url, inventory_dir=settings.inventory_dir)
@@ -98,6 +91,7 @@ async def run_collector(*, settings: CollectorSettings, clock: Clock, stop: asyn
         clock=clock,
         readiness=lambda: {"broker": ingest.ready},
         ingest_stats=lambda: ingest.stats,
+        ingest_store=BatchStore(AlarmEngine(listeners)),
     )
     server = _Server(
         uvicorn.Config(

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from collector.alarms import AlarmEngine, AlarmListener
 from collector.alarms.presence import check_presence
 from collector.feed import service as feed
-from collector.ingest.retention import prune_applied_events
+from collector.ingest.retention import prune_applied_events, prune_dead_letters
 from collector.inspections.timers import run_inspection_timers
 from collector.maintenance.timers import run_maintenance_timers
 from collector.notifications import service as notifications
@@ -77,6 +77,7 @@ class Scheduler:
         if not try_lock(session, SCHEDULER_LOCK):
             return False
         self._engine.settle_flapping(session, now=now)
+        self._engine.settle_misbehaving(session, now=now)
         run_maintenance_timers(session, engine=self._engine, now=now)
         run_inspection_timers(session, engine=self._engine, now=now)
         run_due_timers(session, now=now)
@@ -84,6 +85,7 @@ class Scheduler:
         if self._last_rollup is None or now - self._last_rollup >= ROLLUP_EVERY:
             rollup_and_prune(session, now=now)
             prune_applied_events(session, now=now)
+            prune_dead_letters(session, now=now)
             self._last_rollup = now
         return True
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import hashlib
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import yaml
@@ -21,6 +21,9 @@ from agent.config import ContactPoint, GpioDevice, GpioProfile, SiteConfig, load
 from simulators.broker import MosquittoProcess, free_port, port_in_use
 from simulators.gpio import GpioDriver
 from simulators.processes import ChildProcess, cli_argv
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 
 class StackError(RuntimeError):
@@ -115,6 +118,16 @@ class Stack:
         factory.kw["bind"].dispose()
         return token
 
+    def enrol(self, *, agent_id: str, site_id: str) -> None:
+        """Enrol an agent for its site in the collector's inventory, as ``enrol-agent`` and
+        the inventory's ``agents`` do (the collector admits only enrolled agents)."""
+        self.enrol_all({agent_id: site_id})
+
+    def enrol_all(self, bindings: Mapping[str, str]) -> None:
+        """Enrol agents (agent id -> site id); the sites the inventory does not have yet are
+        added."""
+        enrol_agents(self.db_url, bindings)
+
     def start_collector(self, *, timeout_s: float = 30.0) -> None:
         """Start the collector and wait until its API answers."""
         self.collector.start()
@@ -148,11 +161,14 @@ class Stack:
         site_file: Path,
         *,
         rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+        enrol: bool = True,
     ) -> AgentProcess:
         """Derive a site file pointing at this stack's broker and workdir, then start the agent.
 
         ``rewrite`` may change the derived file further (devices pointed at simulators, the
-        broker reached through a link that can be cut)."""
+        broker reached through a link that can be cut). The agent is enrolled for its site
+        (``enrol=False``: not, as an agent nobody enrolled)."""
+
         raw: dict[str, Any] = yaml.safe_load(site_file.read_text())
         agent_id = str(raw["agent_id"])
         agent_dir = (self.workdir / "agents" / agent_id).resolve()
@@ -191,6 +207,8 @@ class Stack:
             config=config,
         )
         self.agents[agent_id] = agent
+        if enrol:
+            self.enrol(agent_id=agent_id, site_id=agent.site_id)
         process.start()
         return agent
 
@@ -236,6 +254,34 @@ class Stack:
             agent.process.stop()
         self.collector.stop()
         self.broker.stop()
+
+
+def enrol_agents(db_url: str, bindings: Mapping[str, str]) -> None:
+    """Enrol agents (agent id -> site id) in a collector database: what ``enrol-agent`` and
+    the inventory's ``agents`` do, for simulated fleets (see ``enrol_in``)."""
+    from collector.process import prepare_database
+
+    factory = prepare_database(db_url)
+    with factory() as session:
+        enrol_in(session, bindings)
+        session.commit()
+    factory.kw["bind"].dispose()
+
+
+def enrol_in(session: Session, bindings: Mapping[str, str]) -> None:
+    """Enrol agents in the session's database, adding the sites it does not have yet (a PM,
+    or an NRO when the id says so)."""
+    from sqlalchemy import select
+
+    from collector.sites.inventory import bind_agents
+    from collector.sites.models import Site
+
+    known = set(session.scalars(select(Site.site_id)))
+    for site_id in sorted(set(bindings.values()) - known):
+        kind = "nro" if site_id.upper().startswith("NRO") else "pm"
+        session.add(Site(site_id=site_id, kind=kind, name=site_id))
+    session.flush()
+    bind_agents(session, bindings)
 
 
 def _unix_socket_path(wanted: Path) -> Path:

@@ -27,6 +27,15 @@ from protocol import AlarmEvent, AlarmSnapshot, AlarmState, Transition
 OPEN_STATES = (AlarmState.ACTIVE.value, AlarmState.UNKNOWN.value)
 AGENT_EQUIPMENT = "agent"
 UNREACHABLE_TYPE = "agent_unreachable"
+# The agent sent what it may not (a foreign site, a malformed or refused message).
+MISBEHAVING_TYPE = "agent_misbehaving"
+# Applying one of the agent's events failed: its stream waits for the NOC.
+QUARANTINED_TYPE = "stream_quarantined"
+# Raised and cleared by the collector only, on the agent's pseudo-equipment: ingest refuses an
+# agent's event or birth naming one, and a birth's snapshot never clears them.
+COLLECTOR_ALARM_TYPES = frozenset({UNREACHABLE_TYPE, MISBEHAVING_TYPE, QUARANTINED_TYPE})
+# A misbehaving agent's alarm clears once it has sent nothing refused for this long.
+MISBEHAVING_QUIET = timedelta(minutes=15)
 # History entries that are edge transitions (what flapping counts).
 _TRANSITION_CHANGES = (
     "raised",
@@ -421,7 +430,7 @@ class AlarmEngine:
         wanted = {(a.equipment_id, a.point, a.alarm_type): a for a in snapshot}
         for alarm in self._site_open_alarms(session, site_id):
             key = (alarm.equipment_id, alarm.point, alarm.alarm_type)
-            if alarm.equipment_id == AGENT_EQUIPMENT and alarm.alarm_type == UNREACHABLE_TYPE:
+            if alarm.equipment_id == AGENT_EQUIPMENT and alarm.alarm_type in COLLECTOR_ALARM_TYPES:
                 continue
             if key not in wanted:
                 self._clear(session, alarm, at=now, change=AlarmChange.RECONCILED_CLEAR, now=now)
@@ -478,6 +487,72 @@ class AlarmEngine:
             self._changed(session, alarm, AlarmChange.RAISED, now)
             # A region's backhaul cut leaves many agents away at once: one generic incident.
             self._storm(session, alarm, now=now, at=now)
+
+    def raise_collector_alarm(
+        self,
+        session: Session,
+        *,
+        site_id: str,
+        agent_id: str,
+        point: str,
+        alarm_type: str,
+        reason: str,
+        now: datetime,
+        count: int = 1,
+        severity: str = "major",
+    ) -> Alarm:
+        """Raise an alarm the collector observes about an agent, or count ``count`` more on
+        the one open: a flood makes one alarm with a count (one ticket), not a storm."""
+        existing = self._open_alarm(session, site_id, AGENT_EQUIPMENT, point, alarm_type)
+        if existing is not None:
+            # No history row and no listener per repeat: they are the flood's cost.
+            existing.count += count
+            existing.last_seen = max(existing.last_seen, now)
+            existing.reason = reason
+            return existing
+        alarm = Alarm(
+            site_id=site_id,
+            agent_id=agent_id,
+            equipment_id=AGENT_EQUIPMENT,
+            point=point,
+            alarm_type=alarm_type,
+            state=AlarmState.ACTIVE.value,
+            severity=severity,
+            reason=reason,
+            count=count,
+            first_seen=now,
+            last_seen=now,
+            raised_at=now,
+        )
+        session.add(alarm)
+        session.flush()
+        self._changed(session, alarm, AlarmChange.RAISED, now)
+        return alarm
+
+    def clear_collector_alarm(
+        self, session: Session, *, site_id: str, point: str, alarm_type: str, now: datetime
+    ) -> bool:
+        """Clear an alarm raised by ``raise_collector_alarm``; False when none is open."""
+        existing = self._open_alarm(session, site_id, AGENT_EQUIPMENT, point, alarm_type)
+        if existing is None:
+            return False
+        self._clear(session, existing, at=now, change=AlarmChange.CLEARED, now=now)
+        return True
+
+    def settle_misbehaving(self, session: Session, *, now: datetime) -> int:
+        """Clear the misbehaving-agent alarms of agents quiet for ``MISBEHAVING_QUIET``."""
+        quiet = session.scalars(
+            select(Alarm).where(
+                Alarm.equipment_id == AGENT_EQUIPMENT,
+                Alarm.alarm_type == MISBEHAVING_TYPE,
+                Alarm.state.in_(OPEN_STATES),
+                Alarm.last_seen <= now - MISBEHAVING_QUIET,
+            )
+        ).all()
+        for alarm in quiet:
+            alarm.reason = f"{alarm.reason} (nothing refused for {MISBEHAVING_QUIET})"
+            self._clear(session, alarm, at=now, change=AlarmChange.CLEARED, now=now)
+        return len(quiet)
 
     def agent_reachable(self, session: Session, *, site_id: str, now: datetime) -> None:
         """Clear agent-unreachable (the birth snapshot then reconciles the other alarms)."""

@@ -11,13 +11,18 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock
+from collector.alarms import AlarmEngine
 from collector.alarms.routes import router as alarms_router
 from collector.api.errors import document_errors, install_domain_errors, install_error_handlers
+from collector.api.ingest_routes import ERROR_STATUS as INGEST_ERRORS
+from collector.api.ingest_routes import router as ingest_router
 from collector.api.me import router as me_router
 from collector.api.metrics import IngestStatsSource, render_metrics
 from collector.feed.routes import router as stream_router
+from collector.ingest.store import BatchStore
 from collector.inspections.routes import router as inspections_router
 from collector.inspections.service import ERROR_STATUS as INSPECTION_ERRORS
+from collector.listeners import alarm_listeners
 from collector.maintenance.routes import router as maintenance_router
 from collector.problems.routes import ERROR_STATUS as PROBLEM_ERRORS
 from collector.problems.routes import router as problems_router
@@ -39,8 +44,10 @@ def create_app(
     clock: Clock,
     readiness: Callable[[], dict[str, bool]] | None = None,
     ingest_stats: IngestStatsSource | None = None,
+    ingest_store: BatchStore | None = None,
 ) -> FastAPI:
-    """Build the app around a session factory and a clock."""
+    """Build the app around a session factory and a clock. ``ingest_store`` applies a
+    quarantined stream the NOC releases (by default with the collector's alarm listeners)."""
     app = FastAPI(
         title="shelterwatch NOC API",
         version="1",
@@ -48,12 +55,14 @@ def create_app(
     )
     app.state.session_factory = session_factory
     app.state.clock = clock
+    app.state.ingest_store = ingest_store or BatchStore(AlarmEngine(alarm_listeners()))
     install_error_handlers(app)
     document_errors(app)
     install_domain_errors(app, TICKET_ERRORS)
     install_domain_errors(app, INVENTORY_ERRORS)
     install_domain_errors(app, INSPECTION_ERRORS)
     install_domain_errors(app, PROBLEM_ERRORS)
+    install_domain_errors(app, INGEST_ERRORS)
     app.include_router(me_router)
     app.include_router(sites_router)
     app.include_router(site_editing_router)
@@ -66,6 +75,7 @@ def create_app(
     app.include_router(inspections_router)
     app.include_router(reports_router)
     app.include_router(stream_router)
+    app.include_router(ingest_router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> JSONResponse:

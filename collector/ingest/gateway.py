@@ -21,6 +21,7 @@ gateway holding its client id.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import select
@@ -43,7 +44,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from protocol import AckMessage, Channel, CollectorStatus, SeqRange, agent_topic, encode
+from protocol import (
+    MAX_PAYLOAD_BYTES,
+    AckMessage,
+    Channel,
+    CollectorStatus,
+    SeqRange,
+    agent_topic,
+    encode,
+)
 from protocol.topics import (
     AGENT_TO_COLLECTOR,
     agent_subscription,
@@ -75,8 +84,11 @@ STOP_FLUSH_S = 10.0
 
 # (agent_id, stream_id, events_through, [(first, last), ...] of telemetry seqs)
 AckSpec = tuple[str, str, int, list[tuple[int, int]]]
-# (topic, payload, wall-clock receive time)
-RawMessage = tuple[str, bytes, float]
+# (topic, payload, wall-clock receive time), or for a payload over the contract's limit
+# (topic, its first OVERSIZE_PREFIX_BYTES, time, its size, its SHA-256): nothing bigger than
+# the limit crosses to the collector, whatever the broker let through.
+RawMessage = tuple[str, bytes, float] | tuple[str, bytes, float, int, str]
+OVERSIZE_PREFIX_BYTES = 4_096  # collector.ingest.admission.OVERSIZE_KEEP_BYTES
 
 
 @dataclass(frozen=True)
@@ -446,6 +458,11 @@ class _Gateway:
         self._send(("state", False, False))
 
     def _on_payload(self, topic: str, payload: bytes) -> None:
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            digest = hashlib.sha256(payload).hexdigest()
+            prefix = payload[:OVERSIZE_PREFIX_BYTES]
+            self._inbox.append((topic, prefix, time.time(), len(payload), digest))
+            return
         self._inbox.append((topic, payload, time.time()))
 
 

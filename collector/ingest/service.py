@@ -157,8 +157,14 @@ class IngestService:
             milliseconds=round((self._clock.now() - datetime.now(UTC)).total_seconds() * 1000)
         )
         items = [
-            Received(topic, payload, datetime.fromtimestamp(wall, UTC) + offset)
-            for topic, payload, wall in raw
+            Received(
+                raw_message[0],
+                raw_message[1],
+                datetime.fromtimestamp(raw_message[2], UTC) + offset,
+                # Over the size limit: only its start came across, with its size and hash.
+                oversize=(raw_message[3], raw_message[4]) if len(raw_message) == 5 else None,
+            )
+            for raw_message in raw
         ]
         self._queue.put(items)
         self.stats.received += len(items)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,12 +20,20 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from collector.alarms import AlarmEngine
-from collector.ingest.models import DeadLetter, InboundEvent, StreamState, TelemetryBatch
-from collector.sites.models import Agent, Equipment, Site
+from collector.ingest.admission import (
+    Refusal,
+    binding_refusal,
+    load_bindings,
+    record_refusals,
+    topic_agent,
+)
+from collector.ingest.models import InboundEvent, StreamState, TelemetryBatch
+from collector.sites.models import Agent, Equipment
 from collector.storage import tx_cache
 from collector.storage.upsert import dialect_insert, insert_ignore
 from collector.telemetry.models import TelemetrySample
 from protocol import (
+    MAX_PAYLOAD_BYTES,
     AgentMessage,
     AlarmEvent,
     BirthMessage,
@@ -82,6 +90,17 @@ _SKEWS = select(Agent.agent_id, Agent.clock_skew_s).where(
 )
 
 
+class ApplyFailed(Exception):
+    """Applying event ``seq`` of a stream raised (the cause is chained): that stream is to be
+    quarantined on its own, the batch's other messages are not at fault."""
+
+    def __init__(self, *, agent_id: str, stream_id: str, seq: int) -> None:
+        super().__init__(f"applying event {seq} of {agent_id}/{stream_id} failed")
+        self.agent_id = agent_id
+        self.stream_id = stream_id
+        self.seq = seq
+
+
 @dataclass(frozen=True, slots=True)
 class Received:
     """A raw MQTT message as it came off the wire."""
@@ -89,6 +108,9 @@ class Received:
     topic: str
     payload: bytes
     received_at: datetime
+    # (whole size, SHA-256) of a payload over the contract's limit, of which ``payload`` is
+    # only the start (the gateway never hands over more).
+    oversize: tuple[int, str] | None = None
 
 
 @dataclass
@@ -99,6 +121,28 @@ class BatchResult:
     stored: int = 0
     duplicates: int = 0
     dead_letters: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def _refusal(
+    item: Received,
+    reason: str,
+    detail: str,
+    *,
+    size: int | None = None,
+    sha256: str | None = None,
+    claimed_site: str = "",
+) -> Refusal:
+    return Refusal(
+        topic=item.topic,
+        payload=item.payload,
+        received_at=item.received_at,
+        reason=reason,
+        detail=detail,
+        agent_id=topic_agent(item.topic),
+        size=size,
+        sha256=sha256,
+        claimed_site=claimed_site,
+    )
 
 
 def _event_row(message: AlarmEvent | StateEvent, item: Received) -> dict[str, Any]:
@@ -174,43 +218,67 @@ def _converted(
     return tuple(values)
 
 
-def dead_letter(session: Session, item: Received, *, reason: str, detail: str) -> None:
-    """Keep a rejected message with its raw bytes and the reason."""
-    session.add(
-        DeadLetter(
-            topic=item.topic[:1000],
-            payload=item.payload,
-            reason=reason,
-            detail=detail[:2000],
-            received_at=item.received_at,
-        )
-    )
-
-
 class BatchStore:
     """Applies batches; stateless, so several collector instances can share a database."""
 
     def __init__(self, engine: AlarmEngine) -> None:
         self._engine = engine
 
-    def process(self, session: Session, batch: Sequence[Received], *, now: datetime) -> BatchResult:
-        """Store, apply and return the acks to publish once the caller has committed."""
-        result = BatchResult()
+    @property
+    def engine(self) -> AlarmEngine:
+        """The alarm engine events are applied with."""
+        return self._engine
+
+    def _admit(
+        self, session: Session, batch: Sequence[Received], *, now: datetime
+    ) -> tuple[list[tuple[Received, AgentMessage]], Counter[str]]:
+        """The batch's messages this collector accepts (``collector.ingest.admission``);
+        the others are dead-lettered here, each on its own."""
+        refused: list[Refusal] = []
         decoded: list[tuple[Received, AgentMessage]] = []
         for item in batch:
+            if item.oversize is not None:
+                size, digest = item.oversize
+                refused.append(
+                    _refusal(
+                        item,
+                        "oversized",
+                        f"{size} bytes > {MAX_PAYLOAD_BYTES} (the first {len(item.payload)} kept)",
+                        size=size,
+                        sha256=digest,
+                    )
+                )
+                continue
             try:
                 _, message = decode(item.topic, item.payload)
             except DecodeError as err:
-                dead_letter(session, item, reason=err.reason, detail=err.detail)
-                result.dead_letters[err.reason] += 1
+                refused.append(_refusal(item, err.reason, err.detail))
                 continue
             decoded.append((item, message))
+        agents = {m.agent_id for _, m in decoded} | {r.agent_id for r in refused if r.agent_id}
+        bindings = load_bindings(session, agents)
+        admitted: list[tuple[Received, AgentMessage]] = []
+        for item, message in decoded:
+            refusal = binding_refusal(message, bindings.get(message.agent_id))
+            if refusal is None:
+                admitted.append((item, message))
+            else:
+                refused.append(_refusal(item, *refusal, claimed_site=message.site_id))
+        counts = record_refusals(session, refused, bindings=bindings, engine=self._engine, now=now)
+        return admitted, counts
+
+    def process(self, session: Session, batch: Sequence[Received], *, now: datetime) -> BatchResult:
+        """Store, apply and return the acks to publish once the caller has committed."""
+        result = BatchResult()
+        decoded, refusals = self._admit(session, batch, now=now)
+        for reason, n in refusals.items():
+            result.dead_letters[reason] += n
         # Every stream the batch writes to exists before anything is stored; known streams cost
         # one query for the whole batch, new ones are registered (with their site and agent).
         applied = self._ensure_streams(
             session,
             {
-                (m.agent_id, m.stream_id): (m.site_id, item.received_at)
+                (m.agent_id, m.stream_id): item.received_at
                 for item, m in decoded
                 if isinstance(m, _STREAMED)
             },
@@ -272,7 +340,7 @@ class BatchStore:
         return result
 
     def _ensure_streams(
-        self, session: Session, wanted: dict[StreamKey, tuple[str, datetime]]
+        self, session: Session, wanted: dict[StreamKey, datetime]
     ) -> dict[StreamKey, int]:
         """How far each wanted stream is applied; the streams not yet known are created."""
         if not wanted:
@@ -286,9 +354,9 @@ class BatchStore:
                 ).where(StreamState.agent_id.in_(agents[start : start + 500]))
             )
             applied.update({(a, s): through for a, s, through in rows})
-        for key, (site_id, received_at) in wanted.items():
+        for key, received_at in wanted.items():
             if key not in applied:
-                self._ensure_stream(session, key, received_at, site_id=site_id)
+                self._ensure_stream(session, key, received_at)
                 applied[key] = 0
         return applied
 
@@ -316,11 +384,8 @@ class BatchStore:
 
     # -- streams -------------------------------------------------------------------------
 
-    def _ensure_stream(
-        self, session: Session, key: StreamKey, now: datetime, *, site_id: str
-    ) -> None:
+    def _ensure_stream(self, session: Session, key: StreamKey, now: datetime) -> None:
         agent_id, stream_id = key
-        _ensure_site_agent(session, agent_id=agent_id, site_id=site_id)
         insert_ignore(
             session,
             StreamState,
@@ -348,17 +413,24 @@ class BatchStore:
             return 0
         key = {"agent_id": agent_id, "stream_id": stream_id}
         rows = session.execute(_UNAPPLIED, {**key, "after": state.applied_through}).all()
+        if state.quarantined_at is not None:
+            # Nothing is applied until the NOC decides (``collector.ingest.quarantine``); what
+            # is stored is acknowledged all the same, so the agent does not send it again.
+            return _contiguous(state.applied_through, [seq for seq, *_ in rows])
         expected = state.applied_through + 1
         for seq, kind, payload, received_at in rows:
             if seq != expected:
                 break  # a gap: wait for the agent's re-send
-            # A birth's snapshot is the site as of its seq: reconciled there, before anything
-            # the agent raised or cleared after it.
-            self._reconcile_at(session, state, through=expected - 1, now=now)
-            message = decoded.get(seq) if decoded else None
-            if message is None:
-                message = _parse_event(kind, payload)
-            self._apply(session, message, received_at=received_at, now=now)
+            try:
+                # A birth's snapshot is the site as of its seq: reconciled there, before
+                # anything the agent raised or cleared after it.
+                self._reconcile_at(session, state, through=expected - 1, now=now)
+                message = decoded.get(seq) if decoded else None
+                if message is None:
+                    message = _parse_event(kind, payload)
+                self._apply(session, message, received_at=received_at, now=now)
+            except Exception as err:
+                raise ApplyFailed(agent_id=agent_id, stream_id=stream_id, seq=seq) from err
             expected += 1
         if expected - 1 > state.applied_through:
             # One statement for the whole run rather than one per event.
@@ -374,7 +446,12 @@ class BatchStore:
             # Written just above: the ORM is told rather than left to flush it, which it would
             # do on its own at the next query (a flush per stream and batch).
             set_committed_value(state, "applied_through", expected - 1)
-        self._reconcile_at(session, state, through=state.applied_through, now=now)
+        try:
+            self._reconcile_at(session, state, through=state.applied_through, now=now)
+        except Exception as err:
+            raise ApplyFailed(
+                agent_id=agent_id, stream_id=stream_id, seq=state.applied_through
+            ) from err
         return state.applied_through
 
     def _reconcile_at(
@@ -422,7 +499,9 @@ class BatchStore:
     # -- presence ------------------------------------------------------------------------
 
     def _birth(self, session: Session, birth: BirthMessage, now: datetime) -> None:
-        agent = _ensure_site_agent(session, agent_id=birth.agent_id, site_id=birth.site_id)
+        agent = session.get(Agent, birth.agent_id)
+        if agent is None:
+            return  # admitted, so enrolled: unless the NOC removed it meanwhile
         if _stale(session, agent, stream_id=birth.stream_id, boot=birth.boot):
             log.info(
                 "stale birth of %s (stream %s, boot %d; current stream %s, boot %d) ignored",
@@ -443,7 +522,7 @@ class BatchStore:
         agent.clock_skew_s = _skew(birth.ts, now) if birth.clock_synced else None
         _forget_skew(session, agent.agent_id)
         self._engine.agent_reachable(session, site_id=birth.site_id, now=now)
-        self._ensure_stream(session, (birth.agent_id, birth.stream_id), now, site_id=birth.site_id)
+        self._ensure_stream(session, (birth.agent_id, birth.stream_id), now)
         # Locked and re-read: another instance may be applying this stream's events now.
         state = session.get(
             StreamState,
@@ -466,7 +545,9 @@ class BatchStore:
         state.pending_birth = birth.model_dump_json()
 
     def _will(self, session: Session, will: WillMessage, now: datetime) -> None:
-        agent = _ensure_site_agent(session, agent_id=will.agent_id, site_id=will.site_id)
+        agent = session.get(Agent, will.agent_id)
+        if agent is None:
+            return
         if _stale(session, agent, stream_id=will.stream_id, boot=will.boot):
             log.info(
                 "stale Will of %s (stream %s, boot %d) ignored",
@@ -501,8 +582,7 @@ class BatchStore:
         rows = []
         for agent_id, (hb, now) in latest.items():
             if agent_id not in known:
-                _ensure_site_agent(session, agent_id=agent_id, site_id=hb.site_id)
-                known[agent_id] = set()
+                continue  # admitted, so enrolled: unless the NOC removed it meanwhile
             # A device the inventory does not list yet becomes a discovered equipment.
             for device in hb.devices:
                 if device.device_id not in known[agent_id]:
@@ -531,7 +611,6 @@ class BatchStore:
                 row["clock_skew_s"] = _skew(hb.ts, now)
                 _forget_skew(session, agent_id)
             rows.append(row)
-        session.flush()  # agents just registered above exist before the bulk UPDATE
         # Rows with and without a skew differ in columns: one executemany per shape.
         for with_skew in (True, False):
             shaped = [r for r in rows if ("clock_skew_s" in r) is with_skew]
@@ -560,18 +639,6 @@ def _stale(session: Session, agent: Agent, *, stream_id: str, boot: int) -> bool
     }
     mine, current = seen.get(stream_id), seen.get(agent.stream_id)
     return mine is not None and current is not None and mine < current
-
-
-def _ensure_site_agent(session: Session, *, agent_id: str, site_id: str) -> Agent:
-    # Agents and sites not yet in the inventory are registered from what they report.
-    if session.get(Site, site_id) is None:
-        insert_ignore(session, Site, {"site_id": site_id, "kind": _kind(site_id), "name": site_id})
-    agent = session.get(Agent, agent_id)
-    if agent is None:
-        insert_ignore(session, Agent, {"agent_id": agent_id, "site_id": site_id})
-        agent = session.get(Agent, agent_id)
-        assert agent is not None
-    return agent
 
 
 def _event_time(session: Session, event: AlarmEvent, *, received_at: datetime) -> datetime:
@@ -621,12 +688,18 @@ def _forget_skew(session: Session, agent_id: str) -> None:
     tx_cache(session).get("clock_skew_s", {}).pop(agent_id, None)
 
 
-def _kind(site_id: str) -> str:
-    return "nro" if site_id.upper().startswith("NRO") else "pm"
-
-
 def _skew(edge: datetime, received: datetime) -> float:
     return (edge - received).total_seconds()
+
+
+def _contiguous(after: int, seqs: Sequence[int]) -> int:
+    """The highest seq such that every one after ``after`` up to it is in ``seqs`` (sorted)."""
+    through = after
+    for seq in seqs:
+        if seq != through + 1:
+            break
+        through = seq
+    return through
 
 
 def _ranges(seqs: list[int]) -> SeqRanges:

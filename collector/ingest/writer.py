@@ -2,10 +2,15 @@
 
 Several instances on PostgreSQL lock the same stream rows and tickets: a deadlock, a
 serialization failure or a lost connection aborts a transaction that is fine in itself. Such a
-batch is retried whole after a short jittered pause (the instances then no longer collide). Only
-a batch failing for another reason is split, and only a message that then fails on its own, with
-an error that is not transient, is dead-lettered (``db_error``). A batch that stays transiently
-failing is left unstored and unacked: its agents re-send it.
+batch is retried whole after a short jittered pause (the instances then no longer collide).
+
+A batch failing for any other reason is never lost as a whole: it is split in halves, and the
+halves again, until the message at fault is alone (a few transactions for one bad message in
+two thousand, not two thousand). That message then costs only itself: an event whose apply
+fails is stored and its stream quarantined (``collector.ingest.quarantine``), so the agent is
+acked and every other stream goes on; anything else is dead-lettered (``db_error`` or
+``internal_error``). A batch that stays transiently failing is left unstored and unacked: its
+agents re-send it.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ from datetime import datetime
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from collector.ingest.store import BatchResult, BatchStore, Received, dead_letter
+from collector.ingest.admission import dead_letter
+from collector.ingest.quarantine import quarantine_stream
+from collector.ingest.store import ApplyFailed, BatchResult, BatchStore, Received
+from protocol import AlarmEvent, DecodeError, StateEvent, decode
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +44,12 @@ def is_transient(err: SQLAlchemyError) -> bool:
     # "database is locked" with one too. Checked by SQLSTATE as well, whatever the driver.
     sqlstate = getattr(getattr(err, "orig", None), "sqlstate", None)
     return isinstance(err, OperationalError) or sqlstate in _TRANSIENT_SQLSTATES
+
+
+def _transient(err: BaseException) -> bool:
+    """A transient database error, also when it surfaced while applying an event."""
+    cause = err.__cause__ if isinstance(err, ApplyFailed) else err
+    return isinstance(cause, SQLAlchemyError) and is_transient(cause)
 
 
 class _StillTransient(Exception):
@@ -77,40 +91,40 @@ class BatchWriter:
     def write(self, batch: Sequence[Received]) -> WriteOutcome:
         """Commit ``batch``; the acks in the outcome may be published once this returns."""
         outcome = WriteOutcome()
+        self._write_part(batch, outcome)
+        return outcome
+
+    def _write_part(self, part: Sequence[Received], outcome: WriteOutcome) -> None:
+        """Commit ``part``, or its halves, down to the one message at fault."""
         try:
-            outcome.result = self._attempts(batch, outcome)
-            return outcome
+            _merge(outcome.result, self._attempts(part, outcome))
+            return
         except _StillTransient as err:
             log.error(
                 "batch of %d not stored after %d attempts (%s): left for the agents to re-send",
-                len(batch),
+                len(part),
                 self._max_attempts,
                 err.__cause__,
             )
-            outcome.abandoned = len(batch)
-            return outcome
-        except SQLAlchemyError:
-            # One bad message must not stall ingest: retry one by one, dead-lettering failures.
-            log.exception("batch of %d failed; retrying message by message", len(batch))
-        for item in batch:
-            try:
-                single = self._attempts([item], outcome)
-            except _StillTransient:
-                outcome.abandoned += 1
-                continue
-            except SQLAlchemyError as err:
-                self._dead_letter_db_error(item, err, outcome)
-                continue
-            _merge(outcome.result, single)
-        return outcome
+            outcome.abandoned += len(part)
+            return
+        except Exception as err:
+            if len(part) == 1:
+                self._set_aside(part[0], err, outcome)
+                return
+            # One bad message must not stall ingest: find it, the others go on.
+            log.warning("batch of %d failed (%s); splitting it", len(part), _brief(err))
+        half = len(part) // 2
+        self._write_part(part[:half], outcome)
+        self._write_part(part[half:], outcome)
 
     def _attempts(self, batch: Sequence[Received], outcome: WriteOutcome) -> BatchResult:
         delay = self._backoff_s
         for attempt in range(1, self._max_attempts + 1):
             try:
                 return self._commit(batch)
-            except SQLAlchemyError as err:
-                if not is_transient(err):
+            except Exception as err:
+                if not _transient(err):
                     raise
                 if attempt == self._max_attempts:
                     raise _StillTransient(str(err)) from err
@@ -126,23 +140,93 @@ class BatchWriter:
                 delay = min(delay * 2, self._max_backoff_s)
         raise AssertionError("unreachable")
 
+    def _set_aside(self, item: Received, err: Exception, outcome: WriteOutcome) -> None:
+        """A message failing on its own: its stream quarantined if applying it (or what it
+        unblocked) failed, else dead-lettered."""
+        if isinstance(err, ApplyFailed):
+            try:
+                with self._sessions() as session:
+                    quarantine_stream(
+                        session,
+                        engine=self._store.engine,
+                        agent_id=err.agent_id,
+                        stream_id=err.stream_id,
+                        seq=err.seq,
+                        error=_brief(err.__cause__ or err),
+                        now=self._now(),
+                    )
+                    # Stored (and acked) now that its stream applies nothing.
+                    single = self._store.process(session, [item], now=self._now())
+                    session.commit()
+                log.error(
+                    "stream %s/%s quarantined at event %d: %s",
+                    err.agent_id,
+                    err.stream_id,
+                    err.seq,
+                    _brief(err.__cause__ or err),
+                )
+                _merge(outcome.result, single)
+                return
+            except Exception as again:
+                if _transient(again):
+                    outcome.abandoned += 1
+                    return
+                err = again
+        reason = "db_error" if isinstance(err, SQLAlchemyError) else "internal_error"
+        log.error(
+            "message on %s dead-lettered (%s): %s", item.topic, reason, _brief(err), exc_info=err
+        )
+        try:
+            with self._sessions() as session:
+                dead_letter(
+                    session,
+                    topic=item.topic,
+                    payload=item.payload,
+                    received_at=item.received_at,
+                    reason=reason,
+                    detail=_brief(err),
+                )
+                session.commit()
+            outcome.result.dead_letters[reason] += 1
+        except SQLAlchemyError:
+            log.exception("cannot even dead-letter; the agent will re-send it")
+            outcome.abandoned += 1
+        self._stall_visibly(item, reason=reason, err=err)
+
+    def _stall_visibly(self, item: Received, *, reason: str, err: Exception) -> None:
+        """An event that cannot even be stored leaves a gap its stream waits behind: the
+        stream is quarantined at it, so the NOC sees the stall (and may skip the event)."""
+        try:
+            _, message = decode(item.topic, item.payload)
+        except DecodeError:
+            return
+        if not isinstance(message, AlarmEvent | StateEvent):
+            return
+        try:
+            with self._sessions() as session:
+                quarantine_stream(
+                    session,
+                    engine=self._store.engine,
+                    agent_id=message.agent_id,
+                    stream_id=message.stream_id,
+                    seq=message.seq,
+                    error=f"not stored ({reason}): {_brief(err)}",
+                    now=self._now(),
+                )
+                session.commit()
+        except SQLAlchemyError:
+            log.exception("cannot quarantine %s/%s", message.agent_id, message.stream_id)
+
     def _commit(self, batch: Sequence[Received]) -> BatchResult:
         with self._sessions() as session:
             result = self._store.process(session, batch, now=self._now())
             session.commit()
         return result
 
-    def _dead_letter_db_error(
-        self, item: Received, err: SQLAlchemyError, outcome: WriteOutcome
-    ) -> None:
-        log.error("message on %s dead-lettered after a database error: %s", item.topic, err)
-        try:
-            with self._sessions() as session:
-                dead_letter(session, item, reason="db_error", detail=str(err))
-                session.commit()
-            outcome.result.dead_letters["db_error"] += 1
-        except SQLAlchemyError:
-            log.exception("cannot even dead-letter; the agent will re-send it")
+
+def _brief(err: BaseException) -> str:
+    text = str(err).splitlines()[0] if str(err) else ""
+    return f"{type(err).__name__}: {text}"[:500]
 
 
 def _merge(into: BatchResult, single: BatchResult) -> None:

@@ -1,17 +1,20 @@
-"""Loading the inventory (sites, clients, services) from YAML files, validated, as an upsert."""
+"""Loading the inventory (sites, clients, services, enrolled agents) from YAML files, validated,
+as an upsert."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from collector.sites.models import Client, Equipment, Service, Site
+from collector.sites.models import Agent, Client, Equipment, Service, Site, UnenrolledAgent
 from collector.sla.contracts import load_contracts
+from protocol.topics import AGENT_ID_PATTERN
 
 DEFAULT_INVENTORY_DIR = Path(__file__).resolve().parents[2] / "firmware_config" / "inventory"
 
@@ -88,12 +91,20 @@ class ServiceEntry(_Strict):
     remote_ref: str = ""
 
 
+class AgentEntry(_Strict):
+    """An enrolled agent and the one site it may speak for (``enrol-agent`` writes these)."""
+
+    agent_id: str = Field(pattern=AGENT_ID_PATTERN)
+    site_id: str
+
+
 class InventoryFile(_Strict):
     """One inventory file."""
 
     sites: list[SiteEntry] = Field(default_factory=list)
     clients: list[ClientEntry] = Field(default_factory=list)
     services: list[ServiceEntry] = Field(default_factory=list)
+    agents: list[AgentEntry] = Field(default_factory=list)
 
 
 def read_inventory(path: Path) -> InventoryFile:
@@ -141,6 +152,47 @@ def load_inventory(session: Session, directory: Path = DEFAULT_INVENTORY_DIR) ->
             else:
                 existing.client_id, existing.site_id = service.client_id, service.site_id
                 existing.remote_ref = service.remote_ref
+        for i, entry in enumerate(inventory.agents):
+            if entry.site_id not in known_sites:
+                raise InventoryError(f"{path}: agents.{i}.site_id: unknown site {entry.site_id}")
+        bind_agents(session, {entry.agent_id: entry.site_id for entry in inventory.agents})
         count += len(inventory.sites) + len(inventory.clients) + len(inventory.services)
+        count += len(inventory.agents)
     session.flush()
     return count
+
+
+def bind_agent(session: Session, *, agent_id: str, site_id: str) -> Agent:
+    """Enrol ``agent_id`` for ``site_id`` (or move it there): from now on ingest admits its
+    messages for that site only. It stops being held as an unenrolled agent."""
+    bind_agents(session, {agent_id: site_id})
+    agent = session.get(Agent, agent_id)
+    assert agent is not None
+    return agent
+
+
+def bind_agents(session: Session, bindings: Mapping[str, str]) -> None:
+    """``bind_agent`` for many (agent id -> site id) at once: a national fleet's worth."""
+    if not bindings:
+        return
+    ids = sorted(bindings)
+    current: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        current.update(
+            session.execute(
+                select(Agent.agent_id, Agent.site_id).where(Agent.agent_id.in_(chunk))
+            ).all()
+        )
+        session.execute(delete(UnenrolledAgent).where(UnenrolledAgent.agent_id.in_(chunk)))
+    new = [{"agent_id": a, "site_id": bindings[a]} for a in ids if a not in current]
+    moved = [
+        {"agent_id": a, "site_id": bindings[a]}
+        for a in ids
+        if a in current and current[a] != bindings[a]
+    ]
+    if new:
+        session.execute(insert(Agent), new)
+    if moved:
+        session.execute(update(Agent), moved)
+    session.flush()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from collector.storage import Base
@@ -64,6 +64,19 @@ class Agent(Base):
     outbox_thinned_total: Mapped[int] = mapped_column(Integer, default=0)
     outbox_critical: Mapped[bool] = mapped_column(default=False)
     devices_json: Mapped[str] = mapped_column(Text, default="[]")
+
+
+class UnenrolledAgent(Base):
+    """An agent id the inventory does not know, heard on the broker: held, shown to the NOC,
+    bound to no site (ingest dead-letters its messages as ``unenrolled_agent``)."""
+
+    __tablename__ = "unenrolled_agents"
+
+    agent_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    claimed_site_id: Mapped[str] = mapped_column(String(128), default="")
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+    messages: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Client(Base):

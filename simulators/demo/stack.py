@@ -65,7 +65,8 @@ def run_demo(options: DemoOptions) -> int:
         try:
             stack.start_collector()
             for site_file in sorted(SITES_DIR.glob("*.yaml")):
-                agent = stack.add_agent(site_file)
+                # Enrolled by the demo inventory's ``agents``, as a deployment's would be.
+                agent = stack.add_agent(site_file, enrol=False)
                 stack.wait_for_gpio(agent.agent_id)
         except StackError as err:
             raise UserError(f"{err}\n(logs in {options.workdir / 'logs'})") from err

@@ -45,6 +45,27 @@ class FleetConfig:
     resend_after_s: float = 30.0
     seed: int = 1
 
+    def bindings(self) -> dict[str, str]:
+        """Each virtual agent's id and the site it speaks for (what its enrolment binds)."""
+        return {
+            f"{self.id_prefix}-{i:05d}": f"SITE-{self.id_prefix}-{i:05d}".upper()
+            for i in range(self.agents)
+        }
+
+    def inventory(self) -> dict[str, list[dict[str, str]]]:
+        """An inventory file's content enrolling the whole fleet (``collector run
+        --inventory``): its sites, and each agent bound to its own."""
+        bindings = self.bindings()
+        return {
+            "sites": [
+                {"site_id": site_id, "kind": "pm", "name": site_id, "region": "simulated"}
+                for site_id in bindings.values()
+            ],
+            "agents": [
+                {"agent_id": agent_id, "site_id": site_id} for agent_id, site_id in bindings.items()
+            ],
+        }
+
 
 @dataclass
 class FleetReport:
@@ -112,11 +133,10 @@ class Fleet:
     async def _connect_all(self, driver: LoopDriver) -> None:
         cfg = self.config
         batch = max(1, int(cfg.connect_per_s / 10))
-        for i in range(cfg.agents):
-            agent_id = f"{cfg.id_prefix}-{i:05d}"
+        for i, (agent_id, site_id) in enumerate(cfg.bindings().items()):
             agent = VirtualAgent(
                 agent_id=agent_id,
-                site_id=f"SITE-{cfg.id_prefix}-{i:05d}".upper(),
+                site_id=site_id,
                 clock=self.clock,
                 stats=self.stats,
                 attach=driver.attach,

@@ -156,6 +156,25 @@ class World:
         url = f"{self.api_url}{path}"
         return httpx.request(method, url, headers=headers, timeout=10.0, **kwargs)
 
+    def enrol(self, bindings: dict[str, str]) -> None:
+        """Enrol agents for their sites (the collector admits enrolled agents only): in the
+        runner's own collector's database, or through an external collector's API (which adds
+        a site its inventory does not have)."""
+        if self.external is None:
+            self.stack.enrol_all(bindings)
+            return
+        for agent_id, site_id in bindings.items():
+            path = f"/api/v1/agents/{agent_id}"
+            response = self.api("PUT", path, json={"site_id": site_id})
+            if response.status_code == 404:
+                kind = "nro" if site_id.upper().startswith("NRO") else "pm"
+                created = self.api("POST", "/api/v1/sites", json={"site_id": site_id, "kind": kind})
+                if created.status_code not in (201, 409):
+                    raise WorldError(f"cannot add site {site_id}: {created.text}")
+                response = self.api("PUT", path, json={"site_id": site_id})
+            if response.status_code != 200:
+                raise WorldError(f"cannot enrol agent {agent_id}: {response.text}")
+
     def advance(self, seconds: float) -> None:
         """Jump the shared test clock."""
         advance_clock(self.clock_file, seconds)
@@ -188,7 +207,8 @@ class World:
                 raw, link_port=link.port, modbus=modbus, snmp=snmp, trap_port=trap_port
             )
 
-        agent = self.stack.add_agent(site_file, rewrite=rewrite)
+        self.enrol({config.agent_id: config.site_id})
+        agent = self.stack.add_agent(site_file, rewrite=rewrite, enrol=False)
         site = SimulatedSite(agent, link, modbus, snmp, trap_port)
         self.sites[agent.agent_id] = site
         return site
@@ -209,6 +229,7 @@ class World:
             storm_window_s=spec.storm_window_s,
         )
         duration = self.scenario.duration_s
+        self.enrol(config.bindings())
 
         def run() -> None:
             fleet = Fleet(config, clock=self.clock)

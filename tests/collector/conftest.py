@@ -24,12 +24,14 @@ from collector.access import Role
 from collector.alarms import AlarmEngine
 from collector.api.app import create_app
 from collector.api.auth import create_user
-from collector.process import alarm_listeners
+from collector.ingest.store import BatchStore
+from collector.listeners import alarm_listeners
 from collector.scheduler import Scheduler
 from collector.sites.inventory import load_inventory
 from collector.storage import make_engine, make_session_factory
 from collector.storage.schema import create_schema
 from protocol import AlarmEvent, Severity, Transition
+from simulators.stack import enrol_in
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -137,7 +139,13 @@ def desk(sessions: sessionmaker[Session], clock: ManualClock) -> Desk:
             session, name="alpha", role=Role.CLIENT, client_id="op-alpha", now=clock.now()
         )
         session.commit()
-    client = TestClient(create_app(session_factory=sessions, clock=clock))
+    client = TestClient(
+        create_app(
+            session_factory=sessions,
+            clock=clock,
+            ingest_store=BatchStore(AlarmEngine(alarm_listeners())),
+        )
+    )
     client.headers["Authorization"] = f"Bearer {noc}"
     return Desk(
         client,
@@ -177,3 +185,11 @@ def declaration(**overrides: Any) -> dict[str, Any]:
         ],
     }
     return {**body, **overrides}
+
+
+def enrol(sessions: sessionmaker[Session], bindings: dict[str, str]) -> None:
+    """Enrol agents (agent id -> site id) as the inventory's ``agents`` does; a site not yet
+    in the inventory is added."""
+    with sessions() as session:
+        enrol_in(session, bindings)
+        session.commit()

@@ -132,6 +132,9 @@ def _inventory(folder: Path, webhook_url: str) -> Path:
                     {"client_id": "op-scale", "site_id": _site(i), "hosting_ref": f"HEB{i:05d}"}
                     for i in range(SITES)
                 ],
+                "agents": [
+                    {"agent_id": f"scale-{i:03d}", "site_id": _site(i)} for i in range(SITES)
+                ],
             }
         )
     )

@@ -30,6 +30,7 @@ def collector_only(tmp_path: Path) -> Iterator[Stack]:
     stack = Stack(tmp_path / "stack")
     stack.broker.start()
     stack.noc_token = stack.create_token(name="noc", role="noc")
+    stack.enrol(agent_id="outage-agent", site_id="PM-OUTAGE-01")
     stack.start_collector()
     try:
         yield stack

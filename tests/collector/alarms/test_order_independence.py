@@ -26,10 +26,12 @@ from collector.storage.schema import create_schema
 from collector.tickets.flows import TicketAlarmListener
 from collector.tickets.models import Ticket
 from collector.tickets.sla import sla_view
+from tests.collector.conftest import enrol
 from tests.conftest import budget
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TYPES = ["door_open", "fire", "mains_lost", "on_battery", "temp_high"]
+AGENTS = ("pm-a", "pm-b")
 
 
 def _history(draw: st.DrawFn, agent: str) -> list[Received]:
@@ -61,7 +63,7 @@ def _history(draw: st.DrawFn, agent: str) -> list[Received]:
 
 @st.composite
 def deliveries(draw: st.DrawFn) -> tuple[list[Received], list[list[Received]]]:
-    history = [m for agent in ("pm-a", "pm-b") for m in _history(draw, agent)]
+    history = [m for agent in AGENTS for m in _history(draw, agent)]
     shuffled = draw(st.permutations(history))
     duplicated = shuffled + draw(st.lists(st.sampled_from(history), max_size=6))
     cuts = sorted(draw(st.lists(st.integers(0, len(duplicated)), max_size=5)))
@@ -93,6 +95,7 @@ def _reset() -> None:
 def _final_state(batches: list[list[Received]]) -> tuple[Any, ...]:
     _reset()
     sessions = _SESSIONS
+    enrol(sessions, {agent: agent.upper() for agent in AGENTS})
     store = BatchStore(AlarmEngine([TicketAlarmListener(), FeedAlarmListener()]))
     now = T0 + timedelta(hours=1)
     for batch in batches:

@@ -130,6 +130,8 @@ def _concrete(path: str, world: World) -> str:
         "equipment_id": "door-main",
         "client_id": "op-beta",
         "hosting_ref": "HEB00003",
+        "agent_id": "pm-lyon-0102",
+        "stream_id": "0" * 32,
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 

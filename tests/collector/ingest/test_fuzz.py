@@ -14,6 +14,8 @@ import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from agent.buffer import Outbox, OutboxSettings
 from agent.events import AlarmTransition
@@ -45,7 +47,18 @@ VALID = {
 def malformed(rng: random.Random) -> tuple[str, bytes]:
     """One bad message: every way a payload can be wrong."""
     topic = "sw/v1/agents/fuzz-target/events"
-    kind = rng.randrange(8)
+    kind = rng.randrange(12)
+    if kind == 8:  # once a TypeError that took the whole batch down
+        return topic, json.dumps({"v": 1, "kind": rng.choice([[], {}, 1, None])}).encode()
+    if kind == 9:  # a depth bomb
+        depth = rng.randrange(20, 6_000)
+        return topic, b"[" * depth + b"]" * depth
+    if kind == 10:  # numbers that are not numbers, values that are not finite
+        field, value = rng.choice([("seq", '"1"'), ("seq", "true"), ("value", "NaN")])
+        body = json.dumps({**VALID, field: "@"}).replace('"@"', value)
+        return topic, body.encode()
+    if kind == 11:  # valid, for another site than the agent's own
+        return topic, json.dumps({**VALID, "site_id": "PM-VALID"}).encode()
     if kind == 0:
         return topic, rng.randbytes(rng.randrange(1, 300))
     if kind == 1:
@@ -71,6 +84,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     chain = Stack(tmp_path / "stack")
     chain.broker.start()
     chain.noc_token = chain.create_token(name="noc", role="noc")
+    chain.enrol(agent_id="fuzz-target", site_id="PM-FUZZ")
+    chain.enrol(agent_id="fuzz-valid", site_id="PM-VALID")
     chain.start_collector()
     chain.wait_ready()  # the garbage is published once: the subscription must exist first
     try:
@@ -105,9 +120,21 @@ async def test_garbage_is_dead_lettered_and_valid_traffic_still_flows(
     fuzzer = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
     fuzzer.connect(stack.broker.host, stack.broker.port)
     fuzzer.loop_start()
+    # Half the garbage carries an MQTT 5 property: the collector's gateway reads a plain QoS 1
+    # PUBLISH itself and leaves anything else to paho, so both ways are fuzzed.
+    with_property = Properties(PacketTypes.PUBLISH)
+    with_property.UserProperty = [("fuzz", "1")]
+    unsubscribed = 0
     async with link:
         for i in range(count):
-            fuzzer.publish(*malformed(rng), qos=1).wait_for_publish(5)
+            topic, payload = malformed(rng)
+            if i % 50 == 0:  # nobody subscribes to this: counted apart, never stored
+                topic = "sw/v1/agents/fuzz-target/nowhere"
+                unsubscribed += 1
+            properties = with_property if i % 2 else None
+            info = fuzzer.publish(topic, payload, qos=1, properties=properties)
+            info.wait_for_publish(5)
+            assert info.is_published()
             if i % 20 == 0:
                 outbox.append_alarm(
                     AlarmTransition(
@@ -140,13 +167,27 @@ async def test_garbage_is_dead_lettered_and_valid_traffic_still_flows(
     for _ in range(300):
         with engine.connect() as db:
             dead = db.execute(sa.text("SELECT COUNT(*) FROM dead_letters")).scalar_one()
-        if dead >= count:
+        if dead >= count - unsubscribed:
             break
         await asyncio.sleep(0.1)
     with engine.connect() as db:
         applied = db.execute(
             sa.text("SELECT applied_through FROM streams WHERE agent_id = 'fuzz-valid'")
         ).scalar_one()
+        reasons = dict(
+            db.execute(sa.text("SELECT reason, total FROM dead_letter_totals")).fetchall()
+        )
+        misbehaving = db.execute(
+            sa.text(
+                "SELECT site_id, count FROM alarms WHERE alarm_type = 'agent_misbehaving'"
+                " AND state != 'cleared'"
+            )
+        ).fetchall()
     engine.dispose()
-    assert dead == count
+    # Every message is accounted for: dead-lettered, or on a topic nobody subscribes to.
+    assert dead + unsubscribed == count
+    assert sum(reasons.values()) == dead
     assert applied == committed == count // 20
+    # The garbage on fuzz-target's own topic counts on one alarm at its own site; the message
+    # naming another agent's topic (kind 5) is someone-else's, who is not enrolled.
+    assert [site for site, _n in misbehaving] == ["PM-FUZZ"]

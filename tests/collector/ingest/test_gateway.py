@@ -110,6 +110,7 @@ class Agent:
 @pytest.fixture
 def agent(stack: Stack) -> Iterator[Agent]:
     bare = Agent(stack)
+    stack.enrol(agent_id=bare.agent_id, site_id="PM-GW")
     yield bare
     bare.close()
 

@@ -5,15 +5,27 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
 from collector.alarms.models import Alarm
-from collector.ingest.models import InboundEvent
-from collector.ingest.retention import DEFAULT_EVENT_RETENTION, prune_applied_events
+from collector.ingest.models import DeadLetter, DeadLetterTotal, InboundEvent
+from collector.ingest.retention import (
+    DEFAULT_EVENT_RETENTION,
+    prune_applied_events,
+    prune_dead_letters,
+)
+from collector.ingest.store import Received
 from collector.scheduler import Scheduler
+from tests.collector.conftest import enrol
 from tests.collector.ingest.test_store import STREAM, _alarm, _msg, _run
+
+
+@pytest.fixture(autouse=True)
+def _enrolled(sessions: sessionmaker[Session]) -> None:
+    enrol(sessions, {"a1": "S1", "a2": "S1"})
 
 
 def _stored(sessions: sessionmaker[Session]) -> dict[int, bool]:
@@ -76,3 +88,20 @@ def test_the_scheduler_prunes_with_the_telemetry_retention_run(
         assert scheduler.run(session, now=clock.now())
         session.commit()
     assert _stored(sessions) == {}
+
+
+def test_dead_letters_go_by_age_then_by_size_and_their_counts_stay(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    garbage = [Received("sw/v1/agents/a1/events", b"x" * 1000, clock.now()) for _ in range(3)]
+    _run(sessions, clock, *garbage)
+    clock.advance(hours=24 * 20)
+    _run(sessions, clock, *[Received("sw/v1/agents/a1/events", b"y" * 1000, clock.now())] * 5)
+    clock.advance(hours=24 * 11)  # the first three are 31 days old
+    with sessions() as session:
+        # Age first (3 go), then size: 2,500 bytes hold the two newest of the other five.
+        assert prune_dead_letters(session, now=clock.now(), max_bytes=2_500) == 6
+        session.commit()
+        assert session.scalars(select(DeadLetter.payload)).all() == [b"y" * 1000] * 2
+        totals = session.execute(select(DeadLetterTotal.reason, DeadLetterTotal.total)).all()
+        assert totals == [("not_json", 8)]

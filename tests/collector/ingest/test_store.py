@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import timedelta
 from typing import Any
@@ -13,11 +14,20 @@ from sqlalchemy.orm import Session, sessionmaker
 from clocks import ManualClock
 from collector.alarms import AlarmEngine
 from collector.alarms.models import Alarm
-from collector.ingest.models import DeadLetter, InboundEvent, StreamState
+from collector.ingest.admission import OVERSIZE_KEEP_BYTES
+from collector.ingest.models import DeadLetter, DeadLetterTotal, InboundEvent, StreamState
 from collector.ingest.store import BatchStore, Received
 from collector.sites.models import Agent
+from tests.collector.conftest import enrol
 
 STREAM = "5f2b8c0e9a1d4c3b8e7f6a5b4c3d2e1f"
+NAN = float("nan")
+
+
+@pytest.fixture(autouse=True)
+def _enrolled(sessions: sessionmaker[Session]) -> None:
+    """Agent a1 is enrolled at site S1 (what it speaks for in these tests)."""
+    enrol(sessions, {"a1": "S1"})
 
 
 def _alarm(
@@ -101,6 +111,38 @@ def test_a_gap_waits_for_the_resend_and_then_applies_in_order(
         ("sw/v1/agents/other/events", json.dumps(_alarm(1)).encode(), "identity_mismatch"),
         ("sw/v2/agents/a1/events", json.dumps(_alarm(1)).encode(), "bad_topic"),
         ("sw/v1/agents/a1/events", b"{" + b" " * 300_000 + b"}", "oversized"),
+        # What once took a whole batch down with it (a TypeError, a RecursionError).
+        ("sw/v1/agents/a1/events", b'{"v":1,"kind":[]}', "wrong_channel"),
+        ("sw/v1/agents/a1/events", b'{"v":1,"kind":{}}', "wrong_channel"),
+        ("sw/v1/agents/a1/events", b"[" * 5_000 + b"]" * 5_000, "too_deep"),
+        ("sw/v1/agents/a1/events", b'{"a":' * 5_000 + b"1" + b"}" * 5_000, "too_deep"),
+        # Numbers are numbers, measures are finite.
+        ("sw/v1/agents/a1/events", json.dumps({**_alarm(1), "seq": "1"}).encode(), "invalid"),
+        ("sw/v1/agents/a1/events", json.dumps({**_alarm(1), "seq": True}).encode(), "invalid"),
+        ("sw/v1/agents/a1/events", json.dumps({**_alarm(1), "value": NAN}).encode(), "invalid"),
+        (
+            "sw/v1/agents/a1/events",
+            json.dumps({**_alarm(1), "value": 1.5}).replace("1.5", "1e999").encode(),
+            "invalid",
+        ),
+        # Admitted only from an enrolled agent, for its own site, never a collector's alarm.
+        (
+            "sw/v1/agents/a1/events",
+            json.dumps({**_alarm(1), "site_id": "S2"}).encode(),
+            "foreign_site",
+        ),
+        (
+            "sw/v1/agents/zz/events",
+            json.dumps({**_alarm(1), "agent_id": "zz"}).encode(),
+            "unenrolled_agent",
+        ),
+        (
+            "sw/v1/agents/a1/events",
+            json.dumps(
+                {**_alarm(1), "equipment_id": "agent", "alarm_type": "agent_misbehaving"}
+            ).encode(),
+            "reserved_identity",
+        ),
     ],
 )
 def test_bad_messages_are_dead_lettered_with_raw_bytes_and_reason(
@@ -112,7 +154,13 @@ def test_bad_messages_are_dead_lettered_with_raw_bytes_and_reason(
     assert result.stored == 1  # the valid message in the same batch is not held back
     with sessions() as session:
         letter = session.scalars(select(DeadLetter)).one()
-        assert (letter.reason, letter.topic, letter.payload) == (reason, topic, payload)
+        assert (letter.reason, letter.topic) == (reason, topic)
+        assert (letter.size, letter.sha256) == (len(payload), hashlib.sha256(payload).hexdigest())
+        # Raw bytes kept whole, but for an oversized payload: its start only.
+        kept = payload[:OVERSIZE_KEEP_BYTES] if reason == "oversized" else payload
+        assert letter.payload == kept
+        totals = dict(session.execute(select(DeadLetterTotal.reason, DeadLetterTotal.total)).all())
+        assert totals == {reason: 1}
 
 
 def _birth(

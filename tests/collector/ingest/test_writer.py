@@ -22,8 +22,14 @@ from collector.ingest.store import BatchResult, BatchStore, Received
 from collector.ingest.writer import BatchWriter, is_transient
 from collector.storage import make_engine, make_session_factory
 from collector.storage.schema import create_schema
+from tests.collector.conftest import enrol
 
 STREAM = "c" * 32
+
+
+@pytest.fixture(autouse=True)
+def _enrolled(sessions: sessionmaker[Session]) -> None:
+    enrol(sessions, {"w1": "S-W1"})
 
 
 def _alarm(seq: int, *, point: str = "contact") -> dict[str, Any]:
@@ -140,6 +146,42 @@ def test_only_the_message_failing_on_its_own_is_dead_lettered(
         assert stored == [1, 3]
 
 
+class BuggyStore(BatchStore):
+    """A bug that is no database error: any batch holding the poisoned seq raises TypeError.
+    Counts its transactions."""
+
+    def __init__(self, poisoned_seq: int) -> None:
+        super().__init__(AlarmEngine())
+        self._poisoned = poisoned_seq
+        self.calls = 0
+
+    def process(self, session: Session, batch: Any, *, now: Any) -> BatchResult:
+        self.calls += 1
+        if any(json.loads(item.payload)["seq"] == self._poisoned for item in batch):
+            raise TypeError("unhashable type: 'list'")
+        return super().process(session, batch, now=now)
+
+
+def test_a_bug_costs_one_message_and_a_few_transactions_not_the_batch(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    batch = [_msg(clock, _alarm(seq, point=f"p{seq}")) for seq in range(1, 65)]
+    store = BuggyStore(poisoned_seq=37)
+    outcome = _writer(sessions, clock, store).write(batch)
+    assert dict(outcome.result.dead_letters) == {"internal_error": 1}
+    assert (outcome.result.stored, outcome.abandoned) == (63, 0)
+    # Halved down to the message at fault: two transactions a level, not one per message.
+    assert store.calls <= 2 * 6 + 1
+    with sessions() as session:
+        letter = session.scalars(select(DeadLetter)).one()
+        assert json.loads(letter.payload)["seq"] == 37
+        assert "TypeError" in letter.detail
+        # The stream waits behind the gap, visibly: quarantined at 37 for the NOC.
+        state = session.get(StreamState, ("w1", STREAM))
+        assert state is not None
+        assert (state.applied_through, state.quarantine_seq) == (36, 37)
+
+
 @pytest.mark.parametrize(
     ("error", "transient"),
     [
@@ -156,7 +198,9 @@ def test_which_errors_are_transient(error: Any, transient: bool) -> None:
 def pg_sessions(pg_url: str) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(pg_url)
     create_schema(engine)
-    yield make_session_factory(engine)
+    factory = make_session_factory(engine)
+    enrol(factory, {"w1": "S-W1"})
+    yield factory
     engine.dispose()
 
 

@@ -14,7 +14,7 @@ from collector.alarms import AlarmEngine
 from collector.api.auth import create_user
 from collector.feed.models import ChangeEvent
 from collector.ingest.store import BatchStore, Received
-from protocol import HeartbeatMessage, OutboxHealth, Transition
+from protocol import BirthMessage, HeartbeatMessage, OutboxHealth, Transition
 from protocol.messages import DeviceHealth
 from protocol.topics import Channel, agent_topic
 from tests.collector.conftest import Desk, declaration
@@ -65,7 +65,7 @@ def test_the_noc_adds_a_site_with_its_equipment_and_edits_it(desk: Desk) -> None
 def test_a_site_with_live_data_cannot_be_deleted(desk: Desk) -> None:
     blocked = desk.client.delete("/api/v1/sites/PM-LYO-0101")
     assert blocked.status_code == 409
-    assert error(blocked) == "site PM-LYO-0101 still has 1 service(s)"
+    assert error(blocked) == "site PM-LYO-0101 still has 1 agent(s), 1 service(s)"
     desk.client.post("/api/v1/sites", json=NEW_PM)
     desk.alarm(Transition.RAISED, site="PM-LYO-0103", equipment="ups-1")
     busy = desk.client.delete("/api/v1/sites/PM-LYO-0103")
@@ -168,39 +168,93 @@ def test_clients_and_services_are_edited_and_a_new_service_can_be_declared_on(
     ]
 
 
-def heartbeat(
-    sessions: sessionmaker[Session], clock: ManualClock, *, site: str, devices: list[str]
-) -> None:
-    body = HeartbeatMessage(
-        agent_id="agent-hb",
-        stream_id="0" * 32,
-        seq=1,
-        ts=clock.now(),
-        clock_synced=True,
-        site_id=site,
-        boot=1,
-        config_hash="h",
-        outbox=OutboxHealth(events_pending=0, telemetry_pending=0),
-        devices=[DeviceHealth(device_id=d, ok=True, last_ok=clock.now()) for d in devices],
-    )
+def _ingest(sessions: sessionmaker[Session], clock: ManualClock, message: Any) -> None:
+    """One message from an inventory agent, stored and applied as ingest does."""
     received = Received(
-        agent_topic("agent-hb", Channel.HEARTBEAT), body.model_dump_json().encode(), clock.now()
+        agent_topic(message.agent_id, message_channel(message)),
+        message.model_dump_json().encode(),
+        clock.now(),
     )
     with sessions() as session:
         BatchStore(AlarmEngine()).process(session, [received], now=clock.now())
         session.commit()
 
 
+def message_channel(message: Any) -> Channel:
+    return Channel.STATUS if isinstance(message, BirthMessage) else Channel.HEARTBEAT
+
+
+def _agent_of(site: str) -> str:
+    """The agent the demo inventory enrols at ``site``."""
+    return site.lower().replace("-lyo-", "-lyon-")
+
+
+def heartbeat(
+    sessions: sessionmaker[Session], clock: ManualClock, *, site: str, devices: list[str]
+) -> None:
+    """A heartbeat of the site's enrolled agent."""
+    _ingest(
+        sessions,
+        clock,
+        HeartbeatMessage(
+            agent_id=_agent_of(site),
+            stream_id="0" * 32,
+            seq=1,
+            ts=clock.now(),
+            clock_synced=True,
+            site_id=site,
+            boot=1,
+            config_hash="h",
+            outbox=OutboxHealth(events_pending=0, telemetry_pending=0),
+            devices=[DeviceHealth(device_id=d, ok=True, last_ok=clock.now()) for d in devices],
+        ),
+    )
+
+
+def birth(sessions: sessionmaker[Session], clock: ManualClock, *, site: str) -> None:
+    """The site's enrolled agent connects (it is reachable from then on)."""
+    _ingest(
+        sessions,
+        clock,
+        BirthMessage(
+            agent_id=_agent_of(site),
+            stream_id="0" * 32,
+            seq=0,
+            ts=clock.now(),
+            clock_synced=True,
+            site_id=site,
+            boot=1,
+            agent_version="t",
+            config_hash="h",
+        ),
+    )
+
+
 def test_agents_are_listed_with_their_state(
     desk: Desk, sessions: sessionmaker[Session], clock: ManualClock
 ) -> None:
     heartbeat(sessions, clock, site="PM-LYO-0102", devices=["env-1"])
+    birth(sessions, clock, site="PM-LYO-0102")
     agents = desk.client.get("/api/v1/agents").json()
-    assert [(a["agent_id"], a["site_id"]) for a in agents] == [("agent-hb", "PM-LYO-0102")]
-    assert desk.client.get("/api/v1/agents", headers=desk.alpha).json() == []  # not its site
+    # The inventory's enrolled agents: the one that was heard from is reachable.
+    assert [(a["agent_id"], a["site_id"], a["reachable"]) for a in agents] == [
+        ("nro-lyon-01", "NRO-LYO-01", False),
+        ("pm-lyon-0101", "PM-LYO-0101", False),
+        ("pm-lyon-0102", "PM-LYO-0102", True),
+    ]
+    assert agents[2]["last_seen"] is not None
+    # A client sees the agents of its own sites only.
+    alpha = desk.client.get("/api/v1/agents", headers=desk.alpha).json()
+    assert [a["agent_id"] for a in alpha] == ["nro-lyon-01", "pm-lyon-0101"]
 
 
-def test_the_site_list_filters_and_pages(desk: Desk) -> None:
+def test_the_site_list_filters_and_pages(
+    desk: Desk, sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    # Enrolled agents never heard from: their sites are not watched.
+    unreachable = desk.client.get("/api/v1/sites?status=unreachable").json()
+    assert [s["site_id"] for s in unreachable] == ["NRO-LYO-01", "PM-LYO-0101", "PM-LYO-0102"]
+    birth(sessions, clock, site="PM-LYO-0102")
     desk.alarm(Transition.RAISED, site="PM-LYO-0102")
     all_sites = desk.client.get("/api/v1/sites").json()
     assert [s["site_id"] for s in all_sites] == ["NRO-LYO-01", "PM-LYO-0101", "PM-LYO-0102"]

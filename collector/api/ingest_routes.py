@@ -1,0 +1,173 @@
+"""NOC routes about what agents send: enrolment (the agent-to-site binding), unenrolled agents
+heard on the broker, dead letters, and quarantined streams (release, or skip the failing event).
+
+Here rather than in ``collector/ingest/``: a feature's routes import ``collector.api``, and
+ingest is not one of the features the API already imports both ways (the restructuring moves
+the app's assembly up, after which this file moves to ``collector/ingest/routes.py``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from sqlalchemy import select
+
+from collector.api.deps import AppClock, CurrentPrincipal, DbSession, Principal, Role
+from collector.ingest.models import DeadLetter
+from collector.ingest.quarantine import (
+    NotQuarantined,
+    StreamNotFound,
+    quarantined_streams,
+    release_stream,
+)
+from collector.ingest.schemas import (
+    AgentBinding,
+    AgentBindingRead,
+    DeadLetterRead,
+    QuarantinedStream,
+    StreamDecision,
+    StreamDecisionRead,
+    UnenrolledAgentRead,
+)
+from collector.ingest.store import ApplyFailed, BatchStore
+from collector.sites.editing import get_site
+from collector.sites.inventory import bind_agent
+from collector.sites.models import Agent, UnenrolledAgent
+from protocol.topics import AGENT_ID_PATTERN, valid_agent_id
+
+
+def _noc_only(principal: CurrentPrincipal) -> None:
+    """Every route here is the NOC's (checked before the request body is even read)."""
+    if principal.role is not Role.NOC:
+        raise HTTPException(status_code=403, detail="only the NOC manages agents and streams")
+
+
+router = APIRouter(prefix="/api/v1", tags=["ingest"], dependencies=[Depends(_noc_only)])
+
+# Answered by ``install_domain_errors`` with their own messages.
+ERROR_STATUS: dict[type[Exception], int] = {StreamNotFound: 404, NotQuarantined: 409}
+
+
+@router.put("/agents/{agent_id}", response_model=AgentBindingRead)
+def enrol_agent(agent_id: str, body: AgentBinding, db: DbSession) -> AgentBindingRead:
+    """Enrol an agent for its site, or move it to another (NOC): ingest admits its messages for
+    that site only (``enrol-agent`` writes the same binding into the inventory files)."""
+    if not valid_agent_id(agent_id):
+        raise HTTPException(status_code=422, detail=f"agent id must match {AGENT_ID_PATTERN}")
+    get_site(db, body.site_id)
+    agent = bind_agent(db, agent_id=agent_id, site_id=body.site_id)
+    db.commit()
+    return AgentBindingRead(agent_id=agent.agent_id, site_id=agent.site_id)
+
+
+@router.get("/agents/unenrolled", response_model=list[UnenrolledAgentRead])
+def list_unenrolled(db: DbSession) -> list[UnenrolledAgentRead]:
+    """Agent ids heard on the broker that no enrolment knows, latest first (NOC)."""
+    rows = db.scalars(select(UnenrolledAgent).order_by(UnenrolledAgent.last_seen.desc()))
+    return [UnenrolledAgentRead.model_validate(r) for r in rows]
+
+
+@router.get("/dead-letters", response_model=list[DeadLetterRead])
+def list_dead_letters(
+    db: DbSession,
+    reason: str | None = None,
+    agent_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[DeadLetterRead]:
+    """The latest refused messages, by reason or agent (NOC)."""
+    query = select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)
+    if reason is not None:
+        query = query.where(DeadLetter.reason == reason)
+    if agent_id is not None:
+        query = query.where(DeadLetter.agent_id == agent_id)
+    return [DeadLetterRead.model_validate(r) for r in db.scalars(query)]
+
+
+@router.get("/streams/quarantined", response_model=list[QuarantinedStream])
+def list_quarantined(db: DbSession) -> list[QuarantinedStream]:
+    """Streams applied no further since one of their events failed, oldest first (NOC)."""
+    sites = dict(db.execute(select(Agent.agent_id, Agent.site_id)).all())
+    return [
+        QuarantinedStream(
+            agent_id=state.agent_id,
+            stream_id=state.stream_id,
+            site_id=sites.get(state.agent_id),
+            seq=state.quarantine_seq,
+            reason=state.quarantine_reason,
+            since=state.quarantined_at,
+            applied_through=state.applied_through,
+        )
+        for state in quarantined_streams(db)
+    ]
+
+
+@router.post("/agents/{agent_id}/streams/{stream_id}/release", response_model=StreamDecisionRead)
+def release(
+    agent_id: str,
+    stream_id: str,
+    body: StreamDecision,
+    request: Request,
+    db: DbSession,
+    principal: CurrentPrincipal,
+    clock: AppClock,
+) -> StreamDecisionRead:
+    """Apply a quarantined stream again from the event it failed on (after a fix)."""
+    return _decide(agent_id, stream_id, body, request, db, principal, clock, skip=False)
+
+
+@router.post("/agents/{agent_id}/streams/{stream_id}/skip", response_model=StreamDecisionRead)
+def skip(
+    agent_id: str,
+    stream_id: str,
+    body: StreamDecision,
+    request: Request,
+    db: DbSession,
+    principal: CurrentPrincipal,
+    clock: AppClock,
+) -> StreamDecisionRead:
+    """Count the failing event applied without effect, and apply the stream on from there."""
+    return _decide(agent_id, stream_id, body, request, db, principal, clock, skip=True)
+
+
+def _decide(
+    agent_id: str,
+    stream_id: str,
+    body: StreamDecision,
+    request: Request,
+    db: DbSession,
+    principal: Principal,
+    clock: AppClock,
+    *,
+    skip: bool,
+) -> StreamDecisionRead:
+    store: BatchStore = request.app.state.ingest_store
+    now = clock.now()
+    state = release_stream(
+        db,
+        engine=store.engine,
+        agent_id=agent_id,
+        stream_id=stream_id,
+        actor=principal.user_id,
+        reason=body.reason,
+        now=now,
+        skip=skip,
+    )
+    seq = state.applied_through if skip else state.applied_through + 1
+    try:
+        through = store.apply_stream(db, agent_id=agent_id, stream_id=stream_id, now=now)
+    except ApplyFailed as failed:
+        db.rollback()  # the decision too: the stream stays quarantined as it was
+        raise HTTPException(
+            status_code=409,
+            detail=f"event {failed.seq} still cannot be applied ({failed.__cause__}): "
+            "the stream stays quarantined",
+        ) from failed
+    db.commit()
+    return StreamDecisionRead(
+        agent_id=agent_id,
+        stream_id=stream_id,
+        action="skip" if skip else "release",
+        seq=seq,
+        applied_through=through,
+    )
