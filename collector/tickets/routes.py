@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from collector.api.deps import AppClock, CurrentPrincipal, DbSession
+from collector.api.deps import AppClock, CurrentPrincipal, DbSession, IfMatchVersion
 from collector.sla.contracts import UnknownCriticality
 from collector.tickets import declarations, service
 from collector.tickets.declarations import InterventionCreate, RestorationNotice, TicketDeclaration
@@ -121,11 +121,11 @@ def transition(
     principal: CurrentPrincipal,
     clock: AppClock,
     response: Response,
-    if_match: Annotated[str | None, Header()] = None,
+    expected: IfMatchVersion,
 ) -> TicketRead:
-    """Move a ticket through its lifecycle (If-Match: the ETag read before)."""
+    """Move a ticket through its lifecycle (If-Match: the ETag read before; 400 if it is not
+    one, 412 if the ticket changed since)."""
     _noc_or_technician(principal)
-    expected = int(if_match.strip('"')) if if_match and if_match.strip('"').isdigit() else None
     ticket = service.transition(
         db,
         ref=ref,
