@@ -48,7 +48,12 @@ def register(sub: Any) -> None:
     token = csub.add_parser("create-token", help="create an API user and print its token")
     token.add_argument("--db", default="sqlite:///var/shelterwatch.db")
     token.add_argument("--name", required=True)
-    token.add_argument("--role", required=True, choices=["noc", "client", "technician", "viewer"])
+    token.add_argument(
+        "--role",
+        required=True,
+        choices=["noc", "client", "technician", "viewer", "monitoring"],
+        help="monitoring: reads /metrics and nothing else (a Prometheus scraper)",
+    )
     token.add_argument(
         "--client-id", default=None, help="required for --role client: a known client"
     )

@@ -11,7 +11,9 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock
+from collector.access import Action, Forbidden
 from collector.alarms.routes import router as alarms_router
+from collector.api.deps import requires
 from collector.api.errors import document_errors, install_domain_errors, install_error_handlers
 from collector.api.me import router as me_router
 from collector.api.metrics import IngestStatsSource, render_metrics
@@ -50,6 +52,7 @@ def create_app(
     app.state.clock = clock
     install_error_handlers(app)
     document_errors(app)
+    install_domain_errors(app, {Forbidden: 403})
     install_domain_errors(app, TICKET_ERRORS)
     install_domain_errors(app, INVENTORY_ERRORS)
     install_domain_errors(app, INSPECTION_ERRORS)
@@ -74,9 +77,14 @@ def create_app(
         ready = all(checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
-    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=PlainTextResponse,
+        dependencies=[requires(Action.METRICS_READ)],
+    )
     def metrics() -> PlainTextResponse:
-        """Prometheus metrics (no auth, like /healthz: scrape it from the monitoring network)."""
+        """Prometheus metrics, fleet-wide (a bearer token: a ``monitoring`` user for Prometheus)."""
         return PlainTextResponse(
             render_metrics(session_factory, ingest_stats),
             media_type="text/plain; version=0.0.4",

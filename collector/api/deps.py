@@ -1,17 +1,18 @@
-"""Annotated dependencies shared by every route: the DB session, the clock, the caller, and
-the checked values of request headers."""
+"""Annotated dependencies shared by every route: the DB session, the clock, the caller, and the
+permission each route needs."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock
-from collector.access import Principal, Role
+from collector.access import Action, Principal, Role, require
 from collector.api.auth import current_principal
 
 __all__ = [
@@ -19,10 +20,12 @@ __all__ = [
     "CurrentPrincipal",
     "DbSession",
     "IfMatchVersion",
+    "Permit",
     "Principal",
     "Role",
     "get_clock",
     "get_db",
+    "requires",
 ]
 
 # Row ids and versions are 64-bit signed integers in both databases.
@@ -45,6 +48,24 @@ def get_clock(request: Request) -> Clock:
 DbSession = Annotated[Session, Depends(get_db)]
 AppClock = Annotated[Clock, Depends(get_clock)]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """The route dependency that checks the caller's role against the permission table.
+
+    It runs before the body is looked at: a role without the right gets 403 whatever it sends.
+    """
+
+    action: Action
+
+    def __call__(self, principal: CurrentPrincipal) -> None:
+        require(principal, self.action)
+
+
+def requires(action: Action) -> Any:
+    """``dependencies=[requires(Action.X)]``: the one permission a route needs."""
+    return Depends(Permit(action))
 
 
 _ETAG = re.compile(r'"([0-9]{1,19})"')

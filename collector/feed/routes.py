@@ -12,8 +12,8 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from collector.access import Principal
-from collector.api.deps import MAX_ID, CurrentPrincipal
+from collector.access import Action, Principal
+from collector.api.deps import MAX_ID, CurrentPrincipal, requires
 from collector.feed import service
 
 router = APIRouter(prefix="/api/v1", tags=["stream"])
@@ -43,7 +43,9 @@ def last_event_id(
     return int(value)
 
 
-@router.get("/stream", response_class=StreamingResponse)
+@router.get(
+    "/stream", response_class=StreamingResponse, dependencies=[requires(Action.STREAM_READ)]
+)
 async def stream(
     request: Request,
     principal: CurrentPrincipal,
