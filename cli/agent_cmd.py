@@ -51,7 +51,12 @@ def _register_inspect(agent_sub: Any) -> None:
     isub = inspect.add_subparsers(dest="inspect_command", required=True)
     start = isub.add_parser("start", help="start an inspection of this box's site")
     start.add_argument("--duration-min", type=int, default=60, help="1 to 720 (default 60)")
-    start.add_argument("--technician", default="", help="name on the report (default: token's)")
+    start.add_argument(
+        "--technician",
+        default="",
+        help="user name of the technician on the report (default: the token's own; a technician"
+        " token may only name itself)",
+    )
     start.set_defaults(handler=_inspect_start)
     status = isub.add_parser("status", help="the site's latest inspection and its checklist")
     status.set_defaults(handler=_inspect_status)

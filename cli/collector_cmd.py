@@ -48,8 +48,15 @@ def register(sub: Any) -> None:
     token = csub.add_parser("create-token", help="create an API user and print its token")
     token.add_argument("--db", default="sqlite:///var/shelterwatch.db")
     token.add_argument("--name", required=True)
-    token.add_argument("--role", required=True, choices=["noc", "client", "technician", "viewer"])
-    token.add_argument("--client-id", default=None, help="required for --role client")
+    token.add_argument(
+        "--role",
+        required=True,
+        choices=["noc", "client", "technician", "viewer", "monitoring"],
+        help="monitoring: reads /metrics and nothing else (a Prometheus scraper)",
+    )
+    token.add_argument(
+        "--client-id", default=None, help="required for --role client: a known client"
+    )
     token.add_argument(
         "--expires-in-hours",
         type=float,
@@ -181,13 +188,17 @@ def _clock() -> Clock:
 
 
 def _create_token(args: argparse.Namespace) -> int:
+    from sqlalchemy.exc import IntegrityError
+
     from clocks import SystemClock
-    from collector.api.auth import create_user
+    from collector.api.auth import UserRefused, create_user
     from collector.api.deps import Role
     from collector.process import prepare_database
 
     if args.role == "client" and not args.client_id:
         raise UserError("--client-id is required for --role client")
+    if args.role != "client" and args.client_id:
+        raise UserError("--client-id is only for --role client")
     if args.expires_in_hours is not None and not args.expires_in_hours > 0:
         raise UserError("--expires-in-hours must be more than 0")
     _sqlite_parent(args.db)
@@ -196,16 +207,21 @@ def _create_token(args: argparse.Namespace) -> int:
     expires_at = (
         None if args.expires_in_hours is None else now + timedelta(hours=args.expires_in_hours)
     )
-    with factory() as session:
-        _, token = create_user(
-            session,
-            name=args.name,
-            role=Role(args.role),
-            client_id=args.client_id,
-            now=now,
-            expires_at=expires_at,
-        )
-        session.commit()
+    try:
+        with factory() as session:
+            _, token = create_user(
+                session,
+                name=args.name,
+                role=Role(args.role),
+                client_id=args.client_id,
+                now=now,
+                expires_at=expires_at,
+            )
+            session.commit()
+    except UserRefused as err:
+        raise UserError(str(err)) from err
+    except IntegrityError as err:  # the same name, created at the same moment elsewhere
+        raise UserError(f"a user named {args.name!r} already exists") from err
     print(token)
     if expires_at is not None:
         print(f"expires at {expires_at.isoformat(timespec='seconds')}", file=sys.stderr)

@@ -1,4 +1,9 @@
-"""Who is calling and what they may see: roles, principals, and client scoping."""
+"""Who is calling and what they may do: roles, the permission table, principals, client scoping.
+
+``PERMISSIONS`` is the one place that says which role may do what. Every API route names its
+action (``collector.api.deps.requires``); services ask the same table where the answer depends
+on the data (which lifecycle move a transition is, whose dispatch an intervention is).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from sqlalchemy import ColumnElement, false, or_, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from collector.sites.models import Service
+from collector.tickets.lifecycle import ALLOWED, TicketState
 
 
 class Role(StrEnum):
@@ -16,8 +22,170 @@ class Role(StrEnum):
 
     NOC = "noc"  # NOC operator: everything
     CLIENT = "client"  # a hosted operator: only its own services and tickets
-    TECHNICIAN = "technician"  # field technician: inspections, site and agent detail
+    TECHNICIAN = "technician"  # field technician: its own dispatches and inspections; reads
     VIEWER = "viewer"  # read-only
+    MONITORING = "monitoring"  # a Prometheus scraper: /metrics and nothing else
+
+
+class Grant(StrEnum):
+    """How far a role may do an action."""
+
+    NO = "no"
+    ALL = "all"
+    # A client: on its own services, sites and tickets (the client scoping of every query).
+    # A technician: on the tickets it is dispatched to (an intervention names it) and on the
+    # inspections it runs (the inspection names it).
+    OWN = "own"
+
+
+class Action(StrEnum):
+    """What a caller does; each API route does exactly one."""
+
+    ME_READ = "me.read"
+    INVENTORY_READ = "inventory.read"
+    INVENTORY_EDIT = "inventory.edit"
+    CLIENT_READ = "client.read"
+    ESCALATION_EDIT = "escalation.edit"
+    ALARM_READ = "alarm.read"
+    TICKET_READ = "ticket.read"
+    TICKET_OPEN = "ticket.open"
+    TICKET_TRANSITION = "ticket.transition"
+    # One action per lifecycle move (TRANSITION_ACTIONS): the transition route checks both.
+    TICKET_QUALIFY = "ticket.qualify"
+    TICKET_START = "ticket.start"
+    TICKET_ASK_CLIENT = "ticket.ask_client"
+    TICKET_RESUME = "ticket.resume"
+    TICKET_RESTORE = "ticket.restore"
+    TICKET_CONFIRM_CLOSE = "ticket.confirm_close"
+    TICKET_REOPEN = "ticket.reopen"
+    TICKET_CANCEL = "ticket.cancel"
+    TICKET_ESCALATE = "ticket.escalate"
+    TICKET_RESUPERVISE = "ticket.resupervise"
+    TICKET_CONTRACT = "ticket.contract"
+    TICKET_UPDATE = "ticket.update"
+    INTERVENTION_ADD = "intervention.add"
+    PROBLEM_READ = "problem.read"
+    PROBLEM_EDIT = "problem.edit"
+    MAINTENANCE_READ = "maintenance.read"
+    MAINTENANCE_PLAN = "maintenance.plan"
+    INSPECTION_READ = "inspection.read"
+    INSPECTION_START = "inspection.start"
+    INSPECTION_COMPLETE = "inspection.complete"
+    REPORT_MONTHLY = "report.monthly"
+    REPORT_OPERATIONS = "report.operations"
+    STREAM_READ = "stream.read"
+    METRICS_READ = "metrics.read"
+    AGENT_ENROL = "agent.enrol"
+    INGEST_READ = "ingest.read"
+    INGEST_DECIDE = "ingest.decide"
+
+
+COLUMNS = (Role.NOC, Role.CLIENT, Role.TECHNICIAN, Role.VIEWER, Role.MONITORING)
+NO, ALL, OWN = Grant.NO, Grant.ALL, Grant.OWN
+
+# fmt: off
+PERMISSIONS: dict[Action, tuple[Grant, ...]] = {
+    #                               noc   client  technician  viewer  monitoring
+    Action.ME_READ:                 (ALL,  ALL,    ALL,        ALL,    NO),
+    # Sites, equipment, agents, telemetry, services: a technician diagnoses on site.
+    Action.INVENTORY_READ:          (ALL,  OWN,    ALL,        ALL,    NO),
+    # Sites, equipment, clients, services.
+    Action.INVENTORY_EDIT:          (ALL,  NO,     NO,         NO,     NO),
+    # Clients and their escalation contacts (names, phones): no field need for a technician.
+    Action.CLIENT_READ:             (ALL,  OWN,    NO,         ALL,    NO),
+    Action.ESCALATION_EDIT:         (ALL,  NO,     NO,         NO,     NO),
+    Action.ALARM_READ:              (ALL,  OWN,    ALL,        ALL,    NO),
+    # Tickets and the urgent desk's queue.
+    Action.TICKET_READ:             (ALL,  OWN,    ALL,        ALL,    NO),
+    # Declare a ticket (SAV) or an urgent request, on the client's own services only.
+    Action.TICKET_OPEN:             (ALL,  OWN,    NO,         NO,     NO),
+    # The route; which move a client may make is the move's own row below.
+    Action.TICKET_TRANSITION:       (ALL,  OWN,    NO,         NO,     NO),
+    # opened -> qualified
+    Action.TICKET_QUALIFY:          (ALL,  NO,     NO,         NO,     NO),
+    # qualified -> in_progress
+    Action.TICKET_START:            (ALL,  NO,     NO,         NO,     NO),
+    # in_progress -> waiting_client
+    Action.TICKET_ASK_CLIENT:       (ALL,  NO,     NO,         NO,     NO),
+    # waiting_client -> in_progress: the client answers the NOC's question.
+    Action.TICKET_RESUME:           (ALL,  OWN,    NO,         NO,     NO),
+    # in_progress -> restored, with the restoration notice (its own route).
+    Action.TICKET_RESTORE:          (ALL,  NO,     NO,         NO,     NO),
+    # restored -> closed: the client confirms (or the 48 h auto-close, which is no caller).
+    Action.TICKET_CONFIRM_CLOSE:    (ALL,  OWN,    NO,         NO,     NO),
+    # restored -> in_progress: the client refuses the restoration.
+    Action.TICKET_REOPEN:           (ALL,  OWN,    NO,         NO,     NO),
+    # any open state -> cancelled
+    Action.TICKET_CANCEL:           (ALL,  NO,     NO,         NO,     NO),
+    Action.TICKET_ESCALATE:         (ALL,  NO,     NO,         NO,     NO),
+    Action.TICKET_RESUPERVISE:      (ALL,  NO,     NO,         NO,     NO),
+    Action.TICKET_CONTRACT:         (ALL,  NO,     NO,         NO,     NO),
+    # Progress updates: a client's messages on its tickets, a technician's from its dispatch.
+    Action.TICKET_UPDATE:           (ALL,  OWN,    OWN,        NO,     NO),
+    # A technician records what it did on a ticket it is dispatched to, in its own name.
+    Action.INTERVENTION_ADD:        (ALL,  NO,     OWN,        NO,     NO),
+    Action.PROBLEM_READ:            (ALL,  OWN,    ALL,        ALL,    NO),
+    Action.PROBLEM_EDIT:            (ALL,  NO,     NO,         NO,     NO),
+    Action.MAINTENANCE_READ:        (ALL,  OWN,    ALL,        ALL,    NO),
+    Action.MAINTENANCE_PLAN:        (ALL,  NO,     NO,         NO,     NO),
+    Action.INSPECTION_READ:         (ALL,  OWN,    ALL,        ALL,    NO),
+    # A technician starts inspections in its own name, and completes those naming it.
+    Action.INSPECTION_START:        (ALL,  NO,     OWN,        NO,     NO),
+    Action.INSPECTION_COMPLETE:     (ALL,  NO,     OWN,        NO,     NO),
+    # Penalties in euros: the client's and the NOC's business, not the field's.
+    Action.REPORT_MONTHLY:          (ALL,  OWN,    NO,         ALL,    NO),
+    Action.REPORT_OPERATIONS:       (ALL,  OWN,    ALL,        ALL,    NO),
+    Action.STREAM_READ:             (ALL,  OWN,    ALL,        ALL,    NO),
+    # Fleet-wide counts: never a client's; Prometheus scrapes with a monitoring token.
+    Action.METRICS_READ:            (ALL,  NO,     NO,         ALL,    ALL),
+    # Bind an agent to the one site it may speak for: who may speak for a site is the NOC's.
+    Action.AGENT_ENROL:             (ALL,  NO,     NO,         NO,     NO),
+    # Dead letters, unenrolled agents, quarantined streams: what boxes sent, any site's.
+    Action.INGEST_READ:             (ALL,  NO,     NO,         ALL,    NO),
+    # Release a quarantined stream or skip the event it failed on.
+    Action.INGEST_DECIDE:           (ALL,  NO,     NO,         NO,     NO),
+}
+# fmt: on
+
+# Every move of the lifecycle is one action of the table (a test checks both ways).
+TRANSITION_ACTIONS: dict[tuple[TicketState, TicketState], Action] = {
+    (TicketState.OPENED, TicketState.QUALIFIED): Action.TICKET_QUALIFY,
+    (TicketState.QUALIFIED, TicketState.IN_PROGRESS): Action.TICKET_START,
+    (TicketState.IN_PROGRESS, TicketState.WAITING_CLIENT): Action.TICKET_ASK_CLIENT,
+    (TicketState.WAITING_CLIENT, TicketState.IN_PROGRESS): Action.TICKET_RESUME,
+    (TicketState.IN_PROGRESS, TicketState.RESTORED): Action.TICKET_RESTORE,
+    (TicketState.RESTORED, TicketState.CLOSED): Action.TICKET_CONFIRM_CLOSE,
+    (TicketState.RESTORED, TicketState.IN_PROGRESS): Action.TICKET_REOPEN,
+    **{
+        (state, TicketState.CANCELLED): Action.TICKET_CANCEL
+        for state, targets in ALLOWED.items()
+        if TicketState.CANCELLED in targets
+    },
+}
+
+
+def _check_table() -> None:
+    """The table is complete and means one thing: only clients and technicians have OWN."""
+    missing = set(Action) - set(PERMISSIONS)
+    if missing:
+        raise AssertionError(f"actions without a row in PERMISSIONS: {sorted(missing)}")
+    for action, row in PERMISSIONS.items():
+        if len(row) != len(COLUMNS):
+            raise AssertionError(f"{action}: one grant per role {COLUMNS}")
+        for role, grant in zip(COLUMNS, row, strict=True):
+            if grant is Grant.OWN and role not in (Role.CLIENT, Role.TECHNICIAN):
+                raise AssertionError(f"{action}: {role} has no 'own' data")
+    moves = {(a, b) for a, targets in ALLOWED.items() for b in targets}
+    if moves != set(TRANSITION_ACTIONS):
+        odd = moves ^ set(TRANSITION_ACTIONS)
+        raise AssertionError(f"lifecycle moves and their actions differ: {odd}")
+
+
+_check_table()
+
+
+class Forbidden(PermissionError):
+    """The caller's role may not do this (the permission table says so)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +202,29 @@ class Principal:
         return self.role is Role.CLIENT
 
     @property
-    def can_write(self) -> bool:
-        """NOC operators act on everything; clients act on their own tickets."""
-        return self.role in (Role.NOC, Role.CLIENT, Role.TECHNICIAN)
+    def is_technician(self) -> bool:
+        """True for a field technician, who acts only on its own dispatches and inspections."""
+        return self.role is Role.TECHNICIAN
+
+
+def grant(role: Role, action: Action) -> Grant:
+    """What the table gives ``role`` for ``action``."""
+    return PERMISSIONS[action][COLUMNS.index(role)]
+
+
+def require(principal: Principal, action: Action) -> Grant:
+    """The caller's grant for ``action``; raises ``Forbidden`` when it is NO.
+
+    ``OWN`` obliges the caller of ``require`` to keep to the caller's own objects."""
+    given = grant(principal.role, action)
+    if given is Grant.NO:
+        raise Forbidden(f"the {principal.role.value} role may not do {action.value}")
+    return given
+
+
+def transition_action(current: TicketState, wanted: TicketState) -> Action:
+    """The action a lifecycle move is (the move must be legal: see ``check_transition``)."""
+    return TRANSITION_ACTIONS[(current, wanted)]
 
 
 def client_site_ids(client_id: str):  # type: ignore[no-untyped-def]

@@ -6,14 +6,15 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
+from collector.access import Action
 from collector.alarms import service
 from collector.alarms.schemas import AlarmPage, AlarmRead
-from collector.api.deps import CurrentPrincipal, DbSession
+from collector.api.deps import CurrentPrincipal, DbSession, requires
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
 
 
-@router.get("", response_model=AlarmPage)
+@router.get("", response_model=AlarmPage, dependencies=[requires(Action.ALARM_READ)])
 def list_alarms(
     db: DbSession,
     principal: CurrentPrincipal,

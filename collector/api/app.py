@@ -11,8 +11,10 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock
+from collector.access import Action, Forbidden
 from collector.alarms import AlarmEngine
 from collector.alarms.routes import router as alarms_router
+from collector.api.deps import requires
 from collector.api.errors import document_errors, install_domain_errors, install_error_handlers
 from collector.api.ingest_routes import ERROR_STATUS as INGEST_ERRORS
 from collector.api.ingest_routes import router as ingest_router
@@ -58,6 +60,7 @@ def create_app(
     app.state.ingest_store = ingest_store or BatchStore(AlarmEngine(alarm_listeners()))
     install_error_handlers(app)
     document_errors(app)
+    install_domain_errors(app, {Forbidden: 403})
     install_domain_errors(app, TICKET_ERRORS)
     install_domain_errors(app, INVENTORY_ERRORS)
     install_domain_errors(app, INSPECTION_ERRORS)
@@ -84,9 +87,14 @@ def create_app(
         ready = all(checks.values())
         return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
-    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=PlainTextResponse,
+        dependencies=[requires(Action.METRICS_READ)],
+    )
     def metrics() -> PlainTextResponse:
-        """Prometheus metrics (no auth, like /healthz: scrape it from the monitoring network)."""
+        """Prometheus metrics, fleet-wide (a bearer token: a ``monitoring`` user for Prometheus)."""
         return PlainTextResponse(
             render_metrics(session_factory, ingest_stats),
             media_type="text/plain; version=0.0.4",

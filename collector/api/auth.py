@@ -13,8 +13,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from clocks import Clock
 from collector.access import Principal, Role
 from collector.api.auth_models import ApiUser
+from collector.sites.models import Client
 
 TOKEN_PREFIX = "sw_"
+
+
+class UserRefused(ValueError):
+    """A user that cannot be created as asked; the message says why."""
 
 
 def _digest(token: str) -> str:
@@ -30,9 +35,16 @@ def create_user(
     client_id: str | None = None,
     expires_at: datetime | None = None,
 ) -> tuple[ApiUser, str]:
-    """Create a user; returns it with its plaintext token (the only time it is visible)."""
+    """Create a user; returns it with its plaintext token (the only time it is visible).
+
+    A client user belongs to a known client; names are unique (they are who acts, in every
+    operations log, and whom interventions and inspections name)."""
     if (role is Role.CLIENT) != (client_id is not None):
-        raise ValueError("a client_id is required for, and only for, the client role")
+        raise UserRefused("a client id is required for, and only for, the client role")
+    if client_id is not None and session.get(Client, client_id) is None:
+        raise UserRefused(f"no client {client_id!r}: add it to the inventory first")
+    if session.scalar(select(ApiUser.id).where(ApiUser.name == name)) is not None:
+        raise UserRefused(f"a user named {name!r} already exists")
     # A fixed prefix: a token never starts with "-" (taken for an option on a command line)
     # and is recognisable when it leaks into a log or a commit.
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)

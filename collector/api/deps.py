@@ -1,18 +1,35 @@
-"""Annotated dependencies shared by every route: the DB session, the clock, the caller."""
+"""Annotated dependencies shared by every route: the DB session, the clock, the caller, and the
+permission each route needs."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock
-from collector.access import Principal, Role
+from collector.access import Action, Principal, Role, require
 from collector.api.auth import current_principal
 
-__all__ = ["AppClock", "CurrentPrincipal", "DbSession", "Principal", "Role", "get_clock", "get_db"]
+__all__ = [
+    "AppClock",
+    "CurrentPrincipal",
+    "DbSession",
+    "IfMatchVersion",
+    "Permit",
+    "Principal",
+    "Role",
+    "get_clock",
+    "get_db",
+    "requires",
+]
+
+# Row ids and versions are 64-bit signed integers in both databases.
+MAX_ID = 2**63 - 1
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -31,3 +48,52 @@ def get_clock(request: Request) -> Clock:
 DbSession = Annotated[Session, Depends(get_db)]
 AppClock = Annotated[Clock, Depends(get_clock)]
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+@dataclass(frozen=True, slots=True)
+class Permit:
+    """The route dependency that checks the caller's role against the permission table.
+
+    It runs before the body is looked at: a role without the right gets 403 whatever it sends.
+    """
+
+    action: Action
+
+    def __call__(self, principal: CurrentPrincipal) -> None:
+        require(principal, self.action)
+
+
+def requires(action: Action) -> Any:
+    """``dependencies=[requires(Action.X)]``: the one permission a route needs."""
+    return Depends(Permit(action))
+
+
+_ETAG = re.compile(r'"([0-9]{1,19})"')
+
+
+def if_match_version(
+    if_match: Annotated[
+        str | None,
+        Header(description='The ETag read before (e.g. "7"), or *; a stale one answers 412'),
+    ] = None,
+) -> int | None:
+    """The ticket version an ``If-Match`` header expects (None: no header, or ``*``).
+
+    Anything but an ETag as this API sends them is a 400: a precondition the server cannot
+    read must never be skipped (the change would go through unchecked)."""
+    if if_match is None:
+        return None
+    value = if_match.strip()
+    if value == "*":
+        return None
+    match = _ETAG.fullmatch(value)
+    if match is None or int(match.group(1)) > MAX_ID:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise HTTPException(
+            status_code=400,
+            detail=f'If-Match: expected the ETag the ticket was read with, e.g. "7"; got {shown!r}',
+        )
+    return int(match.group(1))
+
+
+IfMatchVersion = Annotated[int | None, Depends(if_match_version)]

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import select
 
-from collector.api.deps import AppClock, CurrentPrincipal, DbSession, Principal, Role
+from collector.access import Action
+from collector.api.deps import AppClock, CurrentPrincipal, DbSession, Principal, requires
 from collector.ingest.models import DeadLetter
 from collector.ingest.quarantine import (
     NotQuarantined,
@@ -36,20 +37,17 @@ from collector.sites.inventory import bind_agent
 from collector.sites.models import Agent, UnenrolledAgent
 from protocol.topics import AGENT_ID_PATTERN, valid_agent_id
 
-
-def _noc_only(principal: CurrentPrincipal) -> None:
-    """Every route here is the NOC's (checked before the request body is even read)."""
-    if principal.role is not Role.NOC:
-        raise HTTPException(status_code=403, detail="only the NOC manages agents and streams")
-
-
-router = APIRouter(prefix="/api/v1", tags=["ingest"], dependencies=[Depends(_noc_only)])
+router = APIRouter(prefix="/api/v1", tags=["ingest"])
 
 # Answered by ``install_domain_errors`` with their own messages.
 ERROR_STATUS: dict[type[Exception], int] = {StreamNotFound: 404, NotQuarantined: 409}
 
 
-@router.put("/agents/{agent_id}", response_model=AgentBindingRead)
+@router.put(
+    "/agents/{agent_id}",
+    response_model=AgentBindingRead,
+    dependencies=[requires(Action.AGENT_ENROL)],
+)
 def enrol_agent(agent_id: str, body: AgentBinding, db: DbSession) -> AgentBindingRead:
     """Enrol an agent for its site, or move it to another (NOC): ingest admits its messages for
     that site only (``enrol-agent`` writes the same binding into the inventory files)."""
@@ -61,14 +59,22 @@ def enrol_agent(agent_id: str, body: AgentBinding, db: DbSession) -> AgentBindin
     return AgentBindingRead(agent_id=agent.agent_id, site_id=agent.site_id)
 
 
-@router.get("/agents/unenrolled", response_model=list[UnenrolledAgentRead])
+@router.get(
+    "/agents/unenrolled",
+    response_model=list[UnenrolledAgentRead],
+    dependencies=[requires(Action.INGEST_READ)],
+)
 def list_unenrolled(db: DbSession) -> list[UnenrolledAgentRead]:
     """Agent ids heard on the broker that no enrolment knows, latest first (NOC)."""
     rows = db.scalars(select(UnenrolledAgent).order_by(UnenrolledAgent.last_seen.desc()))
     return [UnenrolledAgentRead.model_validate(r) for r in rows]
 
 
-@router.get("/dead-letters", response_model=list[DeadLetterRead])
+@router.get(
+    "/dead-letters",
+    response_model=list[DeadLetterRead],
+    dependencies=[requires(Action.INGEST_READ)],
+)
 def list_dead_letters(
     db: DbSession,
     reason: str | None = None,
@@ -84,7 +90,11 @@ def list_dead_letters(
     return [DeadLetterRead.model_validate(r) for r in db.scalars(query)]
 
 
-@router.get("/streams/quarantined", response_model=list[QuarantinedStream])
+@router.get(
+    "/streams/quarantined",
+    response_model=list[QuarantinedStream],
+    dependencies=[requires(Action.INGEST_READ)],
+)
 def list_quarantined(db: DbSession) -> list[QuarantinedStream]:
     """Streams applied no further since one of their events failed, oldest first (NOC)."""
     sites = dict(db.execute(select(Agent.agent_id, Agent.site_id)).all())
@@ -102,7 +112,11 @@ def list_quarantined(db: DbSession) -> list[QuarantinedStream]:
     ]
 
 
-@router.post("/agents/{agent_id}/streams/{stream_id}/release", response_model=StreamDecisionRead)
+@router.post(
+    "/agents/{agent_id}/streams/{stream_id}/release",
+    response_model=StreamDecisionRead,
+    dependencies=[requires(Action.INGEST_DECIDE)],
+)
 def release(
     agent_id: str,
     stream_id: str,
@@ -116,7 +130,11 @@ def release(
     return _decide(agent_id, stream_id, body, request, db, principal, clock, skip=False)
 
 
-@router.post("/agents/{agent_id}/streams/{stream_id}/skip", response_model=StreamDecisionRead)
+@router.post(
+    "/agents/{agent_id}/streams/{stream_id}/skip",
+    response_model=StreamDecisionRead,
+    dependencies=[requires(Action.INGEST_DECIDE)],
+)
 def skip(
     agent_id: str,
     stream_id: str,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from collector.api.deps import CurrentPrincipal
+from collector.access import Action
+from collector.api.deps import CurrentPrincipal, requires
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 
@@ -18,7 +19,7 @@ class Me(BaseModel):
     client_id: str | None
 
 
-@router.get("/me", response_model=Me)
+@router.get("/me", response_model=Me, dependencies=[requires(Action.ME_READ)])
 def me(principal: CurrentPrincipal) -> Me:
     """The caller's name, role and (for a client) client id."""
     return Me(user_id=principal.user_id, role=principal.role.value, client_id=principal.client_id)

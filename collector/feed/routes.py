@@ -4,36 +4,59 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from collector.access import Principal
-from collector.api.deps import CurrentPrincipal
+from collector.access import Action, Principal
+from collector.api.deps import MAX_ID, CurrentPrincipal, requires
 from collector.feed import service
 
 router = APIRouter(prefix="/api/v1", tags=["stream"])
 
 POLL_S = 0.5
 KEEPALIVE_S = 15.0
+_EVENT_ID = re.compile(r"[0-9]{1,19}")
 
 
-@router.get("/stream", response_class=StreamingResponse)
+def last_event_id(
+    last_event_id: Annotated[
+        str | None, Header(description="the id of the last event received (a browser resumes)")
+    ] = None,
+) -> int | None:
+    """The ``Last-Event-ID`` to resume after; 400 unless it is an event id this stream sent.
+
+    Checked before the stream opens: once it is open, an error can no longer be answered."""
+    if not last_event_id:  # absent, or empty: nothing received yet
+        return None
+    value = last_event_id.strip()
+    if _EVENT_ID.fullmatch(value) is None or int(value) > MAX_ID:
+        shown = value if len(value) <= 40 else value[:40] + "..."
+        raise HTTPException(
+            status_code=400,
+            detail=f"Last-Event-ID: expected an event id from this stream, got {shown!r}",
+        )
+    return int(value)
+
+
+@router.get(
+    "/stream", response_class=StreamingResponse, dependencies=[requires(Action.STREAM_READ)]
+)
 async def stream(
     request: Request,
     principal: CurrentPrincipal,
-    after: Annotated[int | None, Query(ge=0, le=2**63 - 1)] = None,
+    resume_after: Annotated[int | None, Depends(last_event_id)],
+    after: Annotated[int | None, Query(ge=0, le=MAX_ID)] = None,
     max_s: Annotated[float | None, Query(gt=0, le=86_400)] = None,
-    last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
-    """``text/event-stream`` of changes; resumes after ``Last-Event-ID`` (or ``?after=``)."""
+    """``text/event-stream`` of changes; resumes after ``?after=``, else ``Last-Event-ID``
+    (400 when either is not an event id)."""
     factory: sessionmaker[Session] = request.app.state.session_factory
-    start = after
-    if start is None and last_event_id and last_event_id.isdigit():
-        start = int(last_event_id)
+    start = after if after is not None else resume_after
     if start is None:
         with factory() as session:
             start = service.last_id(session)

@@ -10,8 +10,8 @@ from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from collector.access import client_site_ids
-from collector.api.deps import AppClock, CurrentPrincipal, DbSession
+from collector.access import Action, client_site_ids
+from collector.api.deps import AppClock, CurrentPrincipal, DbSession, requires
 from collector.inspections import service
 from collector.inspections.models import Inspection
 from collector.sites.inventory_routes import visible_site
@@ -87,7 +87,12 @@ def _read(inspection: Inspection) -> InspectionRead:
     return InspectionRead.model_validate(inspection).model_copy(update={"items": items})
 
 
-@router.post("", response_model=InspectionRead, status_code=201)
+@router.post(
+    "",
+    response_model=InspectionRead,
+    status_code=201,
+    dependencies=[requires(Action.INSPECTION_START)],
+)
 def start(
     body: InspectionStart, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> InspectionRead:
@@ -104,7 +109,9 @@ def start(
     return _read(inspection)
 
 
-@router.get("/due", response_model=list[SiteDueRead])
+@router.get(
+    "/due", response_model=list[SiteDueRead], dependencies=[requires(Action.INSPECTION_READ)]
+)
 def due(
     db: DbSession,
     principal: CurrentPrincipal,
@@ -120,7 +127,9 @@ def due(
     ]
 
 
-@router.get("", response_model=list[InspectionRead])
+@router.get(
+    "", response_model=list[InspectionRead], dependencies=[requires(Action.INSPECTION_READ)]
+)
 def list_inspections(
     db: DbSession, principal: CurrentPrincipal, site_id: str | None = None
 ) -> list[InspectionRead]:
@@ -132,7 +141,11 @@ def list_inspections(
     return [_read(i) for i in found if allowed is None or i.site_id in allowed]
 
 
-@router.get("/{inspection_id}", response_model=InspectionRead)
+@router.get(
+    "/{inspection_id}",
+    response_model=InspectionRead,
+    dependencies=[requires(Action.INSPECTION_READ)],
+)
 def get_inspection(
     inspection_id: InspectionId, db: DbSession, principal: CurrentPrincipal
 ) -> InspectionRead:
@@ -142,7 +155,11 @@ def get_inspection(
     return _read(inspection)
 
 
-@router.post("/{inspection_id}/complete", response_model=InspectionRead)
+@router.post(
+    "/{inspection_id}/complete",
+    response_model=InspectionRead,
+    dependencies=[requires(Action.INSPECTION_COMPLETE)],
+)
 def complete(
     inspection_id: InspectionId,
     body: InspectionComplete,

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from collector.access import Principal
+from collector.access import Action, Principal, require
 from collector.alarms.listener import AlarmChange
 from collector.alarms.models import Alarm
 from collector.inspections.models import Inspection
@@ -58,12 +58,7 @@ class InspectionNotFound(LookupError):
 
 
 class InspectionForbidden(PermissionError):
-    """Clients and viewers do not run inspections."""
-
-
-def _can_inspect(principal: Principal) -> None:
-    if principal.role.value not in ("noc", "technician"):
-        raise InspectionForbidden("only technicians and the NOC run inspections")
+    """A technician acting on another technician's inspection."""
 
 
 def start(
@@ -75,8 +70,13 @@ def start(
     principal: Principal,
     now: datetime,
 ) -> Inspection:
-    """Start an inspection of a known site for ``duration``."""
-    _can_inspect(principal)
+    """Start an inspection of a known site for ``duration``; a technician names itself."""
+    require(principal, Action.INSPECTION_START)
+    if principal.is_technician and technician not in ("", principal.user_id):
+        raise InspectionForbidden(
+            f"a technician starts inspections in its own name ({principal.user_id}),"
+            f" not {technician!r}"
+        )
     if session.get(Site, site_id) is None:
         raise InspectionNotFound(f"site {site_id} not found: no inspection started")
     if not timedelta(0) < duration <= MAX_DURATION:
@@ -184,9 +184,14 @@ def end_expired(session: Session, *, now: datetime) -> int:
 def complete(
     session: Session, *, inspection_id: int, notes: str, principal: Principal, now: datetime
 ) -> Inspection:
-    """Store the report: technician, date, results per item, notes."""
-    _can_inspect(principal)
+    """Store the report: technician, date, results per item, notes; a technician completes
+    the inspections that name it."""
+    require(principal, Action.INSPECTION_COMPLETE)
     inspection = get(session, inspection_id=inspection_id)
+    if principal.is_technician and inspection.technician != principal.user_id:
+        raise InspectionForbidden(
+            f"inspection {inspection_id} is {inspection.technician}'s, not {principal.user_id}'s"
+        )
     if inspection.status == "completed":
         raise InspectionRefused(f"inspection {inspection_id} is already completed")
     inspection.status = "completed"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from collector.api.deps import AppClock, CurrentPrincipal, DbSession
+from collector.access import Action
+from collector.api.deps import AppClock, CurrentPrincipal, DbSession, requires
 from collector.feed import service as feed
 from collector.maintenance import service
 from collector.maintenance.schemas import MaintenanceCreate, MaintenanceRead
@@ -13,7 +14,9 @@ from collector.sites.models import Site
 router = APIRouter(prefix="/api/v1/maintenance", tags=["maintenance"])
 
 
-@router.get("", response_model=list[MaintenanceRead])
+@router.get(
+    "", response_model=list[MaintenanceRead], dependencies=[requires(Action.MAINTENANCE_READ)]
+)
 def list_windows(db: DbSession, principal: CurrentPrincipal) -> list[MaintenanceRead]:
     """Planned works the caller may see."""
     return [
@@ -21,13 +24,16 @@ def list_windows(db: DbSession, principal: CurrentPrincipal) -> list[Maintenance
     ]
 
 
-@router.post("", response_model=MaintenanceRead, status_code=201)
+@router.post(
+    "",
+    response_model=MaintenanceRead,
+    status_code=201,
+    dependencies=[requires(Action.MAINTENANCE_PLAN)],
+)
 def create_window(
     body: MaintenanceCreate, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> MaintenanceRead:
     """Record planned works (NOC); affected clients get the notice on their live stream."""
-    if principal.role.value != "noc":
-        raise HTTPException(status_code=403, detail="only the NOC plans works")
     if db.get(Site, body.site_id) is None:
         raise HTTPException(status_code=404, detail=f"site {body.site_id} not found")
     request = service.WindowRequest(**{**body.model_dump(), "alarm_types": tuple(body.alarm_types)})

@@ -8,7 +8,8 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from collector.api.deps import AppClock, CurrentPrincipal, DbSession
+from collector.access import Action
+from collector.api.deps import AppClock, CurrentPrincipal, DbSession, requires
 from collector.problems import service
 from collector.problems.models import Problem
 
@@ -17,7 +18,6 @@ router = APIRouter(prefix="/api/v1/problems", tags=["problems"])
 ERROR_STATUS: dict[type[Exception], int] = {
     service.ProblemNotFound: 404,
     service.ProblemConflict: 409,
-    service.ProblemForbidden: 403,
 }
 
 
@@ -78,7 +78,7 @@ def _read(db: DbSession, problem: Problem) -> ProblemRead:
     )
 
 
-@router.get("", response_model=list[ProblemRead])
+@router.get("", response_model=list[ProblemRead], dependencies=[requires(Action.PROBLEM_READ)])
 def list_problems(
     db: DbSession,
     principal: CurrentPrincipal,
@@ -88,7 +88,9 @@ def list_problems(
     return [_read(db, p) for p in service.list_problems(db, principal=principal, state=state)]
 
 
-@router.post("", response_model=ProblemRead, status_code=201)
+@router.post(
+    "", response_model=ProblemRead, status_code=201, dependencies=[requires(Action.PROBLEM_EDIT)]
+)
 def create(
     body: ProblemCreate, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> ProblemRead:
@@ -98,13 +100,15 @@ def create(
     return _read(db, problem)
 
 
-@router.get("/{ref}", response_model=ProblemRead)
+@router.get("/{ref}", response_model=ProblemRead, dependencies=[requires(Action.PROBLEM_READ)])
 def get_problem(ref: str, db: DbSession, principal: CurrentPrincipal) -> ProblemRead:
     """One problem and its incidents."""
     return _read(db, service.get(db, ref=ref, principal=principal))
 
 
-@router.post("/{ref}/decision", response_model=ProblemRead)
+@router.post(
+    "/{ref}/decision", response_model=ProblemRead, dependencies=[requires(Action.PROBLEM_EDIT)]
+)
 def decide(
     ref: str, body: ProblemDecision, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> ProblemRead:
@@ -115,7 +119,9 @@ def decide(
     return _read(db, problem)
 
 
-@router.post("/{ref}/tickets", response_model=ProblemRead)
+@router.post(
+    "/{ref}/tickets", response_model=ProblemRead, dependencies=[requires(Action.PROBLEM_EDIT)]
+)
 def link(
     ref: str, body: ProblemLink, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> ProblemRead:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from collector.access import Principal, client_site_ids
+from collector.access import Action, Principal, client_site_ids, require
 from collector.alarms.listener import AlarmChange
 from collector.alarms.models import Alarm, AlarmHistory
 from collector.alarms.rules import load_rules
@@ -28,10 +28,6 @@ class ProblemNotFound(LookupError):
 
 class ProblemConflict(ValueError):
     """A change the problem's state does not allow; names both states."""
-
-
-class ProblemForbidden(PermissionError):
-    """Only the NOC handles problems."""
 
 
 # Statements of the alarm path (every raise runs them), built once: building one costs more
@@ -261,8 +257,7 @@ def _visible(session: Session, problem: Problem, principal: Principal) -> bool:
 
 
 def _noc_only(principal: Principal) -> None:
-    if principal.role.value != "noc":
-        raise ProblemForbidden("only the NOC handles problems")
+    require(principal, Action.PROBLEM_EDIT)
 
 
 def _publish(session: Session, problem: Problem, *, action: str, now: datetime) -> None:

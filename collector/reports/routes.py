@@ -10,14 +10,15 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import AwareDatetime
 
-from collector.api.deps import AppClock, CurrentPrincipal, DbSession
+from collector.access import Action
+from collector.api.deps import AppClock, CurrentPrincipal, DbSession, requires
 from collector.reports import operations, service
 from collector.sites.inventory_routes import visible_site
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 
-@router.get("/monthly", response_model=None)
+@router.get("/monthly", response_model=None, dependencies=[requires(Action.REPORT_MONTHLY)])
 def monthly(
     db: DbSession,
     principal: CurrentPrincipal,
@@ -57,7 +58,7 @@ def _period(
     return start, end
 
 
-@router.get("/tickets-summary")
+@router.get("/tickets-summary", dependencies=[requires(Action.REPORT_OPERATIONS)])
 def tickets_summary(
     db: DbSession,
     principal: CurrentPrincipal,
@@ -71,7 +72,7 @@ def tickets_summary(
     return asdict(operations.ticket_summary(db, principal=principal, since=start, until=end))
 
 
-@router.get("/malfunctions")
+@router.get("/malfunctions", dependencies=[requires(Action.REPORT_OPERATIONS)])
 def malfunctions(
     db: DbSession,
     principal: CurrentPrincipal,
@@ -86,7 +87,9 @@ def malfunctions(
     return asdict(report)
 
 
-@router.get("/equipment/{site_id}/{equipment_id}")
+@router.get(
+    "/equipment/{site_id}/{equipment_id}", dependencies=[requires(Action.REPORT_OPERATIONS)]
+)
 def equipment(
     site_id: str,
     equipment_id: str,

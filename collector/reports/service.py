@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -19,6 +20,18 @@ from collector.tickets.sla import sla_view
 
 # Alarms that make a site unavailable to the client for the availability figure.
 OUTAGE_SEVERITIES = ("critical", "major")
+
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A cell no spreadsheet runs as a formula: text starting with = + - @ (or a tab or CR)
+    gets a leading ``'``; numbers, also written as text ("-12.5"), stay numbers."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.fullmatch(value):
+        return "'" + value
+    return value
 
 
 @dataclass
@@ -187,25 +200,26 @@ def _merge(intervals: list[tuple[datetime, datetime]]) -> list[tuple[datetime, d
 def to_csv(report: MonthlyReport) -> str:
     """One line per ticket, then the totals, then site availability."""
     out = io.StringIO()
-    writer = csv.writer(out)
+    csv_writer = csv.writer(out)
+
+    def writerow(cells: list[object]) -> None:
+        # Client references and site names are typed by people: every cell is made safe.
+        csv_writer.writerow([spreadsheet_safe(c) for c in cells])
+
     columns = list(TicketLine.__dataclass_fields__)
-    writer.writerow(columns)
+    writerow(list(columns))
     for line in report.tickets:
         row = asdict(line)
-        writer.writerow([row[c] for c in columns])
-    writer.writerow([])
-    writer.writerow(["client", report.client_id, "month", report.month])
-    writer.writerow(["gtr_compliance_pct", report.gtr_compliance_pct, "breaches", report.breaches])
-    writer.writerow(
-        ["penalties_eur", report.penalties_eur, "mttr_min", report.mean_time_to_restore_min]
-    )
-    writer.writerow(
-        ["problems_opened", report.problems_opened, "problems_closed", report.problems_closed]
-    )
-    writer.writerow([])
-    writer.writerow(["site_id", "outage_min", "availability_pct"])
+        writerow([row[c] for c in columns])
+    writerow([])
+    writerow(["client", report.client_id, "month", report.month])
+    writerow(["gtr_compliance_pct", report.gtr_compliance_pct, "breaches", report.breaches])
+    writerow(["penalties_eur", report.penalties_eur, "mttr_min", report.mean_time_to_restore_min])
+    writerow(["problems_opened", report.problems_opened, "problems_closed", report.problems_closed])
+    writerow([])
+    writerow(["site_id", "outage_min", "availability_pct"])
     for site in report.sites:
-        writer.writerow([site.site_id, site.outage_min, site.availability_pct])
+        writerow([site.site_id, site.outage_min, site.availability_pct])
     return out.getvalue()
 
 
@@ -229,10 +243,14 @@ def to_html(report: MonthlyReport) -> str:
             f'<svg width="520" height="{20 * len(values) + 6}" font-size="12">{"".join(rows)}</svg>'
         )
 
+    def cell(text: str | None) -> str:
+        # A table copied from the page into a spreadsheet must not run formulas either.
+        return escape(str(spreadsheet_safe(text or "")))
+
     ticket_rows = "".join(
-        f"<tr><td>{escape(t.ref)}</td><td>{escape(t.client_ref or '')}</td>"
-        f"<td>{escape(t.site_id or '')}</td>"
-        f"<td>{t.criticality}</td><td>{t.state}</td><td>{t.elapsed_min:g} / {t.gtr_min:g}</td>"
+        f"<tr><td>{cell(t.ref)}</td><td>{cell(t.client_ref)}</td><td>{cell(t.site_id)}</td>"
+        f"<td>{cell(t.criticality)}</td><td>{cell(t.state)}</td>"
+        f"<td>{t.elapsed_min:g} / {t.gtr_min:g}</td>"
         f"<td>{'yes' if t.within_gtr else 'NO'}</td><td>{t.penalty_eur:g}</td></tr>"
         for t in report.tickets
     )

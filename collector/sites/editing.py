@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from collector.access import Principal
+from collector.access import Action, Principal, require
 from collector.alarms.models import Alarm
 from collector.feed import service as feed
 from collector.sites.inventory import ClientEntry, EquipmentEntry, ServiceEntry, SiteEntry
@@ -35,13 +35,8 @@ class InventoryInvalid(ValueError):
     """The change names something inconsistent (a PM's parent that is not an NRO, ...)."""
 
 
-class InventoryForbidden(PermissionError):
-    """Only the NOC edits the inventory."""
-
-
 def _noc_only(principal: Principal) -> None:
-    if principal.role.value != "noc":
-        raise InventoryForbidden("only the NOC edits the inventory")
+    require(principal, Action.INVENTORY_EDIT)
 
 
 def _audit(
@@ -388,5 +383,4 @@ ERROR_STATUS: dict[type[Exception], int] = {
     InventoryNotFound: 404,
     InventoryConflict: 409,
     InventoryInvalid: 422,
-    InventoryForbidden: 403,
 }

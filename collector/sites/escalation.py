@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from collector.access import Principal
-from collector.sites.editing import InventoryForbidden, InventoryNotFound
+from collector.access import Action, Principal, require
+from collector.sites.editing import InventoryNotFound
 from collector.sites.models import Client, EscalationContact
 from collector.sla.calendar import calendar_from_spec
 
@@ -61,8 +61,7 @@ def replace_matrix(
     session: Session, *, client_id: str, matrix: EscalationMatrix, principal: Principal
 ) -> EscalationMatrix:
     """Replace a client's matrix (NOC only)."""
-    if principal.role.value != "noc":
-        raise InventoryForbidden("only the NOC edits the escalation matrix")
+    require(principal, Action.ESCALATION_EDIT)
     _visible_client(session, client_id=client_id, principal=principal)
     session.execute(delete(EscalationContact).where(EscalationContact.client_id == client_id))
     for entry in matrix.contacts:

@@ -14,9 +14,9 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 
-from collector.access import site_scope
+from collector.access import Action, site_scope
 from collector.alarms.models import Alarm
-from collector.api.deps import AppClock, CurrentPrincipal, DbSession
+from collector.api.deps import AppClock, CurrentPrincipal, DbSession, requires
 from collector.sites import editing, escalation
 from collector.sites.escalation import EscalationMatrix
 from collector.sites.inventory import (
@@ -87,7 +87,9 @@ def _equipment(db: DbSession, site_id: str) -> list[EquipmentRead]:
     ]
 
 
-@sites_router.get("/{site_id}", response_model=SiteDetail)
+@sites_router.get(
+    "/{site_id}", response_model=SiteDetail, dependencies=[requires(Action.INVENTORY_READ)]
+)
 def get_site(site_id: str, db: DbSession, principal: CurrentPrincipal) -> SiteDetail:
     """A site with its equipment (health, open alarms), agent and the services there."""
     site = visible_site(db, principal, site_id)
@@ -106,7 +108,9 @@ def get_site(site_id: str, db: DbSession, principal: CurrentPrincipal) -> SiteDe
     )
 
 
-@sites_router.post("", response_model=SiteDetail, status_code=201)
+@sites_router.post(
+    "", response_model=SiteDetail, status_code=201, dependencies=[requires(Action.INVENTORY_EDIT)]
+)
 def create_site(
     body: SiteEntry, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> SiteDetail:
@@ -116,7 +120,9 @@ def create_site(
     return get_site(site.site_id, db, principal)
 
 
-@sites_router.patch("/{site_id}", response_model=SiteDetail)
+@sites_router.patch(
+    "/{site_id}", response_model=SiteDetail, dependencies=[requires(Action.INVENTORY_EDIT)]
+)
 def update_site(
     site_id: str, body: SitePatch, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> SiteDetail:
@@ -132,7 +138,7 @@ def update_site(
     return get_site(site_id, db, principal)
 
 
-@sites_router.delete("/{site_id}", status_code=204)
+@sites_router.delete("/{site_id}", status_code=204, dependencies=[requires(Action.INVENTORY_EDIT)])
 def delete_site(
     site_id: str, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> Response:
@@ -142,14 +148,22 @@ def delete_site(
     return Response(status_code=204)
 
 
-@sites_router.get("/{site_id}/equipment", response_model=list[EquipmentRead])
+@sites_router.get(
+    "/{site_id}/equipment",
+    response_model=list[EquipmentRead],
+    dependencies=[requires(Action.INVENTORY_READ)],
+)
 def list_equipment(site_id: str, db: DbSession, principal: CurrentPrincipal) -> list[EquipmentRead]:
     """A site's equipment with its poll health and open alarms."""
     visible_site(db, principal, site_id)
     return _equipment(db, site_id)
 
 
-@sites_router.put("/{site_id}/equipment/{equipment_id}", response_model=EquipmentRead)
+@sites_router.put(
+    "/{site_id}/equipment/{equipment_id}",
+    response_model=EquipmentRead,
+    dependencies=[requires(Action.INVENTORY_EDIT)],
+)
 def put_equipment(
     site_id: str,
     equipment_id: Annotated[str, PathParam(pattern=IDENT_PATTERN)],
@@ -167,7 +181,11 @@ def put_equipment(
     return EquipmentRead.model_validate(item)
 
 
-@sites_router.delete("/{site_id}/equipment/{equipment_id}", status_code=204)
+@sites_router.delete(
+    "/{site_id}/equipment/{equipment_id}",
+    status_code=204,
+    dependencies=[requires(Action.INVENTORY_EDIT)],
+)
 def delete_equipment(
     site_id: str, equipment_id: str, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> Response:
@@ -179,13 +197,20 @@ def delete_equipment(
     return Response(status_code=204)
 
 
-@router.get("/clients", response_model=list[ClientRead])
+@router.get(
+    "/clients", response_model=list[ClientRead], dependencies=[requires(Action.CLIENT_READ)]
+)
 def list_clients(db: DbSession, principal: CurrentPrincipal) -> list[ClientRead]:
     """Clients (a client sees itself)."""
     return [ClientRead.model_validate(c) for c in editing.list_clients(db, principal=principal)]
 
 
-@router.post("/clients", response_model=ClientRead, status_code=201)
+@router.post(
+    "/clients",
+    response_model=ClientRead,
+    status_code=201,
+    dependencies=[requires(Action.INVENTORY_EDIT)],
+)
 def create_client(
     body: ClientEntry, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> ClientRead:
@@ -195,7 +220,11 @@ def create_client(
     return ClientRead.model_validate(client)
 
 
-@router.put("/clients/{client_id}", response_model=ClientRead)
+@router.put(
+    "/clients/{client_id}",
+    response_model=ClientRead,
+    dependencies=[requires(Action.INVENTORY_EDIT)],
+)
 def update_client(
     client_id: Annotated[str, PathParam(pattern=CLIENT_ID_PATTERN)],
     body: ClientDetails,
@@ -212,7 +241,11 @@ def update_client(
     return ClientRead.model_validate(client)
 
 
-@router.get("/clients/{client_id}/escalation", response_model=EscalationMatrix)
+@router.get(
+    "/clients/{client_id}/escalation",
+    response_model=EscalationMatrix,
+    dependencies=[requires(Action.CLIENT_READ)],
+)
 def get_escalation(
     client_id: Annotated[str, PathParam(pattern=CLIENT_ID_PATTERN)],
     db: DbSession,
@@ -222,7 +255,11 @@ def get_escalation(
     return escalation.read_matrix(db, client_id=client_id, principal=principal)
 
 
-@router.put("/clients/{client_id}/escalation", response_model=EscalationMatrix)
+@router.put(
+    "/clients/{client_id}/escalation",
+    response_model=EscalationMatrix,
+    dependencies=[requires(Action.ESCALATION_EDIT)],
+)
 def put_escalation(
     client_id: Annotated[str, PathParam(pattern=CLIENT_ID_PATTERN)],
     body: EscalationMatrix,
@@ -235,7 +272,9 @@ def put_escalation(
     return matrix
 
 
-@router.get("/services", response_model=list[ServiceRead])
+@router.get(
+    "/services", response_model=list[ServiceRead], dependencies=[requires(Action.INVENTORY_READ)]
+)
 def list_services(
     db: DbSession,
     principal: CurrentPrincipal,
@@ -247,7 +286,12 @@ def list_services(
     return [ServiceRead.model_validate(s) for s in found]
 
 
-@router.post("/services", response_model=ServiceRead, status_code=201)
+@router.post(
+    "/services",
+    response_model=ServiceRead,
+    status_code=201,
+    dependencies=[requires(Action.INVENTORY_EDIT)],
+)
 def create_service(
     body: ServiceEntry, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> ServiceRead:
@@ -257,7 +301,9 @@ def create_service(
     return ServiceRead.model_validate(service)
 
 
-@router.delete("/services/{hosting_ref}", status_code=204)
+@router.delete(
+    "/services/{hosting_ref}", status_code=204, dependencies=[requires(Action.INVENTORY_EDIT)]
+)
 def delete_service(
     hosting_ref: str, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> Response:
@@ -267,7 +313,9 @@ def delete_service(
     return Response(status_code=204)
 
 
-@router.get("/agents", response_model=list[AgentSummary])
+@router.get(
+    "/agents", response_model=list[AgentSummary], dependencies=[requires(Action.INVENTORY_READ)]
+)
 def list_agents(db: DbSession, principal: CurrentPrincipal) -> list[AgentSummary]:
     """Every agent: reachability, version, config hash, outbox depth."""
     return [AgentSummary.model_validate(a) for a in editing.list_agents(db, principal=principal)]

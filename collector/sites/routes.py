@@ -10,7 +10,8 @@ from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
-from collector.api.deps import AppClock, CurrentPrincipal, DbSession
+from collector.access import Action
+from collector.api.deps import AppClock, CurrentPrincipal, DbSession, requires
 from collector.sites import service
 from collector.sites.inventory_routes import visible_site
 from collector.sites.models import Agent
@@ -20,7 +21,7 @@ from collector.telemetry.service import series
 router = APIRouter(prefix="/api/v1/sites", tags=["sites"])
 
 
-@router.get("", response_model=list[SiteStatus])
+@router.get("", response_model=list[SiteStatus], dependencies=[requires(Action.INVENTORY_READ)])
 def list_sites(
     db: DbSession,
     principal: CurrentPrincipal,
@@ -74,7 +75,11 @@ class AgentRead(BaseModel):
         return json.loads(raw) if isinstance(raw, str) else raw
 
 
-@router.get("/{site_id}/telemetry", response_model=list[SeriesPoint])
+@router.get(
+    "/{site_id}/telemetry",
+    response_model=list[SeriesPoint],
+    dependencies=[requires(Action.INVENTORY_READ)],
+)
 def telemetry(
     site_id: str,
     equipment_id: str,
@@ -100,7 +105,9 @@ def telemetry(
     return [SeriesPoint(**vars(p)) for p in points]
 
 
-@router.get("/{site_id}/agent", response_model=AgentRead)
+@router.get(
+    "/{site_id}/agent", response_model=AgentRead, dependencies=[requires(Action.INVENTORY_READ)]
+)
 def site_agent(site_id: str, db: DbSession, principal: CurrentPrincipal) -> AgentRead:
     """The site's agent: reachability, last seen, config hash, outbox depth, device health."""
     visible_site(db, principal, site_id)

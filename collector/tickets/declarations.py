@@ -12,7 +12,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from collector.access import Principal
+from collector.access import Action, Principal, require
 from collector.sites.models import Client, Service
 from collector.sla import ClockState
 from collector.sla.contracts import UnknownCriticality, load_contracts
@@ -98,6 +98,8 @@ class InterventionCreate(_Strict):
     rollback_plan: str | None = Field(default=None, max_length=4000)
     third_party: Literal["telecom_operator", "maintenance_company"] | None = None
     third_party_ref: str | None = Field(default=None, max_length=64)
+    # The API user name of the technician dispatched (a technician may only name itself).
+    technician: str | None = Field(default=None, min_length=1, max_length=128)
 
     @model_validator(mode="after")
     def _required_by_kind(self) -> InterventionCreate:
@@ -194,8 +196,7 @@ def restore(
     session: Session, *, ref: str, notice: RestorationNotice, principal: Principal, now: datetime
 ) -> Ticket:
     """Send the restoration notice; an alarm ticket needs every cause alarm cleared first."""
-    if principal.is_client:
-        raise NotAllowed("only the NOC restores a ticket")
+    require(principal, Action.TICKET_RESTORE)
     ticket = get_ticket(session, ref=ref, principal=principal, for_update=True)
     current = TicketState(ticket.state)
     check_transition(ref, current, TicketState.RESTORED)
@@ -230,16 +231,27 @@ def restore(
 def add_intervention(
     session: Session, *, ref: str, body: InterventionCreate, principal: Principal, now: datetime
 ) -> TicketIntervention:
-    """Record an intervention as a ticket operation (NOC and technicians)."""
-    if principal.is_client or principal.role.value == "viewer":
-        raise NotAllowed("only the NOC and technicians record interventions")
+    """Record an intervention as a ticket operation (the NOC; a technician on its dispatch)."""
+    require(principal, Action.INTERVENTION_ADD)
     ticket = get_ticket(session, ref=ref, principal=principal, for_update=True)
+    fields = body.model_dump()
+    if principal.is_technician:
+        check_dispatched(session, ticket, principal)
+        # A dispatch lets its technician into the site without an intrusion alarm: the NOC's
+        # decision, never one a technician (or a box holding its token) takes for itself.
+        if body.kind == "onsite_dispatch":
+            raise NotAllowed(f"ticket {ref}: on-site dispatches are the NOC's")
+        if body.technician not in (None, principal.user_id):
+            raise NotAllowed(
+                f"ticket {ref}: a technician records its own interventions, not {body.technician}'s"
+            )
+        fields["technician"] = principal.user_id
     intervention = TicketIntervention(
         ticket_id=ticket.id,
         site_id=ticket.site_id,
         created_by=principal.user_id,
         created_at=now,
-        **body.model_dump(),
+        **fields,
     )
     session.add(intervention)
     session.flush()
@@ -254,6 +266,8 @@ def add_intervention(
         "remote": "remote intervention (rollback plan recorded)",
         "third_party": f"third-party ticket {body.third_party} {body.third_party_ref}",
     }[body.kind]
+    if intervention.technician:
+        words += f" (technician {intervention.technician})"
     log_operation(
         session,
         ticket,
@@ -275,9 +289,10 @@ def progress_update(
     now: datetime,
 ) -> Ticket:
     """A progress update ("point d'avancement"); the client sees it unless internal."""
+    require(principal, Action.TICKET_UPDATE)
     ticket = get_ticket(session, ref=ref, principal=principal, for_update=True)
-    if principal.role.value == "viewer":
-        raise NotAllowed("read-only users cannot post updates")
+    if principal.is_technician:
+        check_dispatched(session, ticket, principal)
     log_operation(
         session,
         ticket,
@@ -288,3 +303,20 @@ def progress_update(
         visible_to_client=visible_to_client or principal.is_client,
     )
     return ticket
+
+
+def check_dispatched(session: Session, ticket: Ticket, principal: Principal) -> None:
+    """Raise ``NotAllowed`` unless an intervention on the ticket names this technician."""
+    named = session.scalar(
+        select(TicketIntervention.id)
+        .where(
+            TicketIntervention.ticket_id == ticket.id,
+            TicketIntervention.technician == principal.user_id,
+        )
+        .limit(1)
+    )
+    if named is None:
+        raise NotAllowed(
+            f"ticket {ticket.ref}: {principal.user_id} is not dispatched on it"
+            " (no intervention names this technician)"
+        )

@@ -124,6 +124,9 @@ class TicketIntervention(Base):
     rollback_plan: Mapped[str | None] = mapped_column(Text, nullable=True)
     third_party: Mapped[str | None] = mapped_column(String(64), nullable=True)
     third_party_ref: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The API user name of the technician dispatched: the one technician who may act on the
+    # ticket's interventions and post its progress from the field.
+    technician: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime]
 

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from collector.api.deps import AppClock, CurrentPrincipal, DbSession
+from collector.access import Action
+from collector.api.deps import AppClock, CurrentPrincipal, DbSession, IfMatchVersion, requires
 from collector.sla.contracts import UnknownCriticality
 from collector.tickets import declarations, service
 from collector.tickets.declarations import InterventionCreate, RestorationNotice, TicketDeclaration
@@ -56,12 +57,7 @@ def _read(
     )
 
 
-def _noc_or_technician(principal: CurrentPrincipal) -> None:
-    if principal.role.value == "viewer":
-        raise HTTPException(status_code=403, detail="read-only users cannot change tickets")
-
-
-@router.get("", response_model=TicketPage)
+@router.get("", response_model=TicketPage, dependencies=[requires(Action.TICKET_READ)])
 def list_tickets(
     db: DbSession,
     principal: CurrentPrincipal,
@@ -97,7 +93,7 @@ def list_tickets(
     )
 
 
-@router.get("/{ref}", response_model=TicketDetail)
+@router.get("/{ref}", response_model=TicketDetail, dependencies=[requires(Action.TICKET_READ)])
 def get_ticket(
     ref: str, db: DbSession, principal: CurrentPrincipal, clock: AppClock, response: Response
 ) -> TicketDetail:
@@ -113,7 +109,11 @@ def get_ticket(
     )
 
 
-@router.post("/{ref}/transition", response_model=TicketRead)
+@router.post(
+    "/{ref}/transition",
+    response_model=TicketRead,
+    dependencies=[requires(Action.TICKET_TRANSITION)],
+)
 def transition(
     ref: str,
     body: TicketTransition,
@@ -121,11 +121,10 @@ def transition(
     principal: CurrentPrincipal,
     clock: AppClock,
     response: Response,
-    if_match: Annotated[str | None, Header()] = None,
+    expected: IfMatchVersion,
 ) -> TicketRead:
-    """Move a ticket through its lifecycle (If-Match: the ETag read before)."""
-    _noc_or_technician(principal)
-    expected = int(if_match.strip('"')) if if_match and if_match.strip('"').isdigit() else None
+    """Move a ticket through its lifecycle (If-Match: the ETag read before; 400 if it is not
+    one, 412 if the ticket changed since). Each move is its own permission."""
     ticket = service.transition(
         db,
         ref=ref,
@@ -141,7 +140,9 @@ def transition(
     return _read(db, ticket, clock)
 
 
-@router.post("/{ref}/escalate", response_model=TicketRead)
+@router.post(
+    "/{ref}/escalate", response_model=TicketRead, dependencies=[requires(Action.TICKET_ESCALATE)]
+)
 def escalate(
     ref: str,
     body: TicketEscalate,
@@ -150,8 +151,6 @@ def escalate(
     clock: AppClock,
 ) -> TicketRead:
     """Escalate one level by hand (NOC only)."""
-    if principal.role.value != "noc":
-        raise HTTPException(status_code=403, detail="only the NOC escalates tickets")
     ticket = service.escalate(db, ref=ref, principal=principal, now=clock.now(), detail=body.detail)
     db.commit()
     return _read(db, ticket, clock)
@@ -166,19 +165,21 @@ class ProgressUpdate(BaseModel):
     visible_to_client: bool = True
 
 
-@router.post("", response_model=TicketRead, status_code=201)
+@router.post(
+    "", response_model=TicketRead, status_code=201, dependencies=[requires(Action.TICKET_OPEN)]
+)
 def declare(
     body: TicketDeclaration, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> TicketRead:
     """Open a ticket: a client's individual incident (SAV, working hours) or a NOC incident."""
-    if principal.role.value not in ("noc", "client"):
-        raise HTTPException(status_code=403, detail="only clients and the NOC open tickets")
     ticket = declarations.declare(db, declaration=body, principal=principal, now=clock.now())
     db.commit()
     return _read(db, ticket, clock)
 
 
-@router.post("/{ref}/restore", response_model=TicketRead)
+@router.post(
+    "/{ref}/restore", response_model=TicketRead, dependencies=[requires(Action.TICKET_RESTORE)]
+)
 def restore(
     ref: str, body: RestorationNotice, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> TicketRead:
@@ -188,7 +189,11 @@ def restore(
     return _read(db, ticket, clock)
 
 
-@router.post("/{ref}/resupervision", response_model=TicketRead)
+@router.post(
+    "/{ref}/resupervision",
+    response_model=TicketRead,
+    dependencies=[requires(Action.TICKET_RESUPERVISE)],
+)
 def confirm_resupervision(
     ref: str, body: Resupervision, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> TicketRead:
@@ -205,7 +210,9 @@ def confirm_resupervision(
     return _read(db, ticket, clock)
 
 
-@router.post("/{ref}/contract", response_model=TicketRead)
+@router.post(
+    "/{ref}/contract", response_model=TicketRead, dependencies=[requires(Action.TICKET_CONTRACT)]
+)
 def change_contract(
     ref: str, body: ContractChange, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> TicketRead:
@@ -217,7 +224,12 @@ def change_contract(
     return _read(db, ticket, clock)
 
 
-@router.post("/{ref}/interventions", response_model=TicketRead, status_code=201)
+@router.post(
+    "/{ref}/interventions",
+    response_model=TicketRead,
+    status_code=201,
+    dependencies=[requires(Action.INTERVENTION_ADD)],
+)
 def add_intervention(
     ref: str, body: InterventionCreate, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> TicketRead:
@@ -228,7 +240,12 @@ def add_intervention(
     return _read(db, ticket, clock)
 
 
-@router.post("/{ref}/updates", response_model=TicketRead, status_code=201)
+@router.post(
+    "/{ref}/updates",
+    response_model=TicketRead,
+    status_code=201,
+    dependencies=[requires(Action.TICKET_UPDATE)],
+)
 def post_update(
     ref: str, body: ProgressUpdate, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> TicketRead:

