@@ -43,6 +43,12 @@ def register(sub: Any) -> None:
         default=None,
         help="file holding the broker user's password (from enrol-collector)",
     )
+    run.add_argument(
+        "--ack-secret-file",
+        type=Path,
+        default=None,
+        help="the collectors' master secret acks are signed with (from enrol-collector)",
+    )
     run.set_defaults(handler=_run)
 
     token = csub.add_parser("create-token", help="create an API user and print its token")
@@ -147,6 +153,7 @@ def _run(args: argparse.Namespace) -> int:
         broker_port=broker_port,
         broker_username=args.broker_user,
         broker_password=_broker_password(args.broker_password_file),
+        ack_secret_file=_checked_ack_secret(args.ack_secret_file),
         http_host=http_host,
         http_port=http_port,
         instance_id=args.instance_id,
@@ -171,6 +178,17 @@ def _broker_password(path: Path | None) -> str | None:
         return path.read_text().strip()
     except OSError as err:
         raise UserError(f"--broker-password-file: {path}: {err.strerror or err}") from err
+
+
+def _checked_ack_secret(path: Path | None) -> Path | None:
+    from protocol.acksig import read_key_file
+
+    if path is not None:
+        try:
+            read_key_file(path)
+        except ValueError as err:
+            raise UserError(f"--ack-secret-file: {err}") from err
+    return path
 
 
 def _clock() -> Clock:
