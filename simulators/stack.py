@@ -7,6 +7,7 @@ same wiring a deployment uses.
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ import httpx
 import yaml
 
 from agent.config import ContactPoint, GpioDevice, GpioProfile, SiteConfig, load_site
+from protocol.acksig import derive_ack_key
 from simulators.broker import MosquittoProcess, free_port, port_in_use
 from simulators.gpio import GpioDriver
 from simulators.processes import ChildProcess, cli_argv
@@ -62,7 +64,10 @@ class Stack:
         db_url: str | None = None,
         inventory_dir: Path | None = None,
         env: dict[str, str] | None = None,
+        ack_secret: bytes | None = None,
     ) -> None:
+        """``ack_secret``: the collectors' master secret; given, the collector signs its acks
+        and every agent added gets its derived key (``mqtt.ack_key_file``)."""
         self.workdir = workdir
         # Extra environment of every process started (e.g. the scenario's test clock).
         self.env = dict(env or {})
@@ -70,6 +75,12 @@ class Stack:
         self.http_port = http_port if http_port is not None else free_port()
         self.broker = MosquittoProcess(workdir / "broker", port=broker_port)
         self.db_url = db_url or f"sqlite:///{(workdir / 'collector.db').resolve()}"
+        self.ack_secret = ack_secret
+        secret_args: list[str] = []
+        if ack_secret is not None:
+            secret_file = (workdir / "ack-secret").resolve()
+            _write_secret(secret_file, ack_secret.hex())
+            secret_args = ["--ack-secret-file", str(secret_file)]
         self.collector = ChildProcess(
             "collector",
             cli_argv(
@@ -82,6 +93,7 @@ class Stack:
                 "--http",
                 f"127.0.0.1:{self.http_port}",
                 *(["--inventory", str(inventory_dir)] if inventory_dir else []),
+                *secret_args,
             ),
             log_path=workdir / "logs" / "collector.log",
             env=self.env,
@@ -160,6 +172,10 @@ class Stack:
         outbox_path = agent_dir / "outbox.db"
         raw.setdefault("mqtt", {}).update({"host": "127.0.0.1", "port": self.broker.port})
         raw.setdefault("outbox", {})["path"] = str(outbox_path)
+        if self.ack_secret is not None:
+            key_file = agent_dir / "ack-key"
+            _write_secret(key_file, derive_ack_key(self.ack_secret, agent_id).hex())
+            raw["mqtt"]["ack_key_file"] = str(key_file)
         raw = _absolute_profiles(raw, site_file)
         if rewrite is not None:
             raw = rewrite(raw)
@@ -236,6 +252,13 @@ class Stack:
             agent.process.stop()
         self.collector.stop()
         self.broker.stop()
+
+
+def _write_secret(path: Path, hex_digits: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(hex_digits + "\n")
 
 
 def _unix_socket_path(wanted: Path) -> Path:
