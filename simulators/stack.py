@@ -23,6 +23,7 @@ from protocol.acksig import derive_ack_key
 from simulators.broker import MosquittoProcess, free_port, port_in_use
 from simulators.gpio import GpioDriver
 from simulators.processes import ChildProcess, cli_argv
+from simulators.secured_broker import SecuredBroker
 
 
 class StackError(RuntimeError):
@@ -65,19 +66,43 @@ class Stack:
         inventory_dir: Path | None = None,
         env: dict[str, str] | None = None,
         ack_secret: bytes | None = None,
+        secured: bool = False,
     ) -> None:
         """``ack_secret``: the collectors' master secret; given, the collector signs its acks
-        and every agent added gets its derived key (``mqtt.ack_key_file``)."""
+        and every agent added gets its derived key (``mqtt.ack_key_file``).
+
+        ``secured``: the broker is configured by enrolment (``SecuredBroker``): the collector
+        runs as instance ``c1`` with its broker user, each agent added is enrolled on the
+        running broker with its own user, password and ack key (``ack_secret`` is then the
+        enrolment's)."""
         self.workdir = workdir
         # Extra environment of every process started (e.g. the scenario's test clock).
         self.env = dict(env or {})
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.http_port = http_port if http_port is not None else free_port()
-        self.broker = MosquittoProcess(workdir / "broker", port=broker_port)
+        self.secured = SecuredBroker(workdir / "secured", port=broker_port) if secured else None
+        self.broker = (
+            self.secured.process
+            if self.secured is not None
+            else MosquittoProcess(workdir / "broker", port=broker_port)
+        )
         self.db_url = db_url or f"sqlite:///{(workdir / 'collector.db').resolve()}"
         self.ack_secret = ack_secret
         secret_args: list[str] = []
-        if ack_secret is not None:
+        if self.secured is not None:
+            self.ack_secret = self.secured.ack_secret
+            collector = self.secured.collector("c1")
+            secret_args = [
+                "--ack-secret-file",
+                str(self.secured.ack_secret_file.resolve()),
+                "--instance-id",
+                "c1",
+                "--broker-user",
+                collector.username,
+                "--broker-password-file",
+                str(collector.password_file.resolve()),
+            ]
+        elif ack_secret is not None:
             secret_file = (workdir / "ack-secret").resolve()
             _write_secret(secret_file, ack_secret.hex())
             secret_args = ["--ack-secret-file", str(secret_file)]
@@ -172,7 +197,15 @@ class Stack:
         outbox_path = agent_dir / "outbox.db"
         raw.setdefault("mqtt", {}).update({"host": "127.0.0.1", "port": self.broker.port})
         raw.setdefault("outbox", {})["path"] = str(outbox_path)
-        if self.ack_secret is not None:
+        if self.secured is not None:
+            enrolled = self.secured.enrol_agent(agent_id)
+            assert enrolled.ack_key_file is not None
+            raw["mqtt"].update(
+                username=enrolled.username,
+                password_file=str(enrolled.password_file.resolve()),
+                ack_key_file=str(enrolled.ack_key_file.resolve()),
+            )
+        elif self.ack_secret is not None:
             key_file = agent_dir / "ack-key"
             _write_secret(key_file, derive_ack_key(self.ack_secret, agent_id).hex())
             raw["mqtt"]["ack_key_file"] = str(key_file)
