@@ -59,14 +59,14 @@ class DynsecControl:
             ) from err
         self._client.loop_start()
         try:
-            reason = self._wait(self._connack, "the broker's CONNACK")
+            reason = self._wait(self._connack, "is it an MQTT broker?")
             if reason.is_failure:
                 raise EnrolmentError(
                     f"broker {self._where} refused the enrolment admin ({reason}): "
                     "is the admin password the one enrol-collector wrote?"
                 )
             self._client.subscribe(CONTROL_RESPONSE_TOPIC, qos=1)
-            granted = self._wait(self._subacks, "the SUBACK of the control response topic")
+            granted = self._wait(self._subacks, "it did not answer a SUBSCRIBE")
             if any(rc.is_failure for rc in granted):
                 raise EnrolmentError(
                     f"broker {self._where} refused the control topic: "
@@ -92,7 +92,11 @@ class DynsecControl:
         self._client.publish(CONTROL_TOPIC, json.dumps({"commands": tagged}), qos=1)
         wanted = [c["correlationData"] for c in tagged]
         while True:
-            body = self._wait(self._responses, "the dynamic-security plugin's answer")
+            body = self._wait(
+                self._responses,
+                "is the broker running with the dynamic-security plugin, i.e. does its "
+                "mosquitto.conf include_dir the folder of shelterwatch.conf?",
+            )
             try:
                 responses = json.loads(body)["responses"]
             except (ValueError, KeyError, TypeError) as err:
@@ -106,7 +110,7 @@ class DynsecControl:
             return source.get(timeout=self._timeout_s)
         except queue.Empty:
             raise EnrolmentError(
-                f"broker {self._where}: no answer within {self._timeout_s:.0f} s ({what})"
+                f"broker {self._where}: no answer within {self._timeout_s:.0f} s: {what}"
             ) from None
 
     def _close(self) -> None:
