@@ -43,6 +43,12 @@ def register(sub: Any) -> None:
         default=None,
         help="file holding the broker user's password (from enrol-collector)",
     )
+    run.add_argument(
+        "--ack-secret-file",
+        type=Path,
+        default=None,
+        help="the collectors' master secret acks are signed with (from enrol-collector)",
+    )
     run.set_defaults(handler=_run)
 
     token = csub.add_parser("create-token", help="create an API user and print its token")
@@ -69,9 +75,41 @@ def register(sub: Any) -> None:
 
 
 def _register_enrolment(csub: Any) -> None:
+    collector = csub.add_parser(
+        "enrol-collector",
+        help="the broker's configuration and clients for collector instances (first, once "
+        "per instance), and the collectors' ack secret",
+    )
+    collector.add_argument(
+        "--instance",
+        action="append",
+        required=True,
+        metavar="ID",
+        help="collector instance id (repeat for each: --instance c1 --instance c2)",
+    )
+    collector.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="the collectors' folder: their broker passwords, the broker admin's password "
+        "and the ack secret (keep it; enrol-agent reads it)",
+    )
+    collector.add_argument(
+        "--broker-dir",
+        type=Path,
+        required=True,
+        help="folder of the broker's shelterwatch.conf and dynamic-security.json "
+        "(e.g. /etc/mosquitto/shelterwatch)",
+    )
+    collector.add_argument(
+        "--plugin", type=Path, default=None, help="path of mosquitto_dynamic_security.so"
+    )
+    _broker_access_options(collector, what="instances")
+    collector.set_defaults(handler=_enrol_collector)
+
     enrol = csub.add_parser(
         "enrol-agent",
-        help="broker credentials, ACL entries and a site-file skeleton for a new agent",
+        help="an agent's broker client (on the running broker), ack key and site-file skeleton",
     )
     enrol.add_argument("--agent-id", required=True)
     enrol.add_argument("--site-id", required=True)
@@ -85,28 +123,29 @@ def _register_enrolment(csub: Any) -> None:
     enrol.add_argument(
         "--collector-url", default=None, help="collector API URL for technicians on site"
     )
-    enrol.add_argument("--collector-user", default="collector", help="the collector's broker user")
-    _broker_files_options(enrol, out_help="folder for the agent's password and site file")
+    enrol.add_argument(
+        "--out", type=Path, required=True, help="folder for the agent's password, key, site file"
+    )
+    enrol.add_argument(
+        "--collector-dir",
+        type=Path,
+        required=True,
+        help="the folder enrol-collector wrote (broker admin password, ack secret)",
+    )
+    _broker_access_options(enrol, what="agent")
     enrol.set_defaults(handler=_enrol_agent)
 
-    collector = csub.add_parser(
-        "enrol-collector", help="broker credentials and ACL entries for the collector's user"
-    )
-    collector.add_argument("--user", default="collector", help="broker user of every instance")
-    _broker_files_options(collector, out_help="folder for the collector's password file")
-    collector.set_defaults(handler=_enrol_collector)
 
-
-def _broker_files_options(parser: Any, *, out_help: str) -> None:
-    parser.add_argument("--out", type=Path, required=True, help=out_help)
+def _broker_access_options(parser: Any, *, what: str) -> None:
     parser.add_argument(
-        "--broker-passwd", type=Path, default=None, help="mosquitto password_file to update"
+        "--admin-broker",
+        default="127.0.0.1:1883",
+        help="HOST:PORT where enrolment reaches the running broker as its admin",
     )
     parser.add_argument(
-        "--broker-acl", type=Path, default=None, help="mosquitto acl_file to update"
-    )
-    parser.add_argument(
-        "--rotate", action="store_true", help="replace the password of an identity enrolled before"
+        "--rotate",
+        action="store_true",
+        help=f"replace the broker password of {what} enrolled before",
     )
 
 
@@ -154,6 +193,7 @@ def _run(args: argparse.Namespace) -> int:
         broker_port=broker_port,
         broker_username=args.broker_user,
         broker_password=_broker_password(args.broker_password_file),
+        ack_secret_file=_checked_ack_secret(args.ack_secret_file),
         http_host=http_host,
         http_port=http_port,
         instance_id=args.instance_id,
@@ -178,6 +218,17 @@ def _broker_password(path: Path | None) -> str | None:
         return path.read_text().strip()
     except OSError as err:
         raise UserError(f"--broker-password-file: {path}: {err.strerror or err}") from err
+
+
+def _checked_ack_secret(path: Path | None) -> Path | None:
+    from protocol.acksig import read_key_file
+
+    if path is not None:
+        try:
+            read_key_file(path)
+        except ValueError as err:
+            raise UserError(f"--ack-secret-file: {err}") from err
+    return path
 
 
 def _clock() -> Clock:
@@ -229,9 +280,10 @@ def _create_token(args: argparse.Namespace) -> int:
 
 
 def _enrol_agent(args: argparse.Namespace) -> int:
-    from collector.enrolment import BrokerFiles, EnrolmentError, SiteSkeleton, enrol_agent
+    from collector.enrolment import BrokerAccess, EnrolmentError, SiteSkeleton, enrol_agent
 
     host, port = host_port(args.broker, what="--broker")
+    admin_host, admin_port = host_port(args.admin_broker, what="--admin-broker")
     try:
         result = enrol_agent(
             site=SiteSkeleton(
@@ -246,8 +298,8 @@ def _enrol_agent(args: argparse.Namespace) -> int:
                 collector_url=args.collector_url,
             ),
             out_dir=args.out,
-            broker=BrokerFiles(passwd=args.broker_passwd, acl=args.broker_acl),
-            collector_user=args.collector_user,
+            collector_dir=args.collector_dir,
+            admin=BrokerAccess(admin_host, admin_port),
             rotate=args.rotate,
         )
     except (EnrolmentError, ValueError) as err:
@@ -257,13 +309,16 @@ def _enrol_agent(args: argparse.Namespace) -> int:
 
 
 def _enrol_collector(args: argparse.Namespace) -> int:
-    from collector.enrolment import BrokerFiles, EnrolmentError, enrol_collector
+    from collector.enrolment import BrokerAccess, EnrolmentError, enrol_collector
 
+    admin_host, admin_port = host_port(args.admin_broker, what="--admin-broker")
     try:
         result = enrol_collector(
-            username=args.user,
+            instances=list(args.instance),
             out_dir=args.out,
-            broker=BrokerFiles(passwd=args.broker_passwd, acl=args.broker_acl),
+            broker_dir=args.broker_dir,
+            admin=BrokerAccess(admin_host, admin_port),
+            plugin=args.plugin,
             rotate=args.rotate,
         )
     except (EnrolmentError, ValueError) as err:
@@ -273,7 +328,7 @@ def _enrol_collector(args: argparse.Namespace) -> int:
 
 
 def _print_enrolment(result: Enrolment, *, rotated: bool) -> None:
-    print(f"{'rotated' if rotated else 'enrolled'} {result.username}")
+    print(f"{'rotated' if rotated else 'enrolled'} {', '.join(result.usernames)}")
     for path in result.written:
         print(f"  wrote {path}")
     for note in result.notes:

@@ -24,6 +24,7 @@ from collector.sites.inventory import load_inventory
 from collector.storage import make_engine, make_session_factory
 from collector.storage.locks import lock
 from collector.storage.schema import create_schema
+from protocol.acksig import read_key_file
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def tune_garbage_collector() -> None:
 
 async def run_collector(*, settings: CollectorSettings, clock: Clock, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set. An unreachable broker only makes /healthz not ready."""
+    ack_secret = _ack_secret(settings.ack_secret_file)
     session_factory = prepare_database(settings.db_url, inventory_dir=settings.inventory_dir)
     listeners = alarm_listeners()
     scheduler = Scheduler(
@@ -85,6 +87,7 @@ async def run_collector(*, settings: CollectorSettings, clock: Clock, stop: asyn
         shared_group=settings.shared_group,
         username=settings.broker_username,
         password=settings.broker_password,
+        ack_secret=ack_secret,
     )
     app = create_app(
         session_factory=session_factory,
@@ -119,6 +122,20 @@ async def run_collector(*, settings: CollectorSettings, clock: Clock, stop: asyn
         await asyncio.gather(http, timers, stopping, return_exceptions=True)
         if http in done and http.exception() is not None:
             raise http.exception()  # type: ignore[misc]
+
+
+def _ack_secret(path: Path | None) -> bytes | None:
+    """The master secret acks are signed with, or None (said loudly: agents with a key will
+    refuse every unsigned ack)."""
+    if path is None:
+        log.warning(
+            "acks are NOT signed (no --ack-secret-file): agents enrolled with an ack key "
+            "refuse them and keep re-sending"
+        )
+        return None
+    secret = read_key_file(path)
+    log.info("acks signed with the per-agent keys derived from %s", path)
+    return secret
 
 
 async def _timers(

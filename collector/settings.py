@@ -17,6 +17,9 @@ class CollectorSettings(BaseModel):
     broker_port: int = Field(default=1883, ge=1, le=65535)
     broker_username: str | None = None
     broker_password: str | None = None
+    # The collectors' master secret for ack signatures (64 hex digits, from enrol-collector);
+    # None: acks go unsigned and agents that hold a key refuse them (docs/protocol.md).
+    ack_secret_file: Path | None = None
     instance_id: str = Field(default="c1", pattern=r"^[A-Za-z0-9_-]{1,64}$")
     shared_group: str = "shelterwatch"
     http_host: str = "127.0.0.1"

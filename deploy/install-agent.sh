@@ -2,14 +2,16 @@
 # Install (or upgrade) the shelterwatch agent on a Raspberry-Pi-class box, as root.
 #
 #   deploy/install-agent.sh [--dry-run] [--from SOURCE] [--site SITE.yaml]
-#                           [--password-file FILE] [--ca-file FILE] [--no-start]
-#                           [--boot-after N]
+#                           [--password-file FILE] [--ack-key-file FILE] [--ca-file FILE]
+#                           [--no-start] [--boot-after N]
 #
 # SOURCE is this checkout (default) or a built wheel. The script is idempotent: run it again
 # to upgrade; what is already in place is left as it is. --dry-run prints each step and changes
 # nothing. Steps: a system user, a venv under /opt/shelterwatch with `pip install '.[agent]'`,
 # configuration under /etc/shelterwatch (read-only at run time), data under /var/lib/shelterwatch
 # (the data partition), the systemd unit installed and enabled. docs/deployment-pi.md explains.
+# --password-file and --ack-key-file: the broker password and the ack key enrol-agent wrote
+# (mqtt-password, ack-key), installed readable by the agent only.
 # --boot-after N: on a replaced SD card, continue the boot counter after N (the old card's last
 # boot, as GET /api/v1/agents shows it). Optional: the collector accepts a new stream's births
 # whatever their boot.
@@ -31,11 +33,12 @@ dry_run=0
 start=1
 site=""
 password_file=""
+ack_key_file=""
 ca_file=""
 boot_after=""
 
 usage() {
-    sed -n '2,17s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
     exit "${1:-0}"
 }
 
@@ -50,6 +53,7 @@ while [ $# -gt 0 ]; do
         --from) source="${2:?--from needs a path}"; shift ;;
         --site) site="${2:?--site needs a file}"; shift ;;
         --password-file) password_file="${2:?--password-file needs a file}"; shift ;;
+        --ack-key-file) ack_key_file="${2:?--ack-key-file needs a file}"; shift ;;
         --ca-file) ca_file="${2:?--ca-file needs a file}"; shift ;;
         --no-start) start=0 ;;
         --boot-after) boot_after="${2:?--boot-after needs a number}"; shift ;;
@@ -87,7 +91,7 @@ have_group() {
 }
 
 [ "$dry_run" = 1 ] || [ "$(id -u)" = 0 ] || die "run as root (or with --dry-run to see the steps)"
-for f in "$site" "$password_file" "$ca_file"; do
+for f in "$site" "$password_file" "$ack_key_file" "$ca_file"; do
     [ -z "$f" ] || [ -f "$f" ] || die "no such file: $f"
 done
 case "$boot_after" in
@@ -136,6 +140,7 @@ run "$prefix/venv/bin/pip" install --disable-pip-version-check --no-cache-dir --
 echo "== configuration ($etc)"
 [ -z "$site" ] || put "$site" "$etc/site.yaml" "root:$user" 0640
 [ -z "$password_file" ] || put "$password_file" "$etc/mqtt-password" "root:$user" 0640
+[ -z "$ack_key_file" ] || put "$ack_key_file" "$etc/ack-key" "root:$user" 0640
 [ -z "$ca_file" ] || put "$ca_file" "$etc/ca.pem" "root:root" 0644
 if [ -f "$etc/site.yaml" ] || [ -n "$site" ]; then
     run "$prefix/venv/bin/shelterwatch" agent validate "${site:-$etc/site.yaml}"

@@ -212,6 +212,9 @@ class HeartbeatMessage(_Envelope):
     outbox: OutboxHealth
     devices: list[DeviceHealth] = Field(default_factory=list, max_length=500)
     traps_rejected: Count = 0
+    # Acks the agent refused since it started (bad or missing signature, another stream, seqs
+    # it never published): a forger at work, or a collector with the wrong secret.
+    acks_rejected: Count = 0
 
 
 AgentMessage = Annotated[
@@ -245,6 +248,9 @@ class AckMessage(_Model):
     telemetry: list[SeqRange] = Field(default_factory=list, max_length=1000)
     collector_id: str = Field(max_length=128)
     ts: Timestamp
+    # HMAC-SHA256 with the agent's ack key over the fields above (protocol/acksig.py); absent
+    # when the collector has no ack secret.
+    sig: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$")
 
 
 class CollectorStatus(_Model):

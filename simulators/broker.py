@@ -86,16 +86,16 @@ class MosquittoProcess:
         port: int | None = None,
         extra_config: str = "",
         max_connections: int = -1,
-        password_file: Path | None = None,
-        acl_file: Path | None = None,
+        include_dir: Path | None = None,
     ) -> None:
+        """``include_dir``: a folder of ``*.conf`` included last, as a production broker
+        includes the hardening enrolment writes (``simulators.secured_broker``); its access
+        control and limits then replace this class's open defaults."""
         self.workdir = workdir
         self.port = port if port is not None else free_port()
         self._extra = extra_config
         self._max_connections = max_connections
-        # With a password file only its users get in, as on a production broker.
-        self._password_file = password_file
-        self._acl_file = acl_file
+        self._include_dir = include_dir
         self._proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "mosquitto.log"
 
@@ -107,23 +107,28 @@ class MosquittoProcess:
     def _write_config(self) -> Path:
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
+        # Open and unlimited, unless the included hardening says otherwise.
+        open_defaults = (
+            ""
+            if self._include_dir is not None
+            else "allow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\n"
+        )
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
             # Run as whoever starts the tests: mosquitto started as root otherwise switches to
             # the `mosquitto` user and can no longer write its persistence file here.
             f"user {getpass.getuser()}\n"
-            f"allow_anonymous {'false' if self._password_file else 'true'}\n"
-            + (f"password_file {self._password_file.resolve()}\n" if self._password_file else "")
-            + (f"acl_file {self._acl_file.resolve()}\n" if self._acl_file else "")
+            + open_defaults
             + f"max_connections {self._max_connections}\n"
             "persistence true\n"
             f"persistence_location {self.workdir}/\n"
             "autosave_interval 1\n"
-            "max_queued_messages 0\n"
-            "max_inflight_messages 0\n"
             "log_dest stderr\n"
             "log_type error\n"
-            "log_type warning\n" + self._extra
+            "log_type warning\n"
+            + self._extra
+            # mosquitto: best as the last option of the main file.
+            + (f"include_dir {self._include_dir.resolve()}\n" if self._include_dir else "")
         )
         return conf
 

@@ -7,6 +7,7 @@ same wiring a deployment uses.
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -18,9 +19,11 @@ import httpx
 import yaml
 
 from agent.config import ContactPoint, GpioDevice, GpioProfile, SiteConfig, load_site
+from protocol.acksig import derive_ack_key
 from simulators.broker import MosquittoProcess, free_port, port_in_use
 from simulators.gpio import GpioDriver
 from simulators.processes import ChildProcess, cli_argv
+from simulators.secured_broker import SecuredBroker
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -65,14 +68,47 @@ class Stack:
         db_url: str | None = None,
         inventory_dir: Path | None = None,
         env: dict[str, str] | None = None,
+        ack_secret: bytes | None = None,
+        secured: bool = False,
     ) -> None:
+        """``ack_secret``: the collectors' master secret; given, the collector signs its acks
+        and every agent added gets its derived key (``mqtt.ack_key_file``).
+
+        ``secured``: the broker is configured by enrolment (``SecuredBroker``): the collector
+        runs as instance ``c1`` with its broker user, each agent added is enrolled on the
+        running broker with its own user, password and ack key (``ack_secret`` is then the
+        enrolment's)."""
         self.workdir = workdir
         # Extra environment of every process started (e.g. the scenario's test clock).
         self.env = dict(env or {})
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.http_port = http_port if http_port is not None else free_port()
-        self.broker = MosquittoProcess(workdir / "broker", port=broker_port)
+        self.secured = SecuredBroker(workdir / "secured", port=broker_port) if secured else None
+        self.broker = (
+            self.secured.process
+            if self.secured is not None
+            else MosquittoProcess(workdir / "broker", port=broker_port)
+        )
         self.db_url = db_url or f"sqlite:///{(workdir / 'collector.db').resolve()}"
+        self.ack_secret = ack_secret
+        secret_args: list[str] = []
+        if self.secured is not None:
+            self.ack_secret = self.secured.ack_secret
+            collector = self.secured.collector("c1")
+            secret_args = [
+                "--ack-secret-file",
+                str(self.secured.ack_secret_file.resolve()),
+                "--instance-id",
+                "c1",
+                "--broker-user",
+                collector.username,
+                "--broker-password-file",
+                str(collector.password_file.resolve()),
+            ]
+        elif ack_secret is not None:
+            secret_file = (workdir / "ack-secret").resolve()
+            _write_secret(secret_file, ack_secret.hex())
+            secret_args = ["--ack-secret-file", str(secret_file)]
         self.collector = ChildProcess(
             "collector",
             cli_argv(
@@ -85,6 +121,7 @@ class Stack:
                 "--http",
                 f"127.0.0.1:{self.http_port}",
                 *(["--inventory", str(inventory_dir)] if inventory_dir else []),
+                *secret_args,
             ),
             log_path=workdir / "logs" / "collector.log",
             env=self.env,
@@ -176,6 +213,18 @@ class Stack:
         outbox_path = agent_dir / "outbox.db"
         raw.setdefault("mqtt", {}).update({"host": "127.0.0.1", "port": self.broker.port})
         raw.setdefault("outbox", {})["path"] = str(outbox_path)
+        if self.secured is not None:
+            enrolled = self.secured.enrol_agent(agent_id)
+            assert enrolled.ack_key_file is not None
+            raw["mqtt"].update(
+                username=enrolled.username,
+                password_file=str(enrolled.password_file.resolve()),
+                ack_key_file=str(enrolled.ack_key_file.resolve()),
+            )
+        elif self.ack_secret is not None:
+            key_file = agent_dir / "ack-key"
+            _write_secret(key_file, derive_ack_key(self.ack_secret, agent_id).hex())
+            raw["mqtt"]["ack_key_file"] = str(key_file)
         raw = _absolute_profiles(raw, site_file)
         if rewrite is not None:
             raw = rewrite(raw)
@@ -282,6 +331,13 @@ def enrol_in(session: Session, bindings: Mapping[str, str]) -> None:
         session.add(Site(site_id=site_id, kind=kind, name=site_id))
     session.flush()
     bind_agents(session, bindings)
+
+
+def _write_secret(path: Path, hex_digits: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(hex_digits + "\n")
 
 
 def _unix_socket_path(wanted: Path) -> Path:

@@ -314,6 +314,17 @@ class Outbox:
             for eq, point, atype, sev, value, since in rows
         ]
 
+    def settled_through(self) -> tuple[int, int]:
+        """Event and telemetry seqs at or below which nothing is pending any more (acked, or
+        thinned): an ack repeating them deletes nothing."""
+        with self._lock:
+            settled = []
+            for table, counter in (("events", "event_seq"), ("telemetry", "telemetry_seq")):
+                lowest = self._db.execute(f"SELECT MIN(seq) FROM {table}").fetchone()[0]
+                high = int(self._meta(counter) or 0) if lowest is None else int(lowest) - 1
+                settled.append(high)
+            return settled[0], settled[1]
+
     def high_water_event_seq(self) -> int:
         """The highest event seq ever assigned in this stream."""
         with self._lock:

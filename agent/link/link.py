@@ -8,6 +8,7 @@ has a single writer.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import ssl
@@ -42,6 +43,7 @@ from protocol import (
     agent_topic,
     encode,
 )
+from protocol.acksig import ack_signature_valid
 from protocol.topics import COLLECTOR_STATUS_FILTER, collector_id_from_status_topic
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,8 @@ log = logging.getLogger(__name__)
 DISCONNECT_WITH_WILL = 4
 TICK_S = 0.2
 MAX_RESEND_S = 300.0
+# A forger may publish acks by the thousand: one log line a minute says how many.
+REJECT_LOG_EVERY_S = 60.0
 
 
 class StatusProvider(Protocol):
@@ -86,6 +90,41 @@ class LinkStatus:
     last_ack_mono: float | None = None
     connects: int = 0
     published: int = 0
+    # Acks refused since start: bad or missing signature, another stream, unpublished seqs.
+    acks_rejected: int = 0
+
+
+class _SeqRanges:
+    """A set of sequence numbers kept as sorted, disjoint, merged inclusive ranges.
+
+    The telemetry seqs this process has published: mostly one or two runs, so a handful of
+    ranges; those at or below what the outbox has settled are let go."""
+
+    def __init__(self) -> None:
+        self._ranges: list[list[int]] = []
+
+    def add(self, seq: int) -> None:
+        """Add one seq, merging it with its neighbours."""
+        ranges = self._ranges
+        at = bisect.bisect_right(ranges, seq, key=lambda r: r[0])
+        if at > 0 and ranges[at - 1][1] >= seq - 1:
+            at -= 1
+            ranges[at][1] = max(ranges[at][1], seq)
+        elif at < len(ranges) and ranges[at][0] == seq + 1:
+            ranges[at][0] = seq
+        else:
+            ranges.insert(at, [seq, seq])
+        if at + 1 < len(ranges) and ranges[at + 1][0] <= ranges[at][1] + 1:
+            ranges[at][1] = max(ranges[at][1], ranges.pop(at + 1)[1])
+
+    def covers(self, first: int, last: int) -> bool:
+        """True when every seq of ``first..last`` is in the set."""
+        at = bisect.bisect_right(self._ranges, first, key=lambda r: r[0]) - 1
+        return at >= 0 and self._ranges[at][1] >= last
+
+    def forget_through(self, seq: int) -> None:
+        """Let go of the seqs at or below ``seq``."""
+        self._ranges = [[max(a, seq + 1), b] for a, b in self._ranges if b > seq]
 
 
 class AgentLink:
@@ -104,8 +143,11 @@ class AgentLink:
         clock: Clock,
         on_config: Callable[[ConfigMessage], None],
         on_command: Callable[[CommandMessage], None],
+        ack_key: bytes | None = None,
     ) -> None:
         self._settings = settings
+        # Acks must be signed with this key (None: not authenticated, see __aenter__).
+        self._ack_key = ack_key
         self._outbox = outbox
         self.agent_id = agent_id
         self.site_id = site_id
@@ -118,6 +160,11 @@ class AgentLink:
         self.state = LinkStatus()
         self._collectors: dict[str, bool] = {}
         self._inflight: dict[tuple[str, int], float] = {}
+        # What this process has published: an ack may name nothing beyond it.
+        self._events_published_through = 0
+        self._telemetry_published = _SeqRanges()
+        self._reject_logged_at: float | None = None
+        self._rejects_unlogged = 0
         self._srtt: float | None = None
         self._wake = asyncio.Event()
         self._stopping = threading.Event()
@@ -130,6 +177,12 @@ class AgentLink:
 
     async def __aenter__(self) -> AgentLink:
         self._loop = asyncio.get_running_loop()
+        if self._ack_key is None:
+            log.warning(
+                "ACKS ARE NOT AUTHENTICATED (no mqtt.ack_key_file): anyone who can publish on "
+                "%s can make this agent delete events the collector never stored",
+                agent_topic(self.agent_id, Channel.ACK),
+            )
         self._start_thread()
         self._tasks = [
             asyncio.create_task(self._sender(), name="link-sender"),
@@ -346,7 +399,9 @@ class AgentLink:
             self._wake.set()
 
     def _acked(self, ack: AckMessage) -> None:
-        if ack.stream_id != self._outbox.stream_id:
+        refused = self._refusal(ack)
+        if refused is not None:
+            self._reject(ack, refused)
             return
         self._outbox.ack(ack)
         self.state.last_ack_mono = self._clock.monotonic()
@@ -358,6 +413,43 @@ class AgentLink:
             ):
                 self._observe_ack_delay(now - self._inflight.pop(key))
         self._wake.set()
+
+    def _refusal(self, ack: AckMessage) -> str | None:
+        """Why ``ack`` must not be honoured, or None when it may delete what it names."""
+        if ack.stream_id != self._outbox.stream_id:
+            return f"stream {ack.stream_id} is not this agent's stream"
+        if self._ack_key is not None and not ack_signature_valid(self._ack_key, ack):
+            return "bad signature" if ack.sig else "no signature"
+        # Seqs already settled (acked before, or thinned) may be named again: that deletes
+        # nothing. Beyond them, only what this process has published.
+        events_settled, telemetry_settled = self._outbox.settled_through()
+        if ack.events_through > max(self._events_published_through, events_settled):
+            return f"events_through {ack.events_through} beyond what was published"
+        self._telemetry_published.forget_through(telemetry_settled)
+        for r in ack.telemetry:
+            first = max(r.first, telemetry_settled + 1)
+            if first <= r.last and not self._telemetry_published.covers(first, r.last):
+                return f"telemetry {r.first}..{r.last} beyond what was published"
+        return None
+
+    def _reject(self, ack: AckMessage, reason: str) -> None:
+        self.state.acks_rejected += 1
+        now = self._clock.monotonic()
+        if self._reject_logged_at is not None and now - self._reject_logged_at < (
+            REJECT_LOG_EVERY_S
+        ):
+            self._rejects_unlogged += 1
+            return
+        log.warning(
+            "ack from collector %r ignored: %s (%d more ignored since the last line; "
+            "%d since start)",
+            ack.collector_id,
+            reason,
+            self._rejects_unlogged,
+            self.state.acks_rejected,
+        )
+        self._reject_logged_at = now
+        self._rejects_unlogged = 0
 
     def _observe_ack_delay(self, sample_s: float) -> None:
         # Smoothed like TCP's RTT: a slow but working collector stretches the re-send timeout
@@ -407,6 +499,10 @@ class AgentLink:
                     break  # connection dropped: the next connect re-offers everything
                 self._inflight[item.key] = self._clock.monotonic()
                 self.state.published += 1
+                if item.space == "event":
+                    self._events_published_through = max(self._events_published_through, item.seq)
+                else:
+                    self._telemetry_published.add(item.seq)
 
     async def _heartbeats(self) -> None:
         while True:
@@ -425,6 +521,7 @@ class AgentLink:
                 outbox=self._outbox.health(),
                 devices=self._status.device_health(),
                 traps_rejected=self._status.traps_rejected(),
+                acks_rejected=self.state.acks_rejected,
             )
             self._client.publish(agent_topic(self.agent_id, Channel.HEARTBEAT), encode(hb), qos=1)
 

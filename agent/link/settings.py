@@ -27,6 +27,9 @@ class LinkSettings(BaseModel):
     username: str | None = None
     # The password lives in its own file (mode 0600), never in the site file.
     password_file: Path | None = None
+    # The agent's ack key (64 hex digits, mode 0600, from enrol-agent): acks not signed with it
+    # are refused (docs/protocol.md, "Ack signature"). None: acks are not authenticated.
+    ack_key_file: Path | None = None
     tls: TlsSettings | None = None
     keepalive_s: int = Field(default=60, ge=5, le=3600)
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=60)

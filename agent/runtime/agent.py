@@ -28,6 +28,7 @@ from protocol import (
     Severity,
     Transition,
 )
+from protocol.acksig import read_key_file
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class AgentRuntime:
     ) -> None:
         self.config_path = config_path
         self.config: SiteConfig = load_site(config_path)
+        self.ack_key = _read_ack_key(self.config, config_path)
         self.clock = clock
         self.clock_synced = clock_synced
         self.outbox: Outbox = Outbox.open(
@@ -129,6 +131,7 @@ class AgentRuntime:
             clock=self.clock,
             on_config=self._on_config_threadsafe,
             on_command=self._on_command_threadsafe,
+            ack_key=self.ack_key,
         )
         self.sensing, self._link = sensing, link
         sink.wake = link.wake
@@ -164,6 +167,8 @@ class AgentRuntime:
             "now": self.clock.now().isoformat(),
             "broker_connected": bool(link and link.connected),
             "collector_up": bool(link and link.collector_up),
+            "acks_authenticated": self.ack_key is not None,
+            "acks_rejected": link.state.acks_rejected if link else 0,
             "outbox": self.outbox.health().model_dump(mode="json"),
             "stream_id": self.outbox.stream_id,
             "devices": [
@@ -287,6 +292,17 @@ class AgentRuntime:
     def _wake(self) -> None:
         if self._link is not None:
             self._link.wake()
+
+
+def _read_ack_key(config: SiteConfig, config_path: Path) -> bytes | None:
+    """The ack key the site file names (read at start, like the broker password)."""
+    path = config.mqtt.ack_key_file
+    if path is None:
+        return None
+    try:
+        return read_key_file(path)
+    except ValueError as err:
+        raise ConfigError(str(config_path), "mqtt.ack_key_file", str(err)) from err
 
 
 def _needs_restart(old: SiteConfig, new: SiteConfig) -> list[str]:

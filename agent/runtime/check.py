@@ -31,6 +31,13 @@ def warnings(status: dict[str, Any]) -> list[str]:
     found = []
     if not status["clock_synced"]:
         found.append("clock not synchronised: timestamps are flagged, the collector uses its own")
+    if not status.get("acks_authenticated", True):
+        found.append("acks not authenticated: no mqtt.ack_key_file in the site file")
+    if status.get("acks_rejected", 0):
+        found.append(
+            f"{status['acks_rejected']} acks rejected since start: forged acks on the broker,"
+            " or a collector with the wrong ack secret"
+        )
     return found
 
 
@@ -45,7 +52,8 @@ def render(status: dict[str, Any]) -> str:
         f"clock    {'synchronised' if status['clock_synced'] else 'NOT synchronised'}"
         f"  {status['now']}",
         f"broker   {'connected' if status['broker_connected'] else 'UNREACHABLE'}"
-        f"   collector {'up' if status['collector_up'] else 'DOWN'}",
+        f"   collector {'up' if status['collector_up'] else 'DOWN'}"
+        f"   acks {_acks(status)}",
         f"outbox   {o['events_pending']} events, {o['telemetry_pending']} telemetry pending;"
         f" oldest unacked {'-' if age is None else f'{age:.0f} s'}; thinned {o['thinned_total']}"
         f"{'; CRITICAL' if o['critical'] else ''}",
@@ -68,6 +76,11 @@ def render(status: dict[str, Any]) -> str:
     lines += [f"  - {p}" for p in found]
     lines += [f"  (warning) {w}" for w in warnings(status)]
     return "\n".join(lines)
+
+
+def _acks(status: dict[str, Any]) -> str:
+    signed = "signed" if status.get("acks_authenticated", True) else "NOT authenticated"
+    return f"{signed}, {status.get('acks_rejected', 0)} rejected"
 
 
 def _short(iso: str | None) -> str:

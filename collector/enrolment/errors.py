@@ -11,3 +11,7 @@ class AlreadyEnrolled(EnrolmentError):
 
 class NotEnrolled(EnrolmentError):
     """``--rotate`` for an identity that has no credentials to replace."""
+
+
+class ReservedId(EnrolmentError):
+    """An agent id that would be a collector's or the broker admin's user name."""

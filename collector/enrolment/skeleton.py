@@ -14,6 +14,7 @@ from collector.enrolment.errors import EnrolmentError
 # Where things live on the box (docs/deployment-pi.md): configuration on the read-only root,
 # written at install time; the outbox, boot counter and status socket on the data partition.
 BOX_PASSWORD_FILE = Path("/etc/shelterwatch/mqtt-password")
+BOX_ACK_KEY_FILE = Path("/etc/shelterwatch/ack-key")
 BOX_OUTBOX = Path("/var/lib/shelterwatch/outbox.db")
 
 
@@ -39,6 +40,7 @@ def site_yaml(skeleton: SiteSkeleton) -> str:
         "port": skeleton.broker_port,
         "username": skeleton.agent_id,
         "password_file": str(BOX_PASSWORD_FILE),
+        "ack_key_file": str(BOX_ACK_KEY_FILE),
     }
     if skeleton.ca_file is not None:
         mqtt["tls"] = {"ca_file": str(skeleton.ca_file)}

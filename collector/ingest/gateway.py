@@ -53,6 +53,7 @@ from protocol import (
     agent_topic,
     encode,
 )
+from protocol.acksig import derive_ack_key, sign_ack
 from protocol.topics import (
     AGENT_TO_COLLECTOR,
     agent_subscription,
@@ -101,6 +102,9 @@ class GatewayConfig:
     shared_group: str | None
     username: str | None = None
     password: str | None = None
+    # The collectors' master secret: every ack is signed with its agent's key derived from it
+    # (protocol/acksig.py). None: acks go unsigned.
+    ack_secret: bytes | None = None
 
 
 # -- the gateway process ------------------------------------------------------------------
@@ -239,6 +243,8 @@ class _Gateway:
         self._retry_at = 0.0
         self._retry_delay_s = RECONNECT_MIN_S
         self._status_topic = collector_status_topic(config.instance_id)
+        # Agents' ack keys, derived once each (one HMAC saved per ack; 32 bytes per agent).
+        self._ack_keys: dict[str, bytes] = {}
         self._client = self._make_client()
 
     def _make_client(self) -> _BufferedClient:
@@ -359,14 +365,30 @@ class _Gateway:
 
     def _ack(self, spec: AckSpec, ts: datetime) -> tuple[str, bytes]:
         agent_id, stream_id, through, ranges = spec
+        collector_id = self._config.instance_id
+        sig = None
+        if self._config.ack_secret is not None:
+            key = self._ack_keys.get(agent_id)
+            if key is None:
+                key = self._ack_keys[agent_id] = derive_ack_key(self._config.ack_secret, agent_id)
+            sig = sign_ack(
+                key,
+                agent_id=agent_id,
+                stream_id=stream_id,
+                events_through=through,
+                telemetry=ranges,
+                collector_id=collector_id,
+                ts=ts,
+            )
         # Built from values this collector validated and committed: no second validation.
         ack = AckMessage.model_construct(
             agent_id=agent_id,
             stream_id=stream_id,
             events_through=through,
             telemetry=[SeqRange.model_construct(first=first, last=last) for first, last in ranges],
-            collector_id=self._config.instance_id,
+            collector_id=collector_id,
             ts=ts,
+            sig=sig,
         )
         return agent_topic(agent_id, Channel.ACK), encode(ack)
 

@@ -273,7 +273,7 @@ def _point_at_world(
 ) -> dict[str, Any]:
     mqtt = raw.setdefault("mqtt", {})
     mqtt["port"] = link_port
-    for key in ("tls", "username", "password_file"):
+    for key in ("tls", "username", "password_file", "ack_key_file"):
         mqtt.pop(key, None)  # the scenario broker is plain MQTT on loopback
     for device in raw.get("devices", []):
         if device["id"] in modbus:

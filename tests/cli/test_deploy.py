@@ -77,7 +77,22 @@ def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
 
 def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
     site = ROOT / "firmware_config" / "sites" / "pm-example.yaml"
-    result = install(tmp_path, "--dry-run", "--site", str(site), "--boot-after", "17")
+    secrets = tmp_path / "enrol"
+    secrets.mkdir()
+    (secrets / "mqtt-password").write_text("pw\n")
+    (secrets / "ack-key").write_text("00" * 32 + "\n")
+    result = install(
+        tmp_path,
+        "--dry-run",
+        "--site",
+        str(site),
+        "--password-file",
+        str(secrets / "mqtt-password"),
+        "--ack-key-file",
+        str(secrets / "ack-key"),
+        "--boot-after",
+        "17",
+    )
     assert result.returncode == 0, result.stderr
     steps = [line.removeprefix("would run: ") for line in result.stdout.splitlines()]
     assert any(s.startswith("useradd --system") and s.endswith("sw-test-nobody") for s in steps)
@@ -86,10 +101,16 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
         s.startswith(f"{tmp_path}/opt/venv/bin/pip install") and "[agent]" in s for s in steps
     )
     assert any(s.endswith(f"{site} {tmp_path}/etc/site.yaml") for s in steps)
+    # The secrets readable by the agent's group only, like the password.
+    for name in ("mqtt-password", "ack-key"):
+        assert (
+            f"install -o root -g sw-test-nobody -m 0640 {secrets / name} {tmp_path}/etc/{name}"
+            in steps
+        )
     assert any(s.endswith(f"{tmp_path}/data/boot") for s in steps)  # a replaced card's count
     assert "systemctl enable shelterwatch-agent.service" in steps
     assert "systemctl restart shelterwatch-agent.service" in steps
-    assert list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == [secrets]
 
 
 @pytest.mark.parametrize(

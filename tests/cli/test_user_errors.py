@@ -24,6 +24,10 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
         ("agent_id: a1\nsite_id: S1\nsite_kind: pm\nbogus: 1\n", "bogus"),
         ("agent_id: a1\nsite_id: [unclosed\n", "line"),
         (
+            "agent_id: a1\nsite_id: S1\nsite_kind: pm\nmqtt: {ack_key_file: /nonexistent/ack}\n",
+            "mqtt.ack_key_file: cannot read /nonexistent/ack",
+        ),
+        (
             "agent_id: a1\nsite_id: S1\nsite_kind: pm\n"
             "devices:\n"
             "  - {driver: gpio, id: c, profile: gpio-shelter-contacts, pins: {door: 17}}\n",
@@ -102,3 +106,20 @@ def test_agent_command_imports_no_collector_dependencies() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == ""
+
+
+def test_collector_refuses_an_ack_secret_that_is_not_one(tmp_path: Path) -> None:
+    secret = tmp_path / "ack-secret"
+    secret.write_text("not hex\n")
+    result = run_cli(
+        "collector",
+        "run",
+        "--db",
+        f"sqlite:///{tmp_path / 'c.db'}",
+        "--ack-secret-file",
+        str(secret),
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"shelterwatch: error: --ack-secret-file: {secret}: expected 64 hex digits (32 bytes)"
+    )

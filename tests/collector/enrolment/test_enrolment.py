@@ -1,22 +1,102 @@
-"""``shelterwatch collector enrol-agent``: credentials, entries and a site file, never twice."""
+"""``shelterwatch collector enrol-collector`` / ``enrol-agent``: what they write, with which
+modes, what they refuse, and that a running broker takes an enrolment at once."""
 
 from __future__ import annotations
 
+import json
+import os
+import pwd
 import stat
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
+from paho.mqtt.enums import CallbackAPIVersion
 
 from cli.main import main
-from collector.enrolment import mosquitto
+from collector.enrolment import dynsec
+from protocol.acksig import derive_ack_key, read_key_file
+from simulators.secured_broker import SecuredBroker
 
 AGENT = ["--agent-id", "pm-enrol-1", "--site-id", "PM-ENR-1", "--site-kind", "pm"]
 BROKER = ["--broker", "mqtt.noc.example:8883"]
 
 
-def enrol(tmp_path: Path, *extra: str) -> int:
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def enrol_collector(tmp_path: Path, *extra: str) -> int:
+    out = ["--out", str(tmp_path / "collectors"), "--broker-dir", str(tmp_path / "broker")]
+    return main(["collector", "enrol-collector", *out, *extra])
+
+
+def test_enrol_collector_writes_the_broker_configuration_and_secrets_tightly(
+    tmp_path: Path,
+) -> None:
+    assert enrol_collector(tmp_path, "--instance", "c1", "--instance", "c2") == 0
+    collectors, broker = tmp_path / "collectors", tmp_path / "broker"
+    modes = {p.name: _mode(p) for p in [*collectors.iterdir(), *broker.iterdir()]}
+    assert modes == {
+        "ack-secret": 0o600,
+        "broker-admin-password": 0o600,
+        "collector-c1-mqtt-password": 0o600,
+        "collector-c2-mqtt-password": 0o600,
+        "dynamic-security.json": 0o600,
+        "shelterwatch.conf": 0o640,
+    }
+    assert _mode(broker) == 0o700 and _mode(collectors) == 0o700
+    conf = (broker / "shelterwatch.conf").read_text().splitlines()
+    plugin = dynsec.find_plugin()
+    for line in (
+        "allow_anonymous false",
+        f"plugin {plugin}",
+        f"plugin_opt_config_file {(broker / 'dynamic-security.json').resolve()}",
+        "max_packet_size 263168",
+        "max_queued_messages 20000",
+        "max_inflight_messages 1000",
+    ):
+        assert line in conf
+    state = json.loads((broker / "dynamic-security.json").read_text())
+    clients = {c["username"]: c for c in state["clients"]}
+    assert sorted(clients) == ["collector-c1", "collector-c2", "shelterwatch-admin"]
+    assert clients["collector-c2"]["clientid"] == "collector-c2"
+    password = (collectors / "collector-c2-mqtt-password").read_text().strip()
+    assert dynsec.verify_password(clients["collector-c2"], password)
+    assert len(read_key_file(collectors / "ack-secret")) == 32
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not any(p.pw_name == "mosquitto" for p in pwd.getpwall()),
+    reason="handing files to the broker's user needs root and a `mosquitto` user",
+)
+def test_the_broker_state_belongs_to_the_broker_user(tmp_path: Path) -> None:
+    assert enrol_collector(tmp_path, "--instance", "c1") == 0
+    broker_uid = pwd.getpwnam("mosquitto").pw_uid
+    broker = tmp_path / "broker"
+    owners = {p.name: p.stat().st_uid for p in [broker, *broker.iterdir()]}
+    assert owners == {
+        "broker": broker_uid,
+        "dynamic-security.json": broker_uid,
+        "shelterwatch.conf": 0,
+    }
+    assert (broker / "shelterwatch.conf").stat().st_gid == pwd.getpwnam("mosquitto").pw_gid
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[SecuredBroker]:
+    broker = SecuredBroker(tmp_path / "secured", instances=["c1"])
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.kill()
+
+
+def enrol_agent(broker: SecuredBroker, out: Path, *extra: str) -> int:
     return main(
         [
             "collector",
@@ -24,39 +104,58 @@ def enrol(tmp_path: Path, *extra: str) -> int:
             *AGENT,
             *BROKER,
             "--out",
-            str(tmp_path / "out"),
-            "--broker-passwd",
-            str(tmp_path / "passwd"),
-            "--broker-acl",
-            str(tmp_path / "acl"),
+            str(out),
+            "--collector-dir",
+            str(broker.collector_dir),
+            "--admin-broker",
+            f"{broker.host}:{broker.port}",
             *extra,
         ]
     )
 
 
-def test_enrolment_writes_a_password_a_valid_site_file_and_the_entries(tmp_path: Path) -> None:
+def _connects(broker: SecuredBroker, user: str, password: str, client_id: str) -> bool:
+    """True when the broker accepts these credentials (its CONNACK, not a guess)."""
+    answers: list[bool] = []
+    client = mqtt.Client(
+        callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+    )
+    client.username_pw_set(user, password)
+    client.on_connect = lambda _c, _u, _f, rc, _p: answers.append(not rc.is_failure)
+    client.connect(broker.host, broker.port)
+    for _ in range(50):
+        client.loop(timeout=0.1)
+        if answers:
+            break
+    client.disconnect()
+    assert answers, "no CONNACK"
+    return answers[0]
+
+
+def test_enrol_agent_writes_a_password_an_ack_key_and_a_site_file_the_agent_accepts(
+    running: SecuredBroker, tmp_path: Path
+) -> None:
     out = tmp_path / "out"
-    code = main(
-        [
-            "collector",
-            "enrol-agent",
-            *AGENT,
-            *BROKER,
+    assert (
+        enrol_agent(
+            running,
+            out,
             "--ca-file",
             "/etc/shelterwatch/ca.pem",
             "--collector-url",
-            "https://noc.example:8443",
-            "--out",
-            str(out),
-        ]
+            "https://noc.example",
+        )
+        == 0
     )
-    assert code == 0
+    assert {p.name: _mode(p) for p in out.iterdir()} == {
+        "mqtt-password": 0o600,
+        "ack-key": 0o600,
+        "site.yaml": 0o644,
+    }
     password = (out / "mqtt-password").read_text().strip()
     assert len(password) >= 40
-    assert stat.S_IMODE((out / "mqtt-password").stat().st_mode) == 0o600
-    user, encoded = (out / "mosquitto-passwd.line").read_text().strip().split(":", 1)
-    assert user == "pm-enrol-1" and mosquitto.verify_password(encoded, password)
-    assert (out / "mosquitto-acl.conf").read_text() == mosquitto.agent_acl("pm-enrol-1")
+    assert _connects(running, "pm-enrol-1", password, "agent-pm-enrol-1")  # no restart
+    assert read_key_file(out / "ack-key") == derive_ack_key(running.ack_secret, "pm-enrol-1")
     validate = subprocess.run(
         [sys.executable, "-m", "cli", "agent", "validate", str(out / "site.yaml")],
         capture_output=True,
@@ -65,68 +164,114 @@ def test_enrolment_writes_a_password_a_valid_site_file_and_the_entries(tmp_path:
     )
     assert validate.returncode == 0, validate.stderr
     site = (out / "site.yaml").read_text()
-    assert (
-        "username: pm-enrol-1" in site and "password_file: /etc/shelterwatch/mqtt-password" in site
-    )
-    assert "url: https://noc.example:8443" in site
+    for line in (
+        "username: pm-enrol-1",
+        "password_file: /etc/shelterwatch/mqtt-password",
+        "ack_key_file: /etc/shelterwatch/ack-key",
+        "url: https://noc.example",
+    ):
+        assert line in site
 
 
-def test_enrolling_twice_is_refused_and_changes_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def test_enrolling_an_agent_twice_is_refused_and_its_password_still_works(
+    running: SecuredBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert enrol(tmp_path) == 0
-    before = {p.name: p.read_bytes() for p in (tmp_path / "passwd", tmp_path / "acl")}
+    assert enrol_agent(running, tmp_path / "first") == 0
+    password = (tmp_path / "first" / "mqtt-password").read_text().strip()
     capsys.readouterr()
-    assert enrol(tmp_path) == 2
+    # A fresh folder, so only the broker knows the agent already exists.
+    assert enrol_agent(running, tmp_path / "second") == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith("shelterwatch: error: pm-enrol-1 is already enrolled")
+    assert err.startswith("shelterwatch: error: pm-enrol-1 is already enrolled on the broker")
     assert "--rotate" in err and len(err.splitlines()) == 1
-    assert {p.name: p.read_bytes() for p in (tmp_path / "passwd", tmp_path / "acl")} == before
+    assert not (tmp_path / "second").exists()
+    assert _connects(running, "pm-enrol-1", password, "agent-pm-enrol-1")
 
 
-def test_rotate_replaces_the_password_line_and_keeps_the_rest(tmp_path: Path) -> None:
-    (tmp_path / "passwd").write_text("someone:$7$101$c2FsdA==$aGFzaA==\n")
-    assert enrol(tmp_path) == 0
-    old = (tmp_path / "out" / "mqtt-password").read_text().strip()
-    acl = (tmp_path / "acl").read_text()
-    site = tmp_path / "out" / "site.yaml"
+def test_rotate_gives_a_new_password_and_keeps_the_edited_site_file(
+    running: SecuredBroker, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    assert enrol_agent(running, out) == 0
+    old = (out / "mqtt-password").read_text().strip()
+    site = out / "site.yaml"
     site.write_text(site.read_text() + "# devices added on site\n")
-    assert enrol(tmp_path, "--rotate") == 0
-    new = (tmp_path / "out" / "mqtt-password").read_text().strip()
-    lines = (tmp_path / "passwd").read_text().splitlines()
-    assert lines[0] == "someone:$7$101$c2FsdA==$aGFzaA=="
-    assert [line.split(":")[0] for line in lines] == ["someone", "pm-enrol-1"]
-    encoded = lines[1].split(":", 1)[1]
-    assert mosquitto.verify_password(encoded, new) and not mosquitto.verify_password(encoded, old)
-    assert (tmp_path / "acl").read_text() == acl  # the block is there once
+    assert enrol_agent(running, out, "--rotate") == 0
+    new = (out / "mqtt-password").read_text().strip()
+    assert _connects(running, "pm-enrol-1", new, "agent-pm-enrol-1")
+    assert not _connects(running, "pm-enrol-1", old, "agent-pm-enrol-1")
     assert site.read_text().endswith("# devices added on site\n")
+
+
+@pytest.mark.parametrize(
+    "agent_id", ["collector", "collector-c1", "collectors", "shelterwatch-admin"]
+)
+def test_reserved_ids_are_refused_in_one_line(
+    running: SecuredBroker,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    agent_id: str,
+) -> None:
+    c1 = running.collector("c1")
+    assert enrol_agent(running, tmp_path / "out", "--agent-id", agent_id, "--rotate") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"shelterwatch: error: agent id {agent_id!r} is reserved")
+    assert len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+    assert _connects(running, c1.username, c1.password, c1.client_id)  # untouched
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--rotate"], "pm-enrol-1 has no password in"),
+        (["--rotate"], "pm-enrol-1 is not a client of the broker"),
         (["--agent-id", "Not An Id"], "invalid agent id"),
         (["--collector-url", "ftp://x"], "collector_api.url"),
     ],
 )
 def test_a_refused_enrolment_writes_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+    running: SecuredBroker,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    message: str,
 ) -> None:
-    assert enrol(tmp_path, *args) == 2
+    assert enrol_agent(running, tmp_path / "out", *args) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert not (tmp_path / "out").exists()
 
 
-def test_the_collector_user_gets_its_own_block_once(
+def test_enrol_agent_without_the_running_broker_says_how_to_fix_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert enrol(tmp_path) == 0
-    assert "no block for the collector's user 'collector'" in capsys.readouterr().out
-    files = ["--broker-passwd", str(tmp_path / "passwd"), "--broker-acl", str(tmp_path / "acl")]
-    out = ["--out", str(tmp_path / "collector")]
-    assert main(["collector", "enrol-collector", *out, *files]) == 0
-    assert mosquitto.acl_users((tmp_path / "acl").read_text()) == {"collector", "pm-enrol-1"}
-    assert "topic write sw/v1/agents/+/ack" in (tmp_path / "acl").read_text()
-    assert main(["collector", "enrol-collector", *out, *files]) == 2
+    broker = SecuredBroker(tmp_path / "secured")  # enrolled, never started
+    assert enrol_agent(broker, tmp_path / "out") == 2
+    err = capsys.readouterr().err.strip()
+    assert f"broker {broker.host}:{broker.port} unreachable" in err and "start it" in err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
+def test_enrol_collector_adds_an_instance_to_the_running_broker_once(
+    running: SecuredBroker, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        "collector",
+        "enrol-collector",
+        "--out",
+        str(running.collector_dir),
+        "--broker-dir",
+        str(running.broker_dir),
+        "--admin-broker",
+        f"{running.host}:{running.port}",
+    ]
+    secret = running.ack_secret
+    assert main([*args, "--instance", "c3"]) == 0
+    c3 = (running.collector_dir / "collector-c3-mqtt-password").read_text().strip()
+    assert _connects(running, "collector-c3", c3, "collector-c3")
+    assert running.ack_secret == secret  # every agent's key derives from it: never replaced
+    capsys.readouterr()
+    assert main([*args, "--instance", "c1"]) == 2
+    assert "collector-c1 already enrolled" in capsys.readouterr().err
+    c1 = running.collector("c1")
+    assert _connects(running, c1.username, c1.password, c1.client_id)

@@ -22,6 +22,8 @@ from hypothesis import strategies as st
 from paho.mqtt.enums import CallbackAPIVersion
 
 from collector.ingest.gateway import ACK_WINDOW, AckSpec, GatewayConfig, _BufferedClient, _Gateway
+from protocol import AckMessage
+from protocol.acksig import ack_signature_valid, derive_ack_key
 from simulators.broker import MosquittoProcess
 from simulators.stack import Stack
 from tests.conftest import wait_for
@@ -144,6 +146,37 @@ def test_acks_dropped_while_the_broker_is_away_do_not_hold_up_the_next_ones() ->
     assert gateway._unwritten() == 0
     conn.close()
     ours.close()
+
+
+def _acks_built(secret: bytes | None, agents: list[str]) -> list[AckMessage]:
+    """The acks a gateway with ``secret`` builds for ``agents``, parsed as an agent does."""
+    ours, theirs = socket.socketpair()
+    config = GatewayConfig(
+        host="127.0.0.1", port=1, instance_id="c-sig", shared_group=None, ack_secret=secret
+    )
+    conn = Connection(theirs.detach())
+    gateway = _Gateway(conn, config)
+    ts = datetime(2026, 1, 5, 9, 0, 0, 123456, tzinfo=UTC)
+    try:
+        return [
+            AckMessage.model_validate_json(gateway._ack((agent, "ab" * 16, 7, [(3, 5)]), ts)[1])
+            for agent in agents
+        ]
+    finally:
+        conn.close()
+        ours.close()
+
+
+def test_acks_are_signed_with_each_agents_own_key() -> None:
+    secret = bytes(range(32))
+    acks = _acks_built(secret, ["pm-sig-1", "pm-sig-2", "pm-sig-1"])
+    key_1, key_2 = derive_ack_key(secret, "pm-sig-1"), derive_ack_key(secret, "pm-sig-2")
+    assert [ack_signature_valid(key_1, a) for a in acks] == [True, False, True]
+    assert [ack_signature_valid(key_2, a) for a in acks] == [False, True, False]
+
+
+def test_without_a_secret_acks_carry_no_signature() -> None:
+    assert [a.sig for a in _acks_built(None, ["pm-sig-1"])] == [None]
 
 
 def test_every_ack_committed_before_a_stop_reaches_its_agent_then_a_clean_disconnect(
