@@ -132,6 +132,13 @@ def _register_enrolment(csub: Any) -> None:
         required=True,
         help="the folder enrol-collector wrote (broker admin password, ack secret)",
     )
+    enrol.add_argument(
+        "--inventory",
+        type=Path,
+        default=None,
+        help="the collector's inventory folder: the agent's binding to its site (and the site, "
+        "if new) goes into its enrolled.yaml; the collector admits enrolled agents only",
+    )
     _broker_access_options(enrol, what="agent")
     enrol.set_defaults(handler=_enrol_agent)
 
@@ -281,9 +288,21 @@ def _create_token(args: argparse.Namespace) -> int:
 
 def _enrol_agent(args: argparse.Namespace) -> int:
     from collector.enrolment import BrokerAccess, EnrolmentError, SiteSkeleton, enrol_agent
+    from collector.sites.inventory import InventoryError, SiteEntry, check_binding
 
     host, port = host_port(args.broker, what="--broker")
     admin_host, admin_port = host_port(args.admin_broker, what="--admin-broker")
+    if args.inventory is not None:
+        try:  # checked before the broker is touched: a refusal changes nothing
+            check_binding(args.inventory, agent_id=args.agent_id, site_id=args.site_id)
+            site = SiteEntry(
+                site_id=args.site_id,
+                kind=args.site_kind,
+                region=args.region,
+                parent_nro=args.parent_nro,
+            )
+        except (InventoryError, ValueError) as err:
+            raise UserError(str(err)) from err
     try:
         result = enrol_agent(
             site=SiteSkeleton(
@@ -304,8 +323,29 @@ def _enrol_agent(args: argparse.Namespace) -> int:
         )
     except (EnrolmentError, ValueError) as err:
         raise UserError(str(err)) from err
+    if args.inventory is not None:
+        written = _record_binding(args.inventory, agent_id=args.agent_id, site=site)
+        result.written.append(written)
+        result.notes.append(
+            f"restart the collector (it loads {args.inventory} at start), or bind the agent "
+            f"on a running one: PUT /api/v1/agents/{args.agent_id} with its site_id"
+        )
+    else:
+        result.notes.append(
+            "the collector admits enrolled agents only: add the agent to its inventory "
+            f"(--inventory DIR) or PUT /api/v1/agents/{args.agent_id}"
+        )
     _print_enrolment(result, rotated=args.rotate)
     return 0
+
+
+def _record_binding(directory: Path, *, agent_id: str, site: Any) -> Path:
+    from collector.sites.inventory import InventoryError, record_enrolment
+
+    try:
+        return record_enrolment(directory, agent_id=agent_id, site=site)
+    except InventoryError as err:
+        raise UserError(str(err)) from err
 
 
 def _enrol_collector(args: argparse.Namespace) -> int:

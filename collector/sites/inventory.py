@@ -196,3 +196,57 @@ def bind_agents(session: Session, bindings: Mapping[str, str]) -> None:
     if moved:
         session.execute(update(Agent), moved)
     session.flush()
+
+
+ENROLLED_FILE = "enrolled.yaml"
+
+
+def check_binding(directory: Path, *, agent_id: str, site_id: str) -> set[str]:
+    """Refuse (``InventoryError``) an inventory folder that cannot take the binding: a file
+    that does not load, or another file binding the agent elsewhere (moving a box to another
+    site is a decision to make in that file, not by accident). Returns the sites it lists."""
+    if not directory.is_dir():
+        raise InventoryError(f"{directory}: no such inventory directory")
+    sites: set[str] = set()
+    for path in sorted(directory.glob("*.yaml")):
+        inventory = read_inventory(path)
+        sites.update(s.site_id for s in inventory.sites)
+        for entry in inventory.agents:
+            if (
+                path.name != ENROLLED_FILE
+                and entry.agent_id == agent_id
+                and entry.site_id != site_id
+            ):
+                raise InventoryError(
+                    f"{path}: agent {agent_id} is bound to site {entry.site_id} there, "
+                    f"not {site_id}: change that file to move it"
+                )
+    return sites
+
+
+def record_enrolment(directory: Path, *, agent_id: str, site: SiteEntry) -> Path:
+    """Write an agent's binding to its site into the inventory folder (``enrolled.yaml``), with
+    the site itself when no inventory file has it yet; returns the file written."""
+    sites = check_binding(directory, agent_id=agent_id, site_id=site.site_id)
+    target = directory / ENROLLED_FILE
+    current = read_inventory(target) if target.exists() else InventoryFile()
+    agents = [a for a in current.agents if a.agent_id != agent_id]
+    agents.append(AgentEntry(agent_id=agent_id, site_id=site.site_id))
+    updated = current.model_copy(
+        update={
+            "sites": [*current.sites, site] if site.site_id not in sites else current.sites,
+            "agents": sorted(agents, key=lambda a: a.agent_id),
+        }
+    )
+    text = (
+        "# Agents enrolled by `shelterwatch collector enrol-agent --inventory` (and their sites\n"
+        "# when no other inventory file had them). Each agent may speak for its own site only.\n"
+        + yaml.safe_dump(updated.model_dump(mode="json", exclude_defaults=True), sort_keys=False)
+    )
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        tmp.write_text(text)
+        tmp.replace(target)
+    except OSError as err:
+        raise InventoryError(f"{target}: cannot write: {err.strerror or err}") from err
+    return target

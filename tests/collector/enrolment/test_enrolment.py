@@ -18,6 +18,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cli.main import main
 from collector.enrolment import dynsec
+from collector.sites.inventory import load_inventory, read_inventory
+from collector.sites.models import Agent
+from collector.storage import make_engine, make_session_factory
+from collector.storage.schema import create_schema
 from protocol.acksig import derive_ack_key, read_key_file
 from simulators.secured_broker import SecuredBroker
 
@@ -275,3 +279,47 @@ def test_enrol_collector_adds_an_instance_to_the_running_broker_once(
     assert "collector-c1 already enrolled" in capsys.readouterr().err
     c1 = running.collector("c1")
     assert _connects(running, c1.username, c1.password, c1.client_id)
+
+
+def test_enrol_agent_binds_the_agent_to_its_site_in_the_inventory(
+    running: SecuredBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inventory = tmp_path / "inventory"
+    inventory.mkdir()
+    (inventory / "sites.yaml").write_text(
+        "sites:\n  - {site_id: NRO-ENR-1, kind: nro}\n"
+        "agents:\n  - {agent_id: nro-enrol-1, site_id: NRO-ENR-1}\n"
+    )
+    extra = ["--inventory", str(inventory), "--parent-nro", "NRO-ENR-1"]
+    assert enrol_agent(running, tmp_path / "out", *extra) == 0
+    assert "PUT /api/v1/agents/pm-enrol-1" in capsys.readouterr().out
+    written = read_inventory(inventory / "enrolled.yaml")
+    assert [(a.agent_id, a.site_id) for a in written.agents] == [("pm-enrol-1", "PM-ENR-1")]
+    # The site was new: written beside its agent, as enrol-agent was told it.
+    assert [(s.site_id, s.kind, s.parent_nro) for s in written.sites] == [
+        ("PM-ENR-1", "pm", "NRO-ENR-1")
+    ]
+    # What the collector loads at start: the agent is bound, and only there.
+    engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    create_schema(engine)
+    with make_session_factory(engine)() as session:
+        load_inventory(session, inventory)
+        assert session.get(Agent, "pm-enrol-1").site_id == "PM-ENR-1"  # type: ignore[union-attr]
+    engine.dispose()
+
+
+def test_enrol_agent_refuses_to_move_an_agent_another_file_binds_before_touching_the_broker(
+    running: SecuredBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inventory = tmp_path / "inventory"
+    inventory.mkdir()
+    (inventory / "sites.yaml").write_text(
+        "sites:\n  - {site_id: PM-ELSE, kind: pm}\n"
+        "agents:\n  - {agent_id: pm-enrol-1, site_id: PM-ELSE}\n"
+    )
+    assert enrol_agent(running, tmp_path / "out", "--inventory", str(inventory)) == 2
+    err = capsys.readouterr().err.strip()
+    assert "bound to site PM-ELSE there, not PM-ENR-1" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists() and not (inventory / "enrolled.yaml").exists()
+    # The broker was not touched: a first enrolment still goes through.
+    assert enrol_agent(running, tmp_path / "out") == 0
