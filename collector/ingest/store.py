@@ -23,7 +23,6 @@ from collector.alarms import AlarmEngine
 from collector.ingest.admission import (
     Refusal,
     binding_refusal,
-    load_bindings,
     record_refusals,
     topic_agent,
 )
@@ -84,6 +83,13 @@ _SET_APPLIED_THROUGH = (
         StreamState.stream_id == bindparam("b_stream_id"),
     )
     .values(applied_through=bindparam("through"))
+)
+# The batch's agents: the site each is bound to (absent: not enrolled), with how far each of
+# its streams is applied; one query for admission and for the streams alike.
+_AGENTS_AND_STREAMS = (
+    select(Agent.agent_id, Agent.site_id, StreamState.stream_id, StreamState.applied_through)
+    .outerjoin(StreamState, StreamState.agent_id == Agent.agent_id)
+    .where(Agent.agent_id.in_(bindparam("agent_ids", expanding=True)))
 )
 _SKEWS = select(Agent.agent_id, Agent.clock_skew_s).where(
     Agent.agent_id.in_(bindparam("agent_ids", expanding=True))
@@ -231,9 +237,10 @@ class BatchStore:
 
     def _admit(
         self, session: Session, batch: Sequence[Received], *, now: datetime
-    ) -> tuple[list[tuple[Received, AgentMessage]], Counter[str]]:
-        """The batch's messages this collector accepts (``collector.ingest.admission``);
-        the others are dead-lettered here, each on its own."""
+    ) -> tuple[list[tuple[Received, AgentMessage]], Counter[str], dict[StreamKey, int]]:
+        """The batch's messages this collector accepts (``collector.ingest.admission``), and
+        how far their agents' known streams are applied; the others are dead-lettered here,
+        each on its own."""
         refused: list[Refusal] = []
         decoded: list[tuple[Received, AgentMessage]] = []
         for item in batch:
@@ -256,7 +263,7 @@ class BatchStore:
                 continue
             decoded.append((item, message))
         agents = {m.agent_id for _, m in decoded} | {r.agent_id for r in refused if r.agent_id}
-        bindings = load_bindings(session, agents)
+        bindings, streams = _agents_and_streams(session, agents)
         admitted: list[tuple[Received, AgentMessage]] = []
         for item, message in decoded:
             refusal = binding_refusal(message, bindings.get(message.agent_id))
@@ -265,24 +272,20 @@ class BatchStore:
             else:
                 refused.append(_refusal(item, *refusal, claimed_site=message.site_id))
         counts = record_refusals(session, refused, bindings=bindings, engine=self._engine, now=now)
-        return admitted, counts
+        return admitted, counts, streams
 
     def process(self, session: Session, batch: Sequence[Received], *, now: datetime) -> BatchResult:
         """Store, apply and return the acks to publish once the caller has committed."""
         result = BatchResult()
-        decoded, refusals = self._admit(session, batch, now=now)
+        decoded, refusals, applied = self._admit(session, batch, now=now)
         for reason, n in refusals.items():
             result.dead_letters[reason] += n
-        # Every stream the batch writes to exists before anything is stored; known streams cost
-        # one query for the whole batch, new ones are registered (with their site and agent).
-        applied = self._ensure_streams(
-            session,
-            {
-                (m.agent_id, m.stream_id): item.received_at
-                for item, m in decoded
-                if isinstance(m, _STREAMED)
-            },
-        )
+        # Every stream the batch writes to exists before anything is stored: the streams not
+        # known yet are registered.
+        for item, m in decoded:
+            if isinstance(m, _STREAMED) and (m.agent_id, m.stream_id) not in applied:
+                self._ensure_stream(session, (m.agent_id, m.stream_id), item.received_at)
+                applied[(m.agent_id, m.stream_id)] = 0
         to_apply: set[StreamKey] = set()
         telemetry: dict[StreamKey, list[int]] = defaultdict(list)
         events: list[dict[str, Any]] = []
@@ -338,27 +341,6 @@ class BatchStore:
                 )
                 result.acks[key] = (through, _ranges(telemetry.get(key, [])))
         return result
-
-    def _ensure_streams(
-        self, session: Session, wanted: dict[StreamKey, datetime]
-    ) -> dict[StreamKey, int]:
-        """How far each wanted stream is applied; the streams not yet known are created."""
-        if not wanted:
-            return {}
-        agents = sorted({agent_id for agent_id, _ in wanted})
-        applied: dict[StreamKey, int] = {}
-        for start in range(0, len(agents), 500):
-            rows = session.execute(
-                select(
-                    StreamState.agent_id, StreamState.stream_id, StreamState.applied_through
-                ).where(StreamState.agent_id.in_(agents[start : start + 500]))
-            )
-            applied.update({(a, s): through for a, s, through in rows})
-        for key, received_at in wanted.items():
-            if key not in applied:
-                self._ensure_stream(session, key, received_at)
-                applied[key] = 0
-        return applied
 
     def _store_telemetry(
         self, session: Session, batches: list[tuple[TelemetryMessage, datetime]]
@@ -651,6 +633,22 @@ def _event_time(session: Session, event: AlarmEvent, *, received_at: datetime) -
         skew = agent.clock_skew_s if agent is not None else None
         skews[event.agent_id] = skew or 0.0
     return event.ts - timedelta(seconds=skews[event.agent_id])
+
+
+def _agents_and_streams(
+    session: Session, agent_ids: set[str]
+) -> tuple[dict[str, str], dict[StreamKey, int]]:
+    """Each enrolled agent's site, and how far each of their streams is applied."""
+    bindings: dict[str, str] = {}
+    applied: dict[StreamKey, int] = {}
+    wanted = sorted(agent_ids)
+    for start in range(0, len(wanted), 500):
+        rows = session.execute(_AGENTS_AND_STREAMS, {"agent_ids": wanted[start : start + 500]})
+        for agent_id, site_id, stream_id, through in rows:
+            bindings[agent_id] = site_id
+            if stream_id is not None:
+                applied[(agent_id, stream_id)] = through
+    return bindings, applied
 
 
 def _prefetch_skews(session: Session, agent_ids: set[str]) -> None:
