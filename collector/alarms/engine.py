@@ -468,23 +468,15 @@ class AlarmEngine:
                 self._changed(session, alarm, AlarmChange.UNKNOWN, now)
         existing = self._open_alarm(session, site_id, AGENT_EQUIPMENT, "presence", UNREACHABLE_TYPE)
         if existing is None:
-            alarm = Alarm(
+            alarm = self._new_collector_alarm(
+                session,
                 site_id=site_id,
                 agent_id=agent_id,
-                equipment_id=AGENT_EQUIPMENT,
                 point="presence",
                 alarm_type=UNREACHABLE_TYPE,
-                state=AlarmState.ACTIVE.value,
-                severity="major",
                 reason=reason,
-                count=1,
-                first_seen=now,
-                last_seen=now,
-                raised_at=now,
+                now=now,
             )
-            session.add(alarm)
-            session.flush()
-            self._changed(session, alarm, AlarmChange.RAISED, now)
             # A region's backhaul cut leaves many agents away at once: one generic incident.
             self._storm(session, alarm, now=now, at=now)
 
@@ -510,6 +502,31 @@ class AlarmEngine:
             existing.last_seen = max(existing.last_seen, now)
             existing.reason = reason
             return existing
+        return self._new_collector_alarm(
+            session,
+            site_id=site_id,
+            agent_id=agent_id,
+            point=point,
+            alarm_type=alarm_type,
+            reason=reason,
+            now=now,
+            count=count,
+            severity=severity,
+        )
+
+    def _new_collector_alarm(
+        self,
+        session: Session,
+        *,
+        site_id: str,
+        agent_id: str,
+        point: str,
+        alarm_type: str,
+        reason: str,
+        now: datetime,
+        count: int = 1,
+        severity: str = "major",
+    ) -> Alarm:
         alarm = Alarm(
             site_id=site_id,
             agent_id=agent_id,
