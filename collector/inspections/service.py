@@ -263,10 +263,3 @@ def due(session: Session, *, now: datetime, within_days: int = 30) -> list[SiteD
             )
         )
     return result
-
-
-ERROR_STATUS: dict[type[Exception], int] = {
-    InspectionNotFound: 404,
-    InspectionRefused: 409,
-    InspectionForbidden: 403,
-}
