@@ -13,11 +13,12 @@ from types import FrameType
 import httpx
 
 from cli.errors import UserError
+from collector.datadir import DEMO_INVENTORY_DIR
 from simulators.broker import BrokerError
 from simulators.stack import Stack, StackError
 
 SITES_DIR = Path(__file__).resolve().parents[2] / "firmware_config" / "sites" / "demo"
-INVENTORY_DIR = Path(__file__).resolve().parents[2] / "firmware_config" / "inventory"
+INVENTORY_DIR = DEMO_INVENTORY_DIR
 
 # (seconds after start, agent, contact point, alarm position?)
 TIMELINE: tuple[tuple[float, str, str, bool], ...] = (
