@@ -158,6 +158,13 @@ fi
 # The agent extra only: no FastAPI, no SQLAlchemy on the box.
 run "$prefix/venv/bin/pip" install --disable-pip-version-check --no-cache-dir --upgrade \
     "$source[agent]"
+if [ "${source%.whl}" != "$source" ]; then
+    # pip skips a wheel whose version is already installed, and a new build need not change
+    # the version: reinstall the agent itself (not its dependencies) so an upgrade runs the
+    # new code. A checkout is always rebuilt and reinstalled.
+    run "$prefix/venv/bin/pip" install --disable-pip-version-check --no-cache-dir --no-deps \
+        --force-reinstall "$source"
+fi
 
 echo "== configuration ($etc)"
 [ -z "$site" ] || put "$site" "$etc/site.yaml" "root:$user" 0640
