@@ -41,7 +41,6 @@ WEB_FRAMEWORKS = ("fastapi", "starlette")
 # ``collector-agent``, ``domain-fastapi`` and ``cli`` name modules; ``cycle`` names two
 # collector feature folders or top-level modules (an edge lying on a cycle of their graph).
 KNOWN = """
-cli simulators.demo.stack -> cli.errors
 collector-agent collector.enrolment.skeleton -> agent.config
 # The collector's folder graph: every edge on a cycle.
 cycle access -> sites

@@ -12,7 +12,6 @@ from types import FrameType
 
 import httpx
 
-from cli.errors import UserError
 from simulators.broker import BrokerError
 from simulators.stack import Stack, StackError
 
@@ -28,6 +27,10 @@ TIMELINE: tuple[tuple[float, str, str, bool], ...] = (
     (75, "pm-lyon-0101", "door", False),
     (95, "pm-lyon-0102", "fire", False),
 )
+
+
+class DemoError(RuntimeError):
+    """The demo cannot run: a port in use, a missing binary, a component that did not start."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ def run_demo(options: DemoOptions) -> int:
             stack.check_ports()
             stack.broker.start()
         except (StackError, BrokerError) as err:
-            raise UserError(str(err)) from err
+            raise DemoError(str(err)) from err
         stack.noc_token = stack.create_token(name="demo-noc", role="noc")
         try:
             stack.start_collector()
@@ -69,7 +72,7 @@ def run_demo(options: DemoOptions) -> int:
                 agent = stack.add_agent(site_file, enrol=False)
                 stack.wait_for_gpio(agent.agent_id)
         except StackError as err:
-            raise UserError(f"{err}\n(logs in {options.workdir / 'logs'})") from err
+            raise DemoError(f"{err}\n(logs in {options.workdir / 'logs'})") from err
         _banner(stack, options)
         _play(stack, options.duration_s)
     except KeyboardInterrupt:
