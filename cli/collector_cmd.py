@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -185,6 +186,13 @@ def _check_data(settings: Any) -> None:
         raise UserError(str(err)) from err
 
 
+def _port_in_use(port: int, host: str) -> bool:
+    # A production command does not load the simulators for their port check.
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
+
+
 def _sqlite_parent(db_url: str) -> None:
     # Create the folder of an SQLite file so a first run works out of the box.
     if db_url.startswith("sqlite:///") and db_url != "sqlite:///:memory:":
@@ -194,11 +202,10 @@ def _sqlite_parent(db_url: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     from collector.process import run_collector
     from collector.settings import CollectorSettings
-    from simulators.broker import port_in_use
 
     broker_host, broker_port = host_port(args.broker, what="--broker")
     http_host, http_port = host_port(args.http, what="--http")
-    if port_in_use(http_port, http_host):
+    if _port_in_use(http_port, http_host):
         raise UserError(f"--http: port {http_port} on {http_host} is already in use")
     _sqlite_parent(args.db)
     settings = CollectorSettings(
