@@ -89,7 +89,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from agent.config import ConfigError
-    from agent.runtime import AgentRuntime
+    from agent.runtime import AgentFailed, AgentRuntime
     from agent.sensors.errors import DeviceError
     from clocks import WarpClock, clock_from_environment
 
@@ -117,6 +117,10 @@ def _run(args: argparse.Namespace) -> int:
     except DeviceError as err:
         # A device this install cannot drive at all is refused at start, in one line.
         raise UserError(f"{args.config}: {err}") from err
+    except AgentFailed as err:
+        # Logged where it happened; systemd (Restart=always) starts the agent afresh.
+        print(f"shelterwatch: agent gave up: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from agent.buffer import Outbox
 from agent.link.backoff import FullJitterBackoff
 from agent.link.settings import LinkSettings
+from agent.tasks import TaskHandle, TaskStarter, start_plain
 from clocks import Clock
 from protocol import (
     AckMessage,
@@ -55,6 +56,8 @@ TICK_S = 0.2
 MAX_RESEND_S = 300.0
 # A forger may publish acks by the thousand: one log line a minute says how many.
 REJECT_LOG_EVERY_S = 60.0
+# A task loop that has not turned for this long is stuck (the heartbeat's adds its period).
+STALL_AFTER_S = 30.0
 
 
 class StatusProvider(Protocol):
@@ -144,8 +147,11 @@ class AgentLink:
         on_config: Callable[[ConfigMessage], None],
         on_command: Callable[[CommandMessage], None],
         ack_key: bytes | None = None,
+        tasks: TaskStarter = start_plain,
     ) -> None:
         self._settings = settings
+        # Starts the sender, heartbeat and supervisor tasks: under the agent's supervisor.
+        self._start_task = tasks
         # Acks must be signed with this key (None: not authenticated, see __aenter__).
         self._ack_key = ack_key
         self._outbox = outbox
@@ -170,7 +176,7 @@ class AgentLink:
         self._stopping = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, TaskHandle] = {}
         self._client = self._make_client()
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -184,19 +190,23 @@ class AgentLink:
                 agent_topic(self.agent_id, Channel.ACK),
             )
         self._start_thread()
-        self._tasks = [
-            asyncio.create_task(self._sender(), name="link-sender"),
-            asyncio.create_task(self._heartbeats(), name="link-heartbeat"),
-            asyncio.create_task(self._supervise(), name="link-supervisor"),
-        ]
+        heartbeat_stall_s = 2 * self._settings.heartbeat_s + STALL_AFTER_S
+        self._tasks = {
+            "link-sender": self._start_task(
+                "link-sender", self._sender, stall_after_s=STALL_AFTER_S
+            ),
+            "link-heartbeat": self._start_task(
+                "link-heartbeat", self._heartbeats, stall_after_s=heartbeat_stall_s
+            ),
+            "link-supervisor": self._start_task(
+                "link-supervisor", self._supervise, stall_after_s=STALL_AFTER_S
+            ),
+        }
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in self._tasks.values():
+            await task.stop()
         self._outbox.flush()
         self._stopping.set()
         if self.state.connected:
@@ -366,6 +376,15 @@ class AgentLink:
         self.state.connects += 1
         # A new session may have lost in-flight QoS 1 messages: everything unacked goes again.
         self._inflight.clear()
+        self.publish_birth()
+        log.info("connected to broker; birth published (boot %d)", self.boot)
+        self._wake.set()
+
+    def publish_birth(self) -> None:
+        """Publish the birth (retained) with the alarms active now: at each connect, and when
+        the collector must reconcile (events were lost while the disk failed)."""
+        if not self.state.connected:
+            return  # the next connect publishes one
         birth = BirthMessage(
             agent_id=self.agent_id,
             stream_id=self._outbox.stream_id,
@@ -381,8 +400,6 @@ class AgentLink:
         self._client.publish(
             agent_topic(self.agent_id, Channel.STATUS), encode(birth), qos=1, retain=True
         )
-        log.info("connected to broker; birth published (boot %d)", self.boot)
-        self._wake.set()
 
     def _disconnected(self) -> None:
         if self.state.connected:
@@ -464,10 +481,17 @@ class AgentLink:
 
     # -- tasks ---------------------------------------------------------------------------
 
+    def _beat(self, name: str) -> None:
+        """The task ``name`` made progress (its supervisor watches for it)."""
+        handle = self._tasks.get(name)
+        if handle is not None:
+            handle.beat()
+
     async def _sender(self) -> None:
         s = self._settings
         last_publish = 0.0
         while True:
+            self._beat("link-sender")
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
             # that lands as the wake-up fires, and the stopping link then waited forever.
             with contextlib.suppress(TimeoutError):
@@ -506,6 +530,7 @@ class AgentLink:
 
     async def _heartbeats(self) -> None:
         while True:
+            self._beat("link-heartbeat")
             await asyncio.sleep(self._settings.heartbeat_s)
             if not self.state.connected:
                 continue
@@ -528,6 +553,7 @@ class AgentLink:
     async def _supervise(self) -> None:
         """Restart the network thread if it died (an unexpected exception in paho)."""
         while True:
+            self._beat("link-supervisor")
             await asyncio.sleep(1.0)
             if (
                 self._thread is not None

@@ -18,6 +18,12 @@ def problems(status: dict[str, Any]) -> list[str]:
         found.append("outbox critical: the alarm reserve is full")
     if outbox["recovered"]:
         found.append("outbox was recovered from a corrupt file at start")
+    found += status.get("task_problems", [])
+    found += [
+        f"task {t['task']} failing: {t.get('last_error') or 'restarting'}"
+        for t in status.get("tasks", [])
+        if t["failing"] and not t["essential"]
+    ]
     found += [
         f"device {d['device_id']}: {d.get('last_error') or 'not answering'}"
         for d in status["devices"]
@@ -57,6 +63,7 @@ def render(status: dict[str, Any]) -> str:
         f"outbox   {o['events_pending']} events, {o['telemetry_pending']} telemetry pending;"
         f" oldest unacked {'-' if age is None else f'{age:.0f} s'}; thinned {o['thinned_total']}"
         f"{'; CRITICAL' if o['critical'] else ''}",
+        f"tasks    {_tasks(status.get('tasks', []))}",
         "",
         f"{'device':<14}{'state':<8}{'last ok':<22}{'failures':<10}last error",
     ]
@@ -76,6 +83,13 @@ def render(status: dict[str, Any]) -> str:
     lines += [f"  - {p}" for p in found]
     lines += [f"  (warning) {w}" for w in warnings(status)]
     return "\n".join(lines)
+
+
+def _tasks(tasks: list[dict[str, Any]]) -> str:
+    failing = [t["task"] for t in tasks if t["failing"] or not t["running"]]
+    if not failing:
+        return f"{len(tasks)} running"
+    return f"{len(tasks) - len(failing)} running; FAILING: {', '.join(failing)}"
 
 
 def _acks(status: dict[str, Any]) -> str:

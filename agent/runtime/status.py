@@ -61,6 +61,11 @@ class StatusServer:
             )
         return self
 
+    @property
+    def serving(self) -> bool:
+        """Whether the socket is bound and answering."""
+        return self._server is not None and self._server.is_serving()
+
     async def __aexit__(self, *exc: object) -> None:
         if self._server is not None:
             self._server.close()
