@@ -88,6 +88,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from agent.buffer import StorageError
     from agent.config import ConfigError
     from agent.runtime import AgentFailed, AgentRuntime
     from agent.sensors.errors import DeviceError
@@ -102,6 +103,9 @@ def _run(args: argparse.Namespace) -> int:
         runtime = AgentRuntime(config_path=args.config, clock=clock)
     except ConfigError as err:
         raise UserError(str(err)) from err
+    except StorageError as err:
+        # Not moved aside, not replaced: systemd tries again until the disk takes writes.
+        raise UserError(f"the outbox cannot be opened: {err}") from err
     except OSError as err:
         raise UserError(f"{args.config}: {err.strerror or err}") from err
 

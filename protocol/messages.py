@@ -191,8 +191,9 @@ class DeviceHealth(_Model):
 
 
 class OutboxHealth(_Model):
-    """State of the agent's durable outbox."""
+    """State of the agent's durable outbox, and of the storage under it."""
 
+    # Unacknowledged events, those kept in memory (``volatile_pending``) included.
     events_pending: Count
     telemetry_pending: Count
     oldest_unacked_age_s: Annotated[Finite, Field(ge=0)] | None = None
@@ -200,6 +201,17 @@ class OutboxHealth(_Model):
     size_bytes: Count = 0
     critical: Flag = False
     recovered: Flag = False
+    # Optional, so heartbeats of older agents stay valid (absent: not reported).
+    # The last successful write to the outbox's file, and the free space of its file system.
+    last_write: Timestamp | None = None
+    free_bytes: Count | None = None
+    # Why writes fail right now (None: they work), and failed writes since the agent started.
+    storage_error: str | None = Field(default=None, max_length=500)
+    storage_errors: Count = 0
+    # Events on the volatile stream not yet acknowledged, and events lost since the agent
+    # started because the in-memory queue was full as well.
+    volatile_pending: Count = 0
+    volatile_lost: Count = 0
 
 
 class HeartbeatMessage(_Envelope):

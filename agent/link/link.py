@@ -423,9 +423,11 @@ class AgentLink:
         self._outbox.ack(ack)
         self.state.last_ack_mono = self._clock.monotonic()
         now = self._clock.monotonic()
+        # An ack names one stream: the outbox's, or the volatile one (events kept in memory).
+        events = "volatile" if ack.stream_id == self._outbox.volatile_stream_id else "event"
         for key in list(self._inflight):
             space, seq = key
-            if (space == "event" and seq <= ack.events_through) or (
+            if (space == events and seq <= ack.events_through) or (
                 space == "telemetry" and any(r.first <= seq <= r.last for r in ack.telemetry)
             ):
                 self._observe_ack_delay(now - self._inflight.pop(key))
@@ -433,10 +435,13 @@ class AgentLink:
 
     def _refusal(self, ack: AckMessage) -> str | None:
         """Why ``ack`` must not be honoured, or None when it may delete what it names."""
-        if ack.stream_id != self._outbox.stream_id:
+        volatile = ack.stream_id == self._outbox.volatile_stream_id
+        if ack.stream_id != self._outbox.stream_id and not volatile:
             return f"stream {ack.stream_id} is not this agent's stream"
         if self._ack_key is not None and not ack_signature_valid(self._ack_key, ack):
             return "bad signature" if ack.sig else "no signature"
+        if volatile:
+            return self._outbox.volatile_refusal(ack)
         # Seqs already settled (acked before, or thinned) may be named again: that deletes
         # nothing. Beyond them, only what this process has published.
         events_settled, telemetry_settled = self._outbox.settled_through()
@@ -525,6 +530,8 @@ class AgentLink:
                 self.state.published += 1
                 if item.space == "event":
                     self._events_published_through = max(self._events_published_through, item.seq)
+                elif item.space == "volatile":
+                    self._outbox.volatile_published(item.seq)
                 else:
                     self._telemetry_published.add(item.seq)
 

@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 
 AGENT_VERSION = "0.1.0"
 CONFIG_POLL_S = 2.0
+# The storage check (free space, probe writes, recovery) runs this often.
+STORAGE_CHECK_S = 1.0
 # A task loop that has not turned for this long is stuck.
 STALL_AFTER_S = 30.0
 TASK_FAILED = "task_failed"
@@ -113,6 +115,7 @@ class AgentRuntime:
             agent_id=self.config.agent_id,
             site_id=self.config.site_id,
             clock=clock,
+            clock_synced=clock_synced,
         )
         self.boot = _boot(self.config.outbox.path.with_name("boot"))
         self.sensing: SensingService | None = None
@@ -179,6 +182,7 @@ class AgentRuntime:
             watchdog = Watchdog.from_environment(problems=supervisor.problems)
             # The watchdog last: READY=1 once the rest runs, STOPPING=1 first on the way out.
             async with supervisor, link, sensing, watchdog:
+                self._start(supervisor, "storage", self._watch_storage)
                 self._start(supervisor, "config-watch", self._watch_config, essential=False)
                 self._start(supervisor, "status-socket", self._serve_status, essential=False)
                 supervisor.watch_group(self._pollers, self._restart_poller)
@@ -222,6 +226,8 @@ class AgentRuntime:
                 for p in (self.sensing.live_values() if self.sensing else [])
             ],
             "active_alarms": [a.model_dump(mode="json") for a in self.outbox.active_alarms()],
+            # What the storage_fault alarm says now (None: clear).
+            "storage_fault": self.outbox.storage_alarm,
             "tasks": supervisor.status() if supervisor else [],
             # Why systemd's watchdog is not fed now (empty: it is).
             "task_problems": supervisor.problems() if supervisor else [],
@@ -250,6 +256,19 @@ class AgentRuntime:
         handle = self._handles.get(name)
         if handle is not None:
             handle.beat()
+
+    async def _watch_storage(self) -> None:
+        """Free space, probe writes, and recovery once the disk takes writes again."""
+        while True:
+            self._beat("storage")
+            recovery = self.outbox.check()
+            if recovery is not None:
+                if recovery.lost and self._link is not None:
+                    # What the lost events would have told, the collector learns from a
+                    # birth: the full set of alarms active now.
+                    self._link.publish_birth()
+                self._wake()
+            await asyncio.sleep(STORAGE_CHECK_S)
 
     async def _serve_status(self) -> None:
         """The socket ``agent check`` reads; made again if it goes away (a tmp cleaner)."""

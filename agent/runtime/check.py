@@ -18,6 +18,18 @@ def problems(status: dict[str, Any]) -> list[str]:
         found.append("outbox critical: the alarm reserve is full")
     if outbox["recovered"]:
         found.append("outbox was recovered from a corrupt file at start")
+    if outbox.get("storage_error"):
+        found.append(
+            f"outbox cannot be written ({outbox['storage_error']}):"
+            f" {outbox.get('volatile_pending', 0)} events kept in memory"
+        )
+    elif status.get("storage_fault") == "low_space":
+        found.append(f"data filesystem nearly full: {_mib(outbox.get('free_bytes'))} free")
+    if outbox.get("volatile_lost"):
+        found.append(
+            f"{outbox['volatile_lost']} events lost since start: the outbox could not write"
+            " and the in-memory queue was full"
+        )
     found += status.get("task_problems", [])
     found += [
         f"task {t['task']} failing: {t.get('last_error') or 'restarting'}"
@@ -63,6 +75,10 @@ def render(status: dict[str, Any]) -> str:
         f"outbox   {o['events_pending']} events, {o['telemetry_pending']} telemetry pending;"
         f" oldest unacked {'-' if age is None else f'{age:.0f} s'}; thinned {o['thinned_total']}"
         f"{'; CRITICAL' if o['critical'] else ''}",
+        f"storage  {'WRITES FAIL' if o.get('storage_error') else 'writable'};"
+        f" last write {_short(o.get('last_write'))}; {_mib(o.get('free_bytes'))} free;"
+        f" {o.get('storage_errors', 0)} errors; in memory {o.get('volatile_pending', 0)},"
+        f" lost {o.get('volatile_lost', 0)}",
         f"tasks    {_tasks(status.get('tasks', []))}",
         "",
         f"{'device':<14}{'state':<8}{'last ok':<22}{'failures':<10}last error",
@@ -83,6 +99,10 @@ def render(status: dict[str, Any]) -> str:
     lines += [f"  - {p}" for p in found]
     lines += [f"  (warning) {w}" for w in warnings(status)]
     return "\n".join(lines)
+
+
+def _mib(free: int | None) -> str:
+    return "? MiB" if free is None else f"{free / 1024 / 1024:.1f} MiB"
 
 
 def _tasks(tasks: list[dict[str, Any]]) -> str:
