@@ -8,6 +8,7 @@ left to propagate.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sqlite3
@@ -66,11 +67,9 @@ def storage_error(err: BaseException, *, directory: Path | None = None) -> Stora
     if kind is None:
         return None
     if kind == "io_error" and directory is not None:
-        # SQLite says "I/O error" for more than it knows: the file system can tell.
-        if _read_only(directory):
-            kind = "read_only"
-        elif free_bytes(directory) == 0:
-            kind = "full"
+        # SQLite says "I/O error" whatever errno it got (ext4 turned read-only after an error
+        # still says rw in its mount flags): a write of our own asks the kernel.
+        kind = _probe(directory) or kind
     return StorageError(kind, str(err) or type(err).__name__)
 
 
@@ -83,11 +82,22 @@ def free_bytes(directory: Path) -> int | None:
     return st.f_bavail * st.f_frsize
 
 
-def _read_only(directory: Path) -> bool:
+def _probe(directory: Path) -> StorageKind | None:
+    """How a small write in ``directory`` fails (None: it does not)."""
+    probe = directory / ".storage-probe"
     try:
-        return bool(os.statvfs(directory).f_flag & os.ST_RDONLY)
-    except OSError:
-        return False
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, b"\0" * 4096)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as err:
+        return _ERRNO_KINDS.get(err.errno or 0, "io_error")
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    return None
 
 
 def _by_words(text: str) -> StorageKind | None:

@@ -265,6 +265,16 @@ def test_storage_errors_are_recognised(err: Exception, kind: str) -> None:
     assert fault is not None and fault.kind == kind
 
 
+def test_an_io_error_is_told_apart_by_asking_the_file_system(volume: TmpfsVolume) -> None:
+    # SQLite reports a failing write as "disk I/O error" whatever the kernel said.
+    vague = sqlite3.OperationalError("disk I/O error")
+    fault = storage_error(vague, directory=volume.mountpoint)
+    assert fault is not None and fault.kind == "io_error"
+    volume.fill()
+    fault = storage_error(vague, directory=volume.mountpoint)
+    assert fault is not None and fault.kind == "full"
+
+
 def test_other_errors_are_no_storage_fault() -> None:
     assert storage_error(sqlite3.OperationalError("no such table: x")) is None
     assert storage_error(ValueError("x")) is None
