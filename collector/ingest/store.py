@@ -587,6 +587,7 @@ class BatchStore:
                 "outbox_oldest_unacked_s": hb.outbox.oldest_unacked_age_s,
                 "outbox_thinned_total": hb.outbox.thinned_total,
                 "outbox_critical": hb.outbox.critical,
+                "outbox_storage_json": _storage_json(hb),
                 "devices_json": json.dumps([d.model_dump(mode="json") for d in hb.devices]),
             }
             if hb.clock_synced:
@@ -598,6 +599,24 @@ class BatchStore:
             shaped = [r for r in rows if ("clock_skew_s" in r) is with_skew]
             if shaped:
                 session.execute(update(Agent), shaped)
+
+
+_STORAGE_FIELDS = {
+    "last_write",
+    "free_bytes",
+    "storage_error",
+    "storage_errors",
+    "volatile_pending",
+    "volatile_lost",
+}
+
+
+def _storage_json(hb: HeartbeatMessage) -> str | None:
+    """The storage under the agent's outbox, as its heartbeat reports it (None: an agent too
+    old to report it)."""
+    if hb.outbox.last_write is None and hb.outbox.free_bytes is None:
+        return None
+    return json.dumps(hb.outbox.model_dump(mode="json", include=_STORAGE_FIELDS))
 
 
 def _stale(session: Session, agent: Agent, *, stream_id: str, boot: int) -> bool:

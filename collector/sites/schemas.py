@@ -139,10 +139,15 @@ class AgentRead(BaseModel):
     outbox_oldest_unacked_s: float | None
     outbox_thinned_total: int
     outbox_critical: bool
+    # The storage under the outbox (last write, free space, failing writes, events kept in
+    # memory or lost), from the last heartbeat; None from an agent that does not report it.
+    outbox_storage: dict[str, Any] | None = Field(
+        default=None, validation_alias="outbox_storage_json"
+    )
     # Poll health per device from the last heartbeat (stored as JSON on the agent row).
     devices: list[dict[str, Any]] = Field(default_factory=list, validation_alias="devices_json")
 
-    @field_validator("devices", mode="before")
+    @field_validator("devices", "outbox_storage", mode="before")
     @classmethod
     def _json(cls, raw: Any) -> Any:
         return json.loads(raw) if isinstance(raw, str) else raw
