@@ -520,6 +520,7 @@ class AgentLink:
                     gap = 1.0 / s.max_rate_per_s - (time.monotonic() - last_publish)
                     if gap > 0:
                         await asyncio.sleep(gap)
+                        self._beat("link-sender")  # a paced batch is progress too
                     last_publish = time.monotonic()
                 info = self._client.publish(
                     agent_topic(self.agent_id, item.channel), item.payload, qos=1
