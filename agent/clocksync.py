@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import logging
 
 log = logging.getLogger(__name__)
@@ -18,13 +19,25 @@ class _Timex(ctypes.Structure):
     _fields_ = [("modes", ctypes.c_uint), ("_rest", ctypes.c_byte * 252)]
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    # Looked up once: find_library runs ldconfig, and the state is read at every record.
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name, use_errno=True)
+    except OSError as err:
+        log.warning("cannot load the C library to read the kernel clock state: %s", err)
+        return None
+
+
 def kernel_clock_synced() -> bool:
     """True when the kernel reports the clock as synchronised (NTP/chrony/timesyncd)."""
-    libc_name = ctypes.util.find_library("c")
-    if libc_name is None:
+    libc = _libc()
+    if libc is None:
         return False
     try:
-        libc = ctypes.CDLL(libc_name, use_errno=True)
         buf = _Timex()
         state = int(libc.adjtimex(ctypes.byref(buf)))
     except (OSError, AttributeError) as err:
