@@ -14,7 +14,7 @@ import shutil
 import sqlite3
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,6 +86,7 @@ class Outbox:
         site_id: str,
         clock: Clock,
         recovery_reason: str | None,
+        clock_offset: Callable[[], float | None] | None = None,
     ) -> None:
         self._db = conn
         self.path = path
@@ -93,10 +94,13 @@ class Outbox:
         self.agent_id = agent_id
         self.site_id = site_id
         self._clock = clock
+        # What each record carries as clock_offset_s: the offset when it is recorded, since the
+        # wall clock may step before it is published.
+        self._clock_offset = clock_offset or _no_offset
         self.recovery_reason = recovery_reason
         self.recovered = recovery_reason is not None
         self._lock = threading.RLock()
-        self._pending_samples: list[tuple[list[TelemetrySample], bool, datetime]] = []
+        self._pending_samples: list[tuple[list[TelemetrySample], bool, float | None, datetime]] = []
         self._pending_since: float | None = None
         self.stream_id = self._meta("stream_id") or ""
         self._bytes_events = self._sum_bytes("events")
@@ -105,8 +109,18 @@ class Outbox:
     # -- opening -------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, *, settings: OutboxSettings, agent_id: str, site_id: str, clock: Clock) -> Outbox:
-        """Open (or create) the outbox; a corrupt file is moved aside and a new stream starts."""
+    def open(
+        cls,
+        *,
+        settings: OutboxSettings,
+        agent_id: str,
+        site_id: str,
+        clock: Clock,
+        clock_offset: Callable[[], float | None] | None = None,
+    ) -> Outbox:
+        """Open (or create) the outbox; a corrupt file is moved aside and a new stream starts.
+
+        ``clock_offset``: collector time minus edge time as now measured (None: unknown)."""
         path = settings.path
         path.parent.mkdir(parents=True, exist_ok=True)
         reason: str | None = None
@@ -138,6 +152,7 @@ class Outbox:
             site_id=site_id,
             clock=clock,
             recovery_reason=reason,
+            clock_offset=clock_offset,
         )
 
     def close(self) -> None:
@@ -158,6 +173,7 @@ class Outbox:
                 seq=seq,
                 ts=t.ts,
                 clock_synced=clock_synced,
+                clock_offset_s=self._clock_offset(),
                 site_id=self.site_id,
                 equipment_id=t.equipment_id,
                 point=t.point,
@@ -196,7 +212,9 @@ class Outbox:
         if not batch:
             return
         with self._lock:
-            self._pending_samples.append((batch, clock_synced, self._clock.now()))
+            self._pending_samples.append(
+                (batch, clock_synced, self._clock_offset(), self._clock.now())
+            )
             if self._pending_since is None:
                 self._pending_since = self._clock.monotonic()
             due = self._clock.monotonic() - self._pending_since
@@ -211,7 +229,7 @@ class Outbox:
             pending, self._pending_samples = self._pending_samples, []
             self._pending_since = None
             with self._db:
-                for batch, synced, ts in pending:
+                for batch, synced, offset, ts in pending:
                     seq = self._next("telemetry_seq")
                     message = TelemetryMessage(
                         agent_id=self.agent_id,
@@ -219,6 +237,7 @@ class Outbox:
                         seq=seq,
                         ts=ts,
                         clock_synced=synced,
+                        clock_offset_s=offset,
                         site_id=self.site_id,
                         samples=batch,
                     )
@@ -374,6 +393,7 @@ class Outbox:
             seq=seq,
             ts=self._clock.now(),
             clock_synced=clock_synced,
+            clock_offset_s=self._clock_offset(),
             site_id=self.site_id,
             name=name,
             detail=detail,
@@ -449,6 +469,10 @@ class Outbox:
         return int(
             self._db.execute(f"SELECT COALESCE(SUM(LENGTH(payload)), 0) FROM {table}").fetchone()[0]
         )
+
+
+def _no_offset() -> float | None:
+    return None
 
 
 def _finite_or_none(value: float | bool | str | None) -> float | bool | str | None:

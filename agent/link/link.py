@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from agent.buffer import Outbox
 from agent.link.backoff import FullJitterBackoff
+from agent.link.clockoffset import OffsetEstimator
 from agent.link.settings import LinkSettings
 from clocks import Clock
 from protocol import (
@@ -144,6 +145,7 @@ class AgentLink:
         on_config: Callable[[ConfigMessage], None],
         on_command: Callable[[CommandMessage], None],
         ack_key: bytes | None = None,
+        clock_offset: OffsetEstimator | None = None,
     ) -> None:
         self._settings = settings
         # Acks must be signed with this key (None: not authenticated, see __aenter__).
@@ -155,6 +157,8 @@ class AgentLink:
         self._version = agent_version
         self._status = status
         self._clock = clock
+        # Measured on the acks' round trips; what the agent's messages carry as clock_offset_s.
+        self.clock_offset = clock_offset or OffsetEstimator(clock)
         self._on_config = on_config
         self._on_command = on_command
         self.state = LinkStatus()
@@ -304,6 +308,7 @@ class AgentLink:
             seq=self._outbox.high_water_event_seq(),
             ts=self._clock.now(),
             clock_synced=self._status.clock_synced(),
+            clock_offset_s=self.clock_offset.wire_offset_s(),
             site_id=self.site_id,
             boot=self.boot,
         )
@@ -341,8 +346,10 @@ class AgentLink:
                 instance = collector_id_from_status_topic(topic)
                 self._call(lambda: self._collector_status(instance, status.online))
             elif topic.endswith("/ack"):
+                # Stamped here, not on the loop: the round trip ends when the ack arrives.
+                received = self._clock.monotonic()
                 ack = AckMessage.model_validate_json(payload)
-                self._call(lambda: self._acked(ack))
+                self._call(lambda: self._acked(ack, received))
             elif topic.endswith("/config"):
                 if payload:
                     self._on_config(ConfigMessage.model_validate_json(payload))
@@ -366,12 +373,14 @@ class AgentLink:
         self.state.connects += 1
         # A new session may have lost in-flight QoS 1 messages: everything unacked goes again.
         self._inflight.clear()
+        self.clock_offset.session_started()
         birth = BirthMessage(
             agent_id=self.agent_id,
             stream_id=self._outbox.stream_id,
             seq=self._outbox.high_water_event_seq(),
             ts=self._clock.now(),
             clock_synced=self._status.clock_synced(),
+            clock_offset_s=self.clock_offset.wire_offset_s(),
             site_id=self.site_id,
             boot=self.boot,
             agent_version=self._version,
@@ -398,7 +407,7 @@ class AgentLink:
             self._inflight.clear()
             self._wake.set()
 
-    def _acked(self, ack: AckMessage) -> None:
+    def _acked(self, ack: AckMessage, received_mono: float) -> None:
         refused = self._refusal(ack)
         if refused is not None:
             self._reject(ack, refused)
@@ -406,12 +415,15 @@ class AgentLink:
         self._outbox.ack(ack)
         self.state.last_ack_mono = self._clock.monotonic()
         now = self._clock.monotonic()
+        covered: list[tuple[str, int]] = []
         for key in list(self._inflight):
             space, seq = key
             if (space == "event" and seq <= ack.events_through) or (
                 space == "telemetry" and any(r.first <= seq <= r.last for r in ack.telemetry)
             ):
                 self._observe_ack_delay(now - self._inflight.pop(key))
+                covered.append(key)
+        self.clock_offset.acked(covered, received_mono=received_mono, collector_ts=ack.ts)
         self._wake.set()
 
     def _refusal(self, ack: AckMessage) -> str | None:
@@ -498,6 +510,7 @@ class AgentLink:
                 if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     break  # connection dropped: the next connect re-offers everything
                 self._inflight[item.key] = self._clock.monotonic()
+                self.clock_offset.published(item.key, self._inflight[item.key])
                 self.state.published += 1
                 if item.space == "event":
                     self._events_published_through = max(self._events_published_through, item.seq)
@@ -515,6 +528,7 @@ class AgentLink:
                 seq=self._outbox.high_water_event_seq(),
                 ts=self._clock.now(),
                 clock_synced=self._status.clock_synced(),
+                clock_offset_s=self.clock_offset.wire_offset_s(),
                 site_id=self.site_id,
                 boot=self.boot,
                 config_hash=self._status.config_hash(),

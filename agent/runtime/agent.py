@@ -16,6 +16,8 @@ from agent.clocksync import kernel_clock_synced
 from agent.config import ConfigError, SiteConfig, load_site, load_site_text
 from agent.events import AlarmTransition, Sample
 from agent.link import AgentLink
+from agent.link.clockoffset import OffsetEstimator
+from agent.runtime.clockwatch import CHECK_EVERY_S, ClockWatch
 from agent.runtime.status import StatusServer, status_socket_path
 from agent.runtime.watchdog import Watchdog
 from agent.sensing import SensingService
@@ -95,13 +97,20 @@ class AgentRuntime:
         self.config: SiteConfig = load_site(config_path)
         self.ack_key = _read_ack_key(self.config, config_path)
         self.clock = clock
-        self.clock_synced = clock_synced
+        # The kernel's word on the clock, unless it stepped unmeasured; the offset measured
+        # against the collector (``ClockWatch``).
+        self.clock_watch = ClockWatch(
+            clock=clock, offset=OffsetEstimator(clock), kernel_synced=clock_synced
+        )
+        self.clock_synced: Callable[[], bool] = self.clock_watch.clock_synced
         self.outbox: Outbox = Outbox.open(
             settings=self.config.outbox,
             agent_id=self.config.agent_id,
             site_id=self.config.site_id,
             clock=clock,
+            clock_offset=self.clock_watch.offset_s,
         )
+        self.clock_watch.resume(self.outbox.active_alarms())
         self.boot = next_boot(self.config.outbox.path.with_name("boot"))
         self.sensing: SensingService | None = None
         self._link: AgentLink | None = None
@@ -132,6 +141,7 @@ class AgentRuntime:
             on_config=self._on_config_threadsafe,
             on_command=self._on_command_threadsafe,
             ack_key=self.ack_key,
+            clock_offset=self.clock_watch.offset,
         )
         self.sensing, self._link = sensing, link
         sink.wake = link.wake
@@ -148,9 +158,13 @@ class AgentRuntime:
             # The watchdog last: READY=1 once the rest runs, STOPPING=1 first on the way out.
             async with link, sensing, status, Watchdog.from_environment():
                 with _sighup(self._loop, self._reload_from_file):
-                    watcher = asyncio.create_task(self._watch_config(stop), name="config-watch")
+                    watchers = [
+                        asyncio.create_task(self._watch_config(stop), name="config-watch"),
+                        asyncio.create_task(self._watch_clock(stop), name="clock-watch"),
+                    ]
                     await stop.wait()
-                    watcher.cancel()
+                    for watcher in watchers:
+                        watcher.cancel()
         finally:
             self.outbox.close()
 
@@ -164,6 +178,7 @@ class AgentRuntime:
             "agent_version": AGENT_VERSION,
             "config_hash": self.config.config_hash,
             "clock_synced": self.clock_synced(),
+            "clock_offset_s": self.clock_watch.offset_s(),
             "now": self.clock.now().isoformat(),
             "broker_connected": bool(link and link.connected),
             "collector_up": bool(link and link.collector_up),
@@ -210,6 +225,16 @@ class AgentRuntime:
             ),
             clock_synced=synced,
         )
+
+    async def _watch_clock(self, stop: asyncio.Event) -> None:
+        """Steps are noticed by every reader of the clock; this also catches them when
+        nothing is recorded, and raises or clears ``clock_skew``."""
+        while not stop.is_set():
+            await asyncio.sleep(CHECK_EVERY_S)
+            transition = self.clock_watch.skew_transition()
+            if transition is not None:
+                self.outbox.append_alarm(transition, clock_synced=self.clock_synced())
+                self._wake()
 
     async def _watch_config(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

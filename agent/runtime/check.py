@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from agent.runtime.clockwatch import SKEW_RAISE_S
+
 
 def problems(status: dict[str, Any]) -> list[str]:
     """What is wrong, in words (empty: all good)."""
@@ -31,6 +33,12 @@ def warnings(status: dict[str, Any]) -> list[str]:
     found = []
     if not status["clock_synced"]:
         found.append("clock not synchronised: timestamps are flagged, the collector uses its own")
+    offset = status.get("clock_offset_s")
+    if offset is not None and abs(offset) > SKEW_RAISE_S:
+        found.append(
+            f"clock {-offset:+.0f} s off the collector's (clock_skew alarm): the collector"
+            " corrects the times, but check the time source"
+        )
     if not status.get("acks_authenticated", True):
         found.append("acks not authenticated: no mqtt.ack_key_file in the site file")
     if status.get("acks_rejected", 0):
@@ -50,7 +58,7 @@ def render(status: dict[str, Any]) -> str:
         f"  v{status['agent_version']}",
         f"config   {status['config_hash']}",
         f"clock    {'synchronised' if status['clock_synced'] else 'NOT synchronised'}"
-        f"  {status['now']}",
+        f"  {status['now']}  {_offset(status.get('clock_offset_s'))}",
         f"broker   {'connected' if status['broker_connected'] else 'UNREACHABLE'}"
         f"   collector {'up' if status['collector_up'] else 'DOWN'}"
         f"   acks {_acks(status)}",
@@ -76,6 +84,12 @@ def render(status: dict[str, Any]) -> str:
     lines += [f"  - {p}" for p in found]
     lines += [f"  (warning) {w}" for w in warnings(status)]
     return "\n".join(lines)
+
+
+def _offset(offset: float | None) -> str:
+    if offset is None:
+        return "(not measured against the collector yet)"
+    return f"({-offset:+.3f} s against the collector)"
 
 
 def _acks(status: dict[str, Any]) -> str:
