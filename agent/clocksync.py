@@ -6,9 +6,14 @@ import ctypes
 import ctypes.util
 import functools
 import logging
+import os
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
+# A test configuration may say what the probe answers (the test machine's kernel may report
+# either); a production unit never sets it.
+SYNCED_ENV_VAR = "SHELTERWATCH_TEST_CLOCK_SYNCED"
 # <sys/timex.h>: adjtimex returns the clock state; TIME_ERROR means "not synchronised".
 _TIME_ERROR = 5
 
@@ -44,3 +49,18 @@ def kernel_clock_synced() -> bool:
         log.warning("cannot read the kernel clock state: %s", err)
         return False
     return state not in (-1, _TIME_ERROR)
+
+
+def synced_probe_from_environment() -> Callable[[], bool]:
+    """The kernel's word, or what a test configuration says (``SYNCED_ENV_VAR``: 1 or 0)."""
+    forced = os.environ.get(SYNCED_ENV_VAR)
+    if forced is None:
+        return kernel_clock_synced
+    value = forced.strip() == "1"
+    log.warning(
+        "TEST CLOCK STATE in use (%s=%s): the clock reads as synced=%s",
+        SYNCED_ENV_VAR,
+        forced,
+        value,
+    )
+    return lambda: value
