@@ -89,18 +89,27 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from agent.buffer import StorageError
+    from agent.clocksync import synced_probe_from_environment
     from agent.config import ConfigError
     from agent.runtime import AgentFailed, AgentRuntime
     from agent.sensors.errors import DeviceError
-    from clocks import WarpClock, clock_from_environment
+    from clocks import SteppedClock, WarpClock, clock_from_environment, stepped_from_environment
 
-    clock = clock_from_environment()
-    if isinstance(clock, WarpClock):
+    base = clock_from_environment()
+    if isinstance(base, WarpClock):
         logging.getLogger(__name__).warning(
-            "TEST CLOCK in use (%s): time jumps when a test says so", clock.control_file
+            "TEST CLOCK in use (%s): time jumps when a test says so", base.control_file
+        )
+    clock = stepped_from_environment(base)
+    if isinstance(clock, SteppedClock):
+        logging.getLogger(__name__).warning(
+            "TEST WALL CLOCK in use (%s): the wall clock steps when a test says so",
+            clock.control_file,
         )
     try:
-        runtime = AgentRuntime(config_path=args.config, clock=clock)
+        runtime = AgentRuntime(
+            config_path=args.config, clock=clock, clock_synced=synced_probe_from_environment()
+        )
     except ConfigError as err:
         raise UserError(str(err)) from err
     except StorageError as err:

@@ -199,12 +199,14 @@ class Stack:
         *,
         rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         enrol: bool = True,
+        env: Mapping[str, str] | None = None,
     ) -> AgentProcess:
         """Derive a site file pointing at this stack's broker and workdir, then start the agent.
 
         ``rewrite`` may change the derived file further (devices pointed at simulators, the
         broker reached through a link that can be cut). The agent is enrolled for its site
-        (``enrol=False``: not, as an agent nobody enrolled)."""
+        (``enrol=False``: not, as an agent nobody enrolled). ``env``: more environment for this
+        agent alone (a test wall clock, say)."""
 
         raw: dict[str, Any] = yaml.safe_load(site_file.read_text())
         agent_id = str(raw["agent_id"])
@@ -238,6 +240,7 @@ class Stack:
             log_path=self.workdir / "logs" / f"agent-{agent_id}.log",
             env={
                 **self.env,
+                **(env or {}),
                 "GPIOZERO_PIN_FACTORY": "shelterwatch_sim",
                 "SHELTERWATCH_GPIO_SOCKET": str(socket_path),
                 # Every contact starts in its normal position: no alarm at start.

@@ -119,6 +119,7 @@ class Outbox:
         clock: Clock,
         recovery_reason: str | None,
         clock_synced: Callable[[], bool] | None = None,
+        clock_offset: Callable[[], float | None] | None = None,
     ) -> None:
         self._db = conn
         self.path = path
@@ -127,10 +128,13 @@ class Outbox:
         self.site_id = site_id
         self._clock = clock
         self._synced = clock_synced or (lambda: False)
+        # What each record carries as clock_offset_s: the offset when it is recorded, since the
+        # wall clock may step before it is published.
+        self._clock_offset = clock_offset or _no_offset
         self.recovery_reason = recovery_reason
         self.recovered = recovery_reason is not None
         self._lock = threading.RLock()
-        self._pending_samples: list[tuple[list[TelemetrySample], bool, datetime]] = []
+        self._pending_samples: list[tuple[list[TelemetrySample], bool, float | None, datetime]] = []
         self._pending_since: float | None = None
         self.stream_id = self._meta("stream_id") or ""
         self._bytes_events = self._sum_bytes("events")
@@ -179,12 +183,14 @@ class Outbox:
         site_id: str,
         clock: Clock,
         clock_synced: Callable[[], bool] | None = None,
+        clock_offset: Callable[[], float | None] | None = None,
     ) -> Outbox:
         """Open (or create) the outbox; a corrupt file is moved aside and a new stream starts.
 
         ``clock_synced`` stamps the events the outbox writes itself (storage faults). Raises
         ``StorageError`` when the disk refuses (full, read-only, failing): that is no
-        corruption, and the file is left where it is, with its stream."""
+        corruption, and the file is left where it is, with its stream. ``clock_offset``:
+        collector time minus edge time as now measured (None: unknown)."""
         path = settings.path
         path.parent.mkdir(parents=True, exist_ok=True)
         reason: str | None = None
@@ -227,6 +233,7 @@ class Outbox:
             clock=clock,
             recovery_reason=reason,
             clock_synced=clock_synced,
+            clock_offset=clock_offset,
         )
 
     def close(self) -> None:
@@ -278,6 +285,7 @@ class Outbox:
                 seq=self._volatile.next_seq,
                 ts=self._clock.now(),
                 clock_synced=clock_synced,
+                clock_offset_s=self._clock_offset(),
                 site_id=self.site_id,
                 name=name,
                 detail=detail,
@@ -309,7 +317,9 @@ class Outbox:
             if self._fault is not None:
                 self._dropped += 1  # nowhere to keep it: counted with the thinned ones
                 return
-            self._pending_samples.append((batch, clock_synced, self._clock.now()))
+            self._pending_samples.append(
+                (batch, clock_synced, self._clock_offset(), self._clock.now())
+            )
             if self._pending_since is None:
                 self._pending_since = self._clock.monotonic()
             due = self._clock.monotonic() - self._pending_since
@@ -334,8 +344,10 @@ class Outbox:
                 return 0
             return len(pending)
 
-    def _store_samples(self, pending: list[tuple[list[TelemetrySample], bool, datetime]]) -> None:
-        for batch, synced, ts in pending:
+    def _store_samples(
+        self, pending: list[tuple[list[TelemetrySample], bool, float | None, datetime]]
+    ) -> None:
+        for batch, synced, offset, ts in pending:
             seq = self._next("telemetry_seq")
             message = TelemetryMessage(
                 agent_id=self.agent_id,
@@ -343,6 +355,7 @@ class Outbox:
                 seq=seq,
                 ts=ts,
                 clock_synced=synced,
+                clock_offset_s=offset,
                 site_id=self.site_id,
                 samples=batch,
             )
@@ -586,6 +599,7 @@ class Outbox:
             seq=self._volatile.next_seq,
             ts=t.ts,
             clock_synced=clock_synced,
+            clock_offset_s=self._clock_offset(),
             site_id=self.site_id,
             equipment_id=t.equipment_id,
             point=t.point,
@@ -891,6 +905,7 @@ class Outbox:
             seq=seq,
             ts=t.ts,
             clock_synced=clock_synced,
+            clock_offset_s=self._clock_offset(),
             site_id=self.site_id,
             equipment_id=t.equipment_id,
             point=t.point,
@@ -923,6 +938,7 @@ class Outbox:
             seq=seq,
             ts=self._clock.now(),
             clock_synced=clock_synced,
+            clock_offset_s=self._clock_offset(),
             site_id=self.site_id,
             name=name,
             detail=detail,
@@ -1018,6 +1034,10 @@ def _snapshot(t: AlarmTransition) -> AlarmSnapshot | None:
 
 def _storage(err: BaseException, path: Path) -> StorageError:
     return storage_error(err, directory=path.parent) or StorageError("io_error", str(err))
+
+
+def _no_offset() -> float | None:
+    return None
 
 
 def _finite_or_none(value: float | bool | str | None) -> float | bool | str | None:

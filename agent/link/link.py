@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from agent.buffer import Outbox
 from agent.link.backoff import FullJitterBackoff
+from agent.link.clockoffset import OffsetEstimator
 from agent.link.settings import LinkSettings
 from agent.tasks import TaskHandle, TaskStarter, start_plain
 from clocks import Clock
@@ -148,6 +149,7 @@ class AgentLink:
         on_command: Callable[[CommandMessage], None],
         ack_key: bytes | None = None,
         tasks: TaskStarter = start_plain,
+        clock_offset: OffsetEstimator | None = None,
     ) -> None:
         self._settings = settings
         # Starts the sender, heartbeat and supervisor tasks: under the agent's supervisor.
@@ -161,6 +163,8 @@ class AgentLink:
         self._version = agent_version
         self._status = status
         self._clock = clock
+        # Measured on the acks' round trips; what the agent's messages carry as clock_offset_s.
+        self.clock_offset = clock_offset or OffsetEstimator(clock)
         self._on_config = on_config
         self._on_command = on_command
         self.state = LinkStatus()
@@ -314,6 +318,7 @@ class AgentLink:
             seq=self._outbox.high_water_event_seq(),
             ts=self._clock.now(),
             clock_synced=self._status.clock_synced(),
+            clock_offset_s=self.clock_offset.wire_offset_s(),
             site_id=self.site_id,
             boot=self.boot,
         )
@@ -351,8 +356,10 @@ class AgentLink:
                 instance = collector_id_from_status_topic(topic)
                 self._call(lambda: self._collector_status(instance, status.online))
             elif topic.endswith("/ack"):
+                # Stamped here, not on the loop: the round trip ends when the ack arrives.
+                received = self._clock.monotonic()
                 ack = AckMessage.model_validate_json(payload)
-                self._call(lambda: self._acked(ack))
+                self._call(lambda: self._acked(ack, received))
             elif topic.endswith("/config"):
                 if payload:
                     self._on_config(ConfigMessage.model_validate_json(payload))
@@ -376,6 +383,7 @@ class AgentLink:
         self.state.connects += 1
         # A new session may have lost in-flight QoS 1 messages: everything unacked goes again.
         self._inflight.clear()
+        self.clock_offset.session_started()
         self.publish_birth()
         log.info("connected to broker; birth published (boot %d)", self.boot)
         self._wake.set()
@@ -391,6 +399,7 @@ class AgentLink:
             seq=self._outbox.high_water_event_seq(),
             ts=self._clock.now(),
             clock_synced=self._status.clock_synced(),
+            clock_offset_s=self.clock_offset.wire_offset_s(),
             site_id=self.site_id,
             boot=self.boot,
             agent_version=self._version,
@@ -415,7 +424,7 @@ class AgentLink:
             self._inflight.clear()
             self._wake.set()
 
-    def _acked(self, ack: AckMessage) -> None:
+    def _acked(self, ack: AckMessage, received_mono: float) -> None:
         refused = self._refusal(ack)
         if refused is not None:
             self._reject(ack, refused)
@@ -425,12 +434,15 @@ class AgentLink:
         now = self._clock.monotonic()
         # An ack names one stream: the outbox's, or the volatile one (events kept in memory).
         events = "volatile" if ack.stream_id == self._outbox.volatile_stream_id else "event"
+        covered: list[tuple[str, int]] = []
         for key in list(self._inflight):
             space, seq = key
             if (space == events and seq <= ack.events_through) or (
                 space == "telemetry" and any(r.first <= seq <= r.last for r in ack.telemetry)
             ):
                 self._observe_ack_delay(now - self._inflight.pop(key))
+                covered.append(key)
+        self.clock_offset.acked(covered, received_mono=received_mono, collector_ts=ack.ts)
         self._wake.set()
 
     def _refusal(self, ack: AckMessage) -> str | None:
@@ -528,6 +540,7 @@ class AgentLink:
                 if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     break  # connection dropped: the next connect re-offers everything
                 self._inflight[item.key] = self._clock.monotonic()
+                self.clock_offset.published(item.key, self._inflight[item.key])
                 self.state.published += 1
                 if item.space == "event":
                     self._events_published_through = max(self._events_published_through, item.seq)
@@ -548,6 +561,7 @@ class AgentLink:
                 seq=self._outbox.high_water_event_seq(),
                 ts=self._clock.now(),
                 clock_synced=self._status.clock_synced(),
+                clock_offset_s=self.clock_offset.wire_offset_s(),
                 site_id=self.site_id,
                 boot=self.boot,
                 config_hash=self._status.config_hash(),

@@ -17,6 +17,8 @@ from agent.clocksync import kernel_clock_synced
 from agent.config import ConfigError, Device, GpioDevice, SiteConfig, load_site, load_site_text
 from agent.events import AlarmTransition, Sample
 from agent.link import AgentLink
+from agent.link.clockoffset import OffsetEstimator
+from agent.runtime.clockwatch import CHECK_EVERY_S, ClockWatch
 from agent.runtime.status import StatusServer, status_socket_path
 from agent.runtime.supervisor import SupervisionPolicy, Supervisor, TaskFailure, Watched
 from agent.runtime.watchdog import Watchdog
@@ -109,14 +111,21 @@ class AgentRuntime:
         self.config: SiteConfig = load_site(config_path)
         self.ack_key = _read_ack_key(self.config, config_path)
         self.clock = clock
-        self.clock_synced = clock_synced
+        # The kernel's word on the clock, unless it stepped unmeasured; the offset measured
+        # against the collector (``ClockWatch``).
+        self.clock_watch = ClockWatch(
+            clock=clock, offset=OffsetEstimator(clock), kernel_synced=clock_synced
+        )
+        self.clock_synced: Callable[[], bool] = self.clock_watch.clock_synced
         self.outbox: Outbox = Outbox.open(
             settings=self.config.outbox,
             agent_id=self.config.agent_id,
             site_id=self.config.site_id,
             clock=clock,
-            clock_synced=clock_synced,
+            clock_synced=self.clock_synced,
+            clock_offset=self.clock_watch.offset_s,
         )
+        self.clock_watch.resume(self.outbox.active_alarms())
         self.boot = _boot(self.config.outbox.path.with_name("boot"))
         self.sensing: SensingService | None = None
         self._link: AgentLink | None = None
@@ -167,6 +176,7 @@ class AgentRuntime:
             on_command=self._on_command_threadsafe,
             ack_key=self.ack_key,
             tasks=supervisor.starter(),
+            clock_offset=self.clock_watch.offset,
         )
         self.sensing, self._link = sensing, link
         sink.wake = link.wake
@@ -184,6 +194,7 @@ class AgentRuntime:
             async with supervisor, link, sensing, watchdog:
                 self._start(supervisor, "storage", self._watch_storage)
                 self._start(supervisor, "config-watch", self._watch_config, essential=False)
+                self._start(supervisor, "clock-watch", self._watch_clock, essential=False)
                 self._start(supervisor, "status-socket", self._serve_status, essential=False)
                 supervisor.watch_group(self._pollers, self._restart_poller)
                 with _sighup(self._loop, self._reload_from_file):
@@ -204,6 +215,7 @@ class AgentRuntime:
             "agent_version": AGENT_VERSION,
             "config_hash": self.config.config_hash,
             "clock_synced": self.clock_synced(),
+            "clock_offset_s": self.clock_watch.offset_s(),
             "now": self.clock.now().isoformat(),
             "broker_connected": bool(link and link.connected),
             "collector_up": bool(link and link.collector_up),
@@ -369,6 +381,17 @@ class AgentRuntime:
             ),
             clock_synced=synced,
         )
+
+    async def _watch_clock(self) -> None:
+        """Steps are noticed by every reader of the clock; this also catches them when
+        nothing is recorded, and raises or clears ``clock_skew``."""
+        while True:
+            self._beat("clock-watch")
+            await asyncio.sleep(CHECK_EVERY_S)
+            transition = self.clock_watch.skew_transition()
+            if transition is not None:
+                self.outbox.append_alarm(transition, clock_synced=self.clock_synced())
+                self._wake()
 
     async def _watch_config(self) -> None:
         while True:

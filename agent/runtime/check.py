@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from agent.runtime.clockwatch import SKEW_RAISE_S
+
 
 def problems(status: dict[str, Any]) -> list[str]:
     """What is wrong, in words (empty: all good)."""
@@ -49,6 +51,12 @@ def warnings(status: dict[str, Any]) -> list[str]:
     found = []
     if not status["clock_synced"]:
         found.append("clock not synchronised: timestamps are flagged, the collector uses its own")
+    offset = status.get("clock_offset_s")
+    if offset is not None and abs(offset) > SKEW_RAISE_S:
+        found.append(
+            f"clock {-offset:+.0f} s off the collector's (clock_skew alarm): the collector"
+            " corrects the times, but check the time source"
+        )
     if not status.get("acks_authenticated", True):
         found.append("acks not authenticated: no mqtt.ack_key_file in the site file")
     if status.get("acks_rejected", 0):
@@ -68,7 +76,7 @@ def render(status: dict[str, Any]) -> str:
         f"  v{status['agent_version']}",
         f"config   {status['config_hash']}",
         f"clock    {'synchronised' if status['clock_synced'] else 'NOT synchronised'}"
-        f"  {status['now']}",
+        f"  {status['now']}  {_offset(status.get('clock_offset_s'))}",
         f"broker   {'connected' if status['broker_connected'] else 'UNREACHABLE'}"
         f"   collector {'up' if status['collector_up'] else 'DOWN'}"
         f"   acks {_acks(status)}",
@@ -110,6 +118,12 @@ def _tasks(tasks: list[dict[str, Any]]) -> str:
     if not failing:
         return f"{len(tasks)} running"
     return f"{len(tasks) - len(failing)} running; FAILING: {', '.join(failing)}"
+
+
+def _offset(offset: float | None) -> str:
+    if offset is None:
+        return "(not measured against the collector yet)"
+    return f"({-offset:+.3f} s against the collector)"
 
 
 def _acks(status: dict[str, Any]) -> str:

@@ -153,8 +153,9 @@ class AlarmEngine:
     ) -> None:
         """Apply one alarm transition (events arrive here in seq order per stream).
 
-        ``event_time`` drives the windows (flapping, storms, planned works): the edge time
-        corrected for clock skew, or the receive time when the edge clock is not synchronised.
+        ``event_time`` (``collector.ingest.eventtime``: the edge time corrected by the agent's
+        measured offset, or the receive time for an untrusted clock) dates the raise and the
+        clear alike, and drives the windows (flapping, storms, planned works).
         """
         at = event_time or event.ts
         raised = event.transition is Transition.RAISED
@@ -191,7 +192,7 @@ class AlarmEngine:
                 else AlarmChange.RERAISED
             )
             alarm.count += 1
-            alarm.last_seen = max(alarm.last_seen, event.ts)
+            alarm.last_seen = max(alarm.last_seen, at)
             alarm.last_transition_at = at
             alarm.edge_active = True
             alarm.severity = event.severity.value
@@ -201,9 +202,7 @@ class AlarmEngine:
             self._changed(session, alarm, change, now, at=at, seq=event.seq)
             return
         if alarm is not None:
-            self._clear(
-                session, alarm, at=event.ts, change=AlarmChange.CLEARED, now=now, seq=event.seq
-            )
+            self._clear(session, alarm, at=at, change=AlarmChange.CLEARED, now=now, seq=event.seq)
         else:
             # A clear with no open alarm still counts as a transition for flapping.
             self._record_orphan_clear(session, event, at=at)
@@ -289,8 +288,8 @@ class AlarmEngine:
             value=json.dumps(event.value),
             reason=event.reason,
             count=1,
-            first_seen=event.ts,
-            last_seen=event.ts,
+            first_seen=at,
+            last_seen=at,
             last_transition_at=at,
             raised_at=at,
             # Triggers during an inspection of the site are test results, not incidents.
@@ -386,7 +385,7 @@ class AlarmEngine:
     ) -> None:
         alarm.edge_active = raised
         alarm.last_transition_at = at
-        alarm.last_seen = max(alarm.last_seen, event.ts)
+        alarm.last_seen = max(alarm.last_seen, at)
         if raised:
             alarm.count += 1
         session.add(

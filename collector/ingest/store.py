@@ -26,9 +26,9 @@ from collector.ingest.admission import (
     record_refusals,
     topic_agent,
 )
+from collector.ingest.eventtime import correction, event_time, shifted
 from collector.ingest.models import InboundEvent, StreamState, TelemetryBatch
 from collector.sites.models import Agent, Equipment
-from collector.storage import tx_cache
 from collector.storage.upsert import dialect_insert, insert_ignore
 from collector.telemetry.models import TelemetrySample
 from protocol import (
@@ -90,9 +90,6 @@ _AGENTS_AND_STREAMS = (
     select(Agent.agent_id, Agent.site_id, StreamState.stream_id, StreamState.applied_through)
     .outerjoin(StreamState, StreamState.agent_id == Agent.agent_id)
     .where(Agent.agent_id.in_(bindparam("agent_ids", expanding=True)))
-)
-_SKEWS = select(Agent.agent_id, Agent.clock_skew_s).where(
-    Agent.agent_id.in_(bindparam("agent_ids", expanding=True))
 )
 
 
@@ -318,9 +315,8 @@ class BatchStore:
         result.stored = stored
         result.duplicates = len(events) + applied_before + len(batches) - stored
         fresh = _fresh_events(decoded, inserted)
-        _prefetch_skews(session, {agent_id for agent_id, _ in fresh})
         raises = [
-            (m.site_id, _event_time(session, m, received_at=item.received_at))
+            (m.site_id, event_time(m, received_at=item.received_at))
             for item, m in decoded
             if isinstance(m, AlarmEvent) and m.seq in fresh.get((m.agent_id, m.stream_id), {})
         ]
@@ -354,12 +350,39 @@ class BatchStore:
         ]
         inserted = _insert_many_ignore(session, TelemetryBatch, rows, returning=True)
         new = set(inserted) if isinstance(inserted, list) else set()
-        samples = [
-            (m.site_id, s.equipment_id, s.point, s.ts, s.value, s.unit)
-            for m, _ in batches
+        fresh = [
+            (m, correction(m, received_at=at))
+            for m, at in batches
             if (m.agent_id, m.stream_id, m.seq) in new
-            for s in m.samples
         ]
+        # Each sample on the collector's clock (``eventtime``): one addition a sample, none
+        # for an NTP-synced agent (its offset is 0).
+        try:
+            samples = [
+                (
+                    m.site_id,
+                    s.equipment_id,
+                    s.point,
+                    s.ts + delta if delta else s.ts,
+                    s.value,
+                    s.unit,
+                )
+                for m, delta in fresh
+                for s in m.samples
+            ]
+        except OverflowError:  # a sample the correction takes out of the calendar stays put
+            samples = [
+                (
+                    m.site_id,
+                    s.equipment_id,
+                    s.point,
+                    shifted(s.ts, delta, fallback=s.ts),
+                    s.value,
+                    s.unit,
+                )
+                for m, delta in fresh
+                for s in m.samples
+            ]
         if samples:
             _insert_rows(session, cast(Table, TelemetrySample.__table__), _SAMPLE_COLUMNS, samples)
         return len(new)
@@ -464,7 +487,7 @@ class BatchStore:
                 event=message,
                 agent_id=message.agent_id,
                 now=now,
-                event_time=_event_time(session, message, received_at=received_at),
+                event_time=event_time(message, received_at=received_at),
             )
         else:
             state = message
@@ -501,8 +524,7 @@ class BatchStore:
         agent.reachable = True
         agent.unreachable_since = None
         agent.last_seen = now
-        agent.clock_skew_s = _skew(birth.ts, now) if birth.clock_synced else None
-        _forget_skew(session, agent.agent_id)
+        agent.clock_skew_s = _skew(birth)
         self._engine.agent_reachable(session, site_id=birth.site_id, now=now)
         self._ensure_stream(session, (birth.agent_id, birth.stream_id), now)
         # Locked and re-read: another instance may be applying this stream's events now.
@@ -524,7 +546,7 @@ class BatchStore:
                 state.applied_through,
             )
             return
-        state.pending_birth = birth.model_dump_json()
+        state.pending_birth = _on_collector_time(birth).model_dump_json()
 
     def _will(self, session: Session, will: WillMessage, now: datetime) -> None:
         agent = session.get(Agent, will.agent_id)
@@ -589,16 +611,13 @@ class BatchStore:
                 "outbox_critical": hb.outbox.critical,
                 "outbox_storage_json": _storage_json(hb),
                 "devices_json": json.dumps([d.model_dump(mode="json") for d in hb.devices]),
+                # The agent's own measure, never the heartbeat's ts against its arrival: a
+                # heartbeat that waited behind a half-open link would read as skew.
+                "clock_skew_s": _skew(hb),
             }
-            if hb.clock_synced:
-                row["clock_skew_s"] = _skew(hb.ts, now)
-                _forget_skew(session, agent_id)
             rows.append(row)
-        # Rows with and without a skew differ in columns: one executemany per shape.
-        for with_skew in (True, False):
-            shaped = [r for r in rows if ("clock_skew_s" in r) is with_skew]
-            if shaped:
-                session.execute(update(Agent), shaped)
+        if rows:
+            session.execute(update(Agent), rows)
 
 
 _STORAGE_FIELDS = {
@@ -642,18 +661,6 @@ def _stale(session: Session, agent: Agent, *, stream_id: str, boot: int) -> bool
     return mine is not None and current is not None and mine < current
 
 
-def _event_time(session: Session, event: AlarmEvent, *, received_at: datetime) -> datetime:
-    """Edge time corrected by the agent's measured skew; receive time if the clock is unsynced."""
-    if not event.clock_synced:
-        return received_at
-    skews: dict[str, float] = tx_cache(session).setdefault("clock_skew_s", {})
-    if event.agent_id not in skews:
-        agent = session.get(Agent, event.agent_id)
-        skew = agent.clock_skew_s if agent is not None else None
-        skews[event.agent_id] = skew or 0.0
-    return event.ts - timedelta(seconds=skews[event.agent_id])
-
-
 def _agents_and_streams(
     session: Session, agent_ids: set[str]
 ) -> tuple[dict[str, str], dict[StreamKey, int]]:
@@ -668,16 +675,6 @@ def _agents_and_streams(
             if stream_id is not None:
                 applied[(agent_id, stream_id)] = through
     return bindings, applied
-
-
-def _prefetch_skews(session: Session, agent_ids: set[str]) -> None:
-    """The clock skews ``_event_time`` will ask for, in one query rather than one per agent."""
-    skews: dict[str, float] = tx_cache(session).setdefault("clock_skew_s", {})
-    wanted = sorted(agent_ids - skews.keys())
-    for start in range(0, len(wanted), 500):
-        params = {"agent_ids": wanted[start : start + 500]}
-        for agent_id, skew in session.execute(_SKEWS, params):
-            skews[agent_id] = skew or 0.0
 
 
 def _fresh_events(
@@ -701,12 +698,24 @@ def _parse_event(kind: str, payload: str) -> EventMessage:
     return StateEvent.model_validate_json(payload)
 
 
-def _forget_skew(session: Session, agent_id: str) -> None:
-    tx_cache(session).get("clock_skew_s", {}).pop(agent_id, None)
+def _skew(message: BirthMessage | HeartbeatMessage) -> float | None:
+    """How far the agent's clock is ahead of the collector's, as the agent measured it."""
+    offset = message.clock_offset_s
+    return None if offset is None else -offset
 
 
-def _skew(edge: datetime, received: datetime) -> float:
-    return (edge - received).total_seconds()
+def _on_collector_time(birth: BirthMessage) -> BirthMessage:
+    """The birth with its snapshot's ``since`` moved by its measured offset. Without one they
+    stay: they may date from before a reboot, when the clock stood elsewhere than at the
+    birth, so the birth's receive time says nothing of them."""
+    if not birth.clock_offset_s or not birth.alarms:
+        return birth
+    delta = timedelta(seconds=birth.clock_offset_s)
+    alarms = [
+        a.model_copy(update={"since": shifted(a.since, delta, fallback=a.since)})
+        for a in birth.alarms
+    ]
+    return birth.model_copy(update={"alarms": alarms})
 
 
 def _contiguous(after: int, seqs: Sequence[int]) -> int:
