@@ -22,7 +22,7 @@ from collector.maintenance.timers import run_maintenance_timers
 from collector.notifications import service as notifications
 from collector.storage.locks import try_lock
 from collector.telemetry.service import rollup_and_prune
-from collector.tickets.service import run_due_timers
+from collector.tickets.timers import run_due_timers
 
 # Telemetry roll-up and the pruning of what is past its retention are bulk work: every few
 # minutes is plenty.

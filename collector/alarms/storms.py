@@ -10,7 +10,7 @@ a site that cut and came back within the storm was still part of it.
 Applied out of event order, two groups can form before the raise between them arrives; once
 an anchor is less than a window from both, they are one storm: the later group is merged into
 the earliest (its members move over, its row goes). The members that moved are returned with
-the joiners, so the tickets follow them (``collector.tickets.service.attach_to_storm``).
+the joiners, so the tickets follow them (``collector.tickets.flows.storms.attach_to_storm``).
 
 Raises mostly arrive in event order and then cost two or three indexed queries: the newcomer
 falls inside a group's span, or it is itself an anchor (or neither). A raise applied after later

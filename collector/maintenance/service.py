@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from collector.access import Principal, site_scope
 from collector.maintenance.models import MaintenanceWindow
 from collector.sla.calendar import WorkingHours
-from collector.tickets import service as tickets
+from collector.tickets import contract_changes
 from collector.tickets.models import TicketIntervention
 
 NOTICE_WORKING_DAYS = 10
@@ -92,7 +92,7 @@ def create_window(
     session.flush()
     if request.category == "urgent" and request.client_agreement == "refused":
         # Recorded, and the delay it causes is not the operator's: no penalty for it.
-        tickets.exclude_from_penalties(
+        contract_changes.exclude_from_penalties(
             session,
             site_id=request.site_id,
             client_id=request.client_id,

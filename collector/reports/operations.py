@@ -15,7 +15,7 @@ from collector.alarms.models import Alarm
 from collector.sites.models import Agent, Equipment
 from collector.telemetry.models import TelemetrySample
 from collector.tickets.models import Ticket
-from collector.tickets.service import ticket_scope
+from collector.tickets.queries import ticket_scope
 
 
 @dataclass

@@ -1,8 +1,14 @@
-"""The ticket lifecycle: which transitions are legal, and a clear refusal for the others."""
+"""The ticket lifecycle: which transitions are legal, and a clear refusal for the others.
+
+This module says what is legal; ``collector.tickets.transitions.move`` is the one place a
+ticket's state changes.
+"""
 
 from __future__ import annotations
 
 from enum import StrEnum
+
+from collector.tickets.errors import IllegalTransition
 
 
 class TicketState(StrEnum):
@@ -17,6 +23,9 @@ class TicketState(StrEnum):
     CANCELLED = "cancelled"
 
 
+# Every ticket starts here (the model's default: nothing assigns it).
+INITIAL_STATE = TicketState.OPENED
+
 OPEN_STATES = frozenset(
     {
         TicketState.OPENED,
@@ -26,6 +35,7 @@ OPEN_STATES = frozenset(
         TicketState.RESTORED,
     }
 )
+FINAL_STATES = frozenset({TicketState.CLOSED, TicketState.CANCELLED})
 
 ALLOWED: dict[TicketState, frozenset[TicketState]] = {
     TicketState.OPENED: frozenset({TicketState.QUALIFIED, TicketState.CANCELLED}),
@@ -41,19 +51,7 @@ ALLOWED: dict[TicketState, frozenset[TicketState]] = {
 }
 
 
-class IllegalTransition(ValueError):
-    """A transition the lifecycle does not allow; names both states and what is allowed."""
-
-    def __init__(self, ref: str, current: TicketState, wanted: TicketState) -> None:
-        allowed = ", ".join(sorted(s.value for s in ALLOWED[current])) or "none (final state)"
-        super().__init__(
-            f"ticket {ref}: cannot go from {current.value} to {wanted.value}; allowed: {allowed}"
-        )
-        self.current = current
-        self.wanted = wanted
-
-
 def check_transition(ref: str, current: TicketState, wanted: TicketState) -> None:
     """Raise ``IllegalTransition`` unless ``current -> wanted`` is legal."""
     if wanted not in ALLOWED[current]:
-        raise IllegalTransition(ref, current, wanted)
+        raise IllegalTransition(ref, current, wanted, allowed=ALLOWED[current])

@@ -8,6 +8,7 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Integer, LargeBinary, Stri
 from sqlalchemy.orm import Mapped, mapped_column
 
 from collector.storage import Base
+from collector.tickets.lifecycle import INITIAL_STATE
 
 _ID = BigInteger().with_variant(Integer, "sqlite")
 
@@ -34,7 +35,8 @@ class Ticket(Base):
     client_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     title: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text, default="")
-    state: Mapped[str] = mapped_column(String(24))
+    # Starts in the lifecycle's initial state; only ``transitions.move`` changes it.
+    state: Mapped[str] = mapped_column(String(24), default=INITIAL_STATE.value)
     criticality: Mapped[str] = mapped_column(String(16))
     escalation_level: Mapped[int] = mapped_column(Integer, default=1)
     opened_at: Mapped[datetime]

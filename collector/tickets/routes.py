@@ -1,60 +1,99 @@
 """Ticket routes: thin — resolve dependencies, call one service function.
 
-Service errors are answered by ``ERROR_STATUS`` (installed by the app), not translated here.
+Domain errors are answered by ``ERROR_STATUS`` (installed by the app); the routes only add
+where to go next when the domain says a step is missing (the domain knows no paths).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, HTTPException, Query, Response
 
 from collector.access import Action
 from collector.api.deps import AppClock, CurrentPrincipal, DbSession, IfMatchVersion, requires
 from collector.sla.contracts import UnknownCriticality
-from collector.tickets import declarations, service
-from collector.tickets.declarations import InterventionCreate, RestorationNotice, TicketDeclaration
-from collector.tickets.lifecycle import IllegalTransition, TicketState
+from collector.tickets import (
+    contract_changes,
+    declarations,
+    escalation,
+    interventions,
+    queries,
+    resupervision,
+    transitions,
+    updates,
+)
+from collector.tickets.errors import (
+    DeclarationRefused,
+    EscalationLimit,
+    IllegalTransition,
+    InvalidTicketRequest,
+    NotAllowed,
+    RestorationNoticeRequired,
+    ResupervisionRequired,
+    TicketConflict,
+    TicketNotFound,
+    VersionConflict,
+)
+from collector.tickets.lifecycle import TicketState
 from collector.tickets.models import Ticket
+from collector.tickets.operations import list_operations
 from collector.tickets.schemas import (
     ContractChange,
+    InterventionCreate,
     OperationRead,
+    ProgressUpdate,
+    RestorationNotice,
     Resupervision,
     SlaRead,
+    TicketDeclaration,
     TicketDetail,
     TicketEscalate,
     TicketPage,
     TicketRead,
     TicketTransition,
 )
-from collector.tickets.sla import SlaView, sla_view, sla_views
+from collector.tickets.sla import sla_view, sla_views
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
 
 ERROR_STATUS: dict[type[Exception], int] = {
-    service.TicketNotFound: 404,
-    service.NotAllowed: 403,
-    service.VersionConflict: 412,
-    service.TicketConflict: 409,
-    service.EscalationLimit: 409,
-    service.InvalidTicketRequest: 422,
+    TicketNotFound: 404,
+    NotAllowed: 403,
+    VersionConflict: 412,
+    TicketConflict: 409,
+    EscalationLimit: 409,
+    InvalidTicketRequest: 422,
     IllegalTransition: 409,
     UnknownCriticality: 422,
-    declarations.DeclarationRefused: 422,
+    DeclarationRefused: 422,
 }
 
 
-def _read(
-    db: DbSession, ticket: Ticket, clock: AppClock, view: SlaView | None = None
-) -> TicketRead:
-    view = view or sla_view(db, ticket, now=clock.now())
+@contextmanager
+def _next_step(ref: str) -> Iterator[None]:
+    """Say which route takes the step the domain says is missing."""
+    try:
+        yield
+    except RestorationNoticeRequired as err:
+        path = router.url_path_for("restore", ref=ref)
+        raise HTTPException(ERROR_STATUS[NotAllowed], f"{err}: POST {path}") from err
+    except ResupervisionRequired as err:
+        path = router.url_path_for("confirm_resupervision", ref=ref)
+        raise HTTPException(ERROR_STATUS[TicketConflict], f"{err} (POST {path})") from err
+
+
+def ticket_read(ticket: Ticket, *, sla: SlaRead) -> TicketRead:
+    """A ticket as the API shows it, with its SLA figures and re-supervision mode."""
     return TicketRead.model_validate(ticket).model_copy(
-        update={
-            "sla": SlaRead.model_validate(view),
-            "resupervision": service.resupervision_mode(ticket),
-        }
+        update={"sla": sla, "resupervision": resupervision.resupervision_mode(ticket)}
     )
+
+
+def _read(db: DbSession, ticket: Ticket, clock: AppClock) -> TicketRead:
+    return ticket_read(ticket, sla=sla_view(db, ticket, now=clock.now()))
 
 
 @router.get("", response_model=TicketPage, dependencies=[requires(Action.TICKET_READ)])
@@ -72,7 +111,7 @@ def list_tickets(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> TicketPage:
     """Tickets the caller may see, filtered and sorted, with their SLA figures."""
-    page = service.list_tickets(
+    page = queries.list_tickets(
         db,
         principal=principal,
         state=state.value if state else None,
@@ -86,7 +125,7 @@ def list_tickets(
     )
     views = sla_views(db, page.items, now=clock.now())
     return TicketPage(
-        items=[_read(db, t, clock, views[t.id]) for t in page.items],
+        items=[ticket_read(t, sla=views[t.id]) for t in page.items],
         total=page.total,
         offset=offset,
         limit=limit,
@@ -98,9 +137,9 @@ def get_ticket(
     ref: str, db: DbSession, principal: CurrentPrincipal, clock: AppClock, response: Response
 ) -> TicketDetail:
     """One ticket with its operations log; the ETag is its version."""
-    ticket = service.get_ticket(db, ref=ref, principal=principal)
+    ticket = queries.get_ticket(db, ref=ref, principal=principal)
     response.headers["ETag"] = f'"{ticket.version}"'
-    ops = service.operations(db, ticket=ticket, principal=principal)
+    ops = list_operations(db, ticket=ticket, principal=principal)
     return TicketDetail.model_validate(
         {
             **_read(db, ticket, clock).model_dump(),
@@ -125,16 +164,17 @@ def transition(
 ) -> TicketRead:
     """Move a ticket through its lifecycle (If-Match: the ETag read before; 400 if it is not
     one, 412 if the ticket changed since). Each move is its own permission."""
-    ticket = service.transition(
-        db,
-        ref=ref,
-        to=body.to,
-        principal=principal,
-        now=clock.now(),
-        detail=body.detail,
-        criticality=body.criticality,
-        expected_version=expected,
-    )
+    with _next_step(ref):
+        ticket = transitions.transition(
+            db,
+            ref=ref,
+            to=body.to,
+            principal=principal,
+            now=clock.now(),
+            detail=body.detail,
+            criticality=body.criticality,
+            expected_version=expected,
+        )
     db.commit()
     response.headers["ETag"] = f'"{ticket.version}"'
     return _read(db, ticket, clock)
@@ -151,18 +191,11 @@ def escalate(
     clock: AppClock,
 ) -> TicketRead:
     """Escalate one level by hand (NOC only)."""
-    ticket = service.escalate(db, ref=ref, principal=principal, now=clock.now(), detail=body.detail)
+    ticket = escalation.escalate(
+        db, ref=ref, principal=principal, now=clock.now(), detail=body.detail
+    )
     db.commit()
     return _read(db, ticket, clock)
-
-
-class ProgressUpdate(BaseModel):
-    """A progress update or a client message."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    message: str = Field(min_length=1, max_length=8000)
-    visible_to_client: bool = True
 
 
 @router.post(
@@ -184,7 +217,8 @@ def restore(
     ref: str, body: RestorationNotice, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> TicketRead:
     """Restore with the restoration notice (the cause alarms must be cleared)."""
-    ticket = declarations.restore(db, ref=ref, notice=body, principal=principal, now=clock.now())
+    with _next_step(ref):
+        ticket = transitions.restore(db, ref=ref, notice=body, principal=principal, now=clock.now())
     db.commit()
     return _read(db, ticket, clock)
 
@@ -198,7 +232,7 @@ def confirm_resupervision(
     ref: str, body: Resupervision, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> TicketRead:
     """The NOC confirms the return to nominal (manual re-supervision)."""
-    ticket = service.confirm_resupervision(
+    ticket = resupervision.confirm_resupervision(
         db,
         ref=ref,
         principal=principal,
@@ -217,7 +251,7 @@ def change_contract(
     ref: str, body: ContractChange, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> TicketRead:
     """Put the ticket under another contract; frozen time and the clock log are kept."""
-    ticket = service.change_contract(
+    ticket = contract_changes.change_contract(
         db, ref=ref, contract_id=body.contract_id, principal=principal, now=clock.now()
     )
     db.commit()
@@ -234,8 +268,8 @@ def add_intervention(
     ref: str, body: InterventionCreate, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> TicketRead:
     """Record an intervention (on-site dispatch, fiber maintainer, remote, third party)."""
-    declarations.add_intervention(db, ref=ref, body=body, principal=principal, now=clock.now())
-    ticket = service.get_ticket(db, ref=ref, principal=principal)
+    interventions.add_intervention(db, ref=ref, body=body, principal=principal, now=clock.now())
+    ticket = queries.get_ticket(db, ref=ref, principal=principal)
     db.commit()
     return _read(db, ticket, clock)
 
@@ -250,7 +284,7 @@ def post_update(
     ref: str, body: ProgressUpdate, db: DbSession, principal: CurrentPrincipal, clock: AppClock
 ) -> TicketRead:
     """A progress update from the NOC, or a message from the client."""
-    ticket = declarations.progress_update(
+    ticket = updates.progress_update(
         db,
         ref=ref,
         message=body.message,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
@@ -14,6 +13,7 @@ from collector.sla.calendar import Calendar
 from collector.sla.contracts import load_contracts
 from collector.tickets.lifecycle import TicketState
 from collector.tickets.models import Ticket, TicketClockEvent, TicketEscalation
+from collector.tickets.schemas import SlaRead
 
 # Which clock state each ticket state puts the SLA clock in.
 CLOCK_FOR_STATE = {
@@ -25,28 +25,6 @@ CLOCK_FOR_STATE = {
     TicketState.CLOSED: ClockState.STOPPED,
     TicketState.CANCELLED: ClockState.STOPPED,
 }
-
-
-@dataclass(frozen=True)
-class SlaView:
-    """What the API and the dashboard show of a ticket's SLA."""
-
-    contract_id: str
-    calendar: str
-    gtr_min: float
-    clock: str
-    elapsed_min: float
-    frozen_min: float
-    out_of_hours_min: float
-    planned_works_min: float
-    deadline: datetime | None
-    remaining_min: float
-    breached: bool
-    escalations_fired: list[float]
-    penalty_eur: float
-    # Lateness after this instant is not penalised (the client refused an urgent intervention).
-    penalty_excluded_from: datetime | None
-    criticality_levels: list[str]
 
 
 def clock_log(session: Session, ticket: Ticket) -> list[ClockEvent]:
@@ -116,7 +94,7 @@ def reschedule(
     )
 
 
-def sla_views(session: Session, tickets: list[Ticket], *, now: datetime) -> dict[int, SlaView]:
+def sla_views(session: Session, tickets: list[Ticket], *, now: datetime) -> dict[int, SlaRead]:
     """``sla_view`` for a page of tickets with two queries in all, not two per ticket."""
     ids = [t.id for t in tickets]
     logs: dict[int, list[ClockEvent]] = {i: [] for i in ids}
@@ -143,7 +121,7 @@ def sla_view(
     now: datetime,
     log: list[ClockEvent] | None = None,
     fired: set[float] | None = None,
-) -> SlaView:
+) -> SlaRead:
     """Figures as of ``now`` over the current contract (frozen time survives any change)."""
     contract = load_contracts().get(ticket.contract_id)
     calendar = contract.calendar_obj()
@@ -152,7 +130,7 @@ def sla_view(
     f = figures(log, calendar=calendar, now=now)
     due = deadline(log, calendar=calendar, gtr_s=gtr_s, now=now)
     late_s = max(0.0, _penalised_elapsed_s(ticket, log, calendar=calendar, now=now) - gtr_s)
-    return SlaView(
+    return SlaRead(
         contract_id=ticket.contract_id,
         calendar=contract.calendar,
         gtr_min=gtr_s / 60,

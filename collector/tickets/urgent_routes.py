@@ -6,9 +6,10 @@ from fastapi import APIRouter
 
 from collector.access import Action
 from collector.api.deps import AppClock, CurrentPrincipal, DbSession, requires
-from collector.tickets import service, urgent
-from collector.tickets.schemas import SlaRead, TicketRead
-from collector.tickets.urgent import UrgentRequest
+from collector.tickets import urgent
+from collector.tickets.routes import ticket_read
+from collector.tickets.schemas import TicketRead, UrgentRequest
+from collector.tickets.sla import sla_view
 
 router = APIRouter(prefix="/api/v1/urgent-requests", tags=["urgent requests"])
 
@@ -23,19 +24,13 @@ def open_request(
     ``urgent-desk`` contract, whose clock runs Monday-Saturday 08:00-17:00."""
     ticket = urgent.open_request(db, request=body, principal=principal, now=clock.now())
     db.commit()
-    return _read(ticket, service.resupervision_mode(ticket), urgent.queue_view(db, ticket, clock))
+    return ticket_read(ticket, sla=sla_view(db, ticket, now=clock.now()))
 
 
 @router.get("", response_model=list[TicketRead], dependencies=[requires(Action.TICKET_READ)])
 def desk_queue(db: DbSession, principal: CurrentPrincipal, clock: AppClock) -> list[TicketRead]:
     """The desk's queue: open urgent requests, the nearest deadline first."""
     return [
-        _read(ticket, service.resupervision_mode(ticket), view)
+        ticket_read(ticket, sla=view)
         for ticket, view in urgent.queue(db, principal=principal, now=clock.now())
     ]
-
-
-def _read(ticket: object, resupervision: str, view: object) -> TicketRead:
-    return TicketRead.model_validate(ticket).model_copy(
-        update={"sla": SlaRead.model_validate(view), "resupervision": resupervision}
-    )

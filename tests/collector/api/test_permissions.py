@@ -32,9 +32,9 @@ from collector.sites.inventory import EquipmentEntry, ServiceEntry, SiteEntry, l
 from collector.sites.models import Agent
 from collector.storage import make_engine, make_session_factory
 from collector.storage.schema import create_schema
-from collector.tickets import declarations, service
-from collector.tickets.declarations import InterventionCreate, RestorationNotice, TicketDeclaration
+from collector.tickets import declarations, interventions, transitions
 from collector.tickets.lifecycle import ALLOWED, TicketState
+from collector.tickets.schemas import InterventionCreate, RestorationNotice, TicketDeclaration
 from tests.collector.conftest import NOTICE, declaration
 
 EXPECTED: dict[str, Any] = yaml.safe_load(Path(__file__).with_name("permissions.yaml").read_text())
@@ -142,7 +142,7 @@ class World:
             )
             ref = ticket.ref or ""
             if technician is not None:
-                declarations.add_intervention(
+                interventions.add_intervention(
                     session,
                     ref=ref,
                     body=InterventionCreate(
@@ -166,10 +166,10 @@ class World:
                 TicketState.RESTORED: [TicketState.QUALIFIED, TicketState.IN_PROGRESS],
             }[state]
             for step in walk:
-                service.transition(session, ref=ref, to=step, principal=NOC, now=now)
+                transitions.transition(session, ref=ref, to=step, principal=NOC, now=now)
             if state is TicketState.RESTORED:
                 notice = RestorationNotice.model_validate(NOTICE)
-                declarations.restore(session, ref=ref, notice=notice, principal=NOC, now=now)
+                transitions.restore(session, ref=ref, notice=notice, principal=NOC, now=now)
             session.commit()
         return ref
 

@@ -20,7 +20,7 @@ from collector.notifications.models import Notification
 from collector.notifications.service import deliver_due
 from collector.notifications.settings import NotificationSettings, SmtpSettings
 from collector.sites.models import Client, Service, Site
-from collector.tickets import service as tickets
+from collector.tickets import escalation, transitions
 from collector.tickets.flows import TicketAlarmListener
 from collector.tickets.lifecycle import TicketState
 from protocol import AlarmEvent, Severity, Transition
@@ -119,10 +119,10 @@ def test_open_qualify_escalate_restore_close_notify_noc_and_client_once(
         ref = session.scalars(select(Notification.ticket_ref)).first()
         assert ref is not None
         noc = Principal(user_id="noc-1", role=Role.NOC)
-        tickets.transition(
+        transitions.transition(
             session, ref=ref, to=TicketState.QUALIFIED, principal=noc, now=clock.now()
         )
-        tickets.escalate(session, ref=ref, principal=noc, now=clock.now(), detail="customer VIP")
+        escalation.escalate(session, ref=ref, principal=noc, now=clock.now(), detail="customer VIP")
         session.commit()
     _Hook.fail_next = 1  # the webhook is down once: retried later
     with sessions() as session:

@@ -1,4 +1,4 @@
-"""Alarm -> ticket: the listener the alarm engine calls inside its transaction."""
+"""The listener the alarm engine calls inside its transaction: one flow per alarm change."""
 
 from __future__ import annotations
 
@@ -8,7 +8,11 @@ from sqlalchemy.orm import Session
 
 from collector.alarms import Alarm, AlarmChange
 from collector.problems import service as problems
-from collector.tickets import service
+from collector.tickets.flows.cleared import on_cause_cleared
+from collector.tickets.flows.flapping import note_flapping
+from collector.tickets.flows.raised import open_from_alarm
+from collector.tickets.flows.storms import attach_to_storm
+from collector.tickets.flows.symptoms import absorb_symptom
 
 # Changes that mean "the fault is (again) present".
 _RAISING = {AlarmChange.RAISED, AlarmChange.RERAISED}
@@ -26,18 +30,18 @@ class TicketAlarmListener:
         if alarm.test:
             return  # an inspection trigger is a test result, not an incident
         if change in _CLEARING:
-            service.on_cause_cleared(session, alarm=alarm, now=now)
+            on_cause_cleared(session, alarm=alarm, now=now)
         elif alarm.in_maintenance:
             return  # recorded, but planned works open no ticket until they end
         elif change in _RAISING or change in _BECAME_INCIDENT:
             # New, raised again while open (a recurrence), still active after planned works, or
             # a test trigger of an inspection that did not return to normal in time.
-            service.open_from_alarm(session, alarm=alarm, now=now)
+            open_from_alarm(session, alarm=alarm, now=now)
             if change in _RAISING:
                 problems.consider(session, alarm=alarm, now=now)
         elif change is AlarmChange.SUPPRESSED:
-            service.absorb_symptom(session, alarm=alarm, now=now)
+            absorb_symptom(session, alarm=alarm, now=now)
         elif change is AlarmChange.STORM_GROUPED:
-            service.attach_to_storm(session, alarm=alarm, now=now)
+            attach_to_storm(session, alarm=alarm, now=now)
         elif change is AlarmChange.FLAPPING:
-            service.note_flapping(session, alarm=alarm, now=now)
+            note_flapping(session, alarm=alarm, now=now)
