@@ -233,8 +233,15 @@ class Outbox:
 
     # -- reading and acking --------------------------------------------------------------
 
-    def next_batch(self, *, limit: int, exclude: set[tuple[str, int]]) -> list[OutboxItem]:
-        """Unacked items to publish: events first in seq order, live telemetry interleaved."""
+    def next_batch(
+        self,
+        *,
+        limit: int,
+        exclude: set[tuple[str, int]],
+        telemetry_limit: int | None = None,
+    ) -> list[OutboxItem]:
+        """Unacked items to publish: events first in seq order, live telemetry interleaved;
+        at most ``telemetry_limit`` telemetry messages when given."""
         with self._lock:
             events = [
                 OutboxItem("event", seq, Channel.EVENTS, bytes(payload), created)
@@ -249,6 +256,8 @@ class Outbox:
             # newest first so the NOC sees live values, then the backlog oldest first.
             events_pending = self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0]
             t_limit = min(room, max(1, limit // TELEMETRY_EVERY)) if events_pending else room
+            if telemetry_limit is not None:
+                t_limit = min(t_limit, telemetry_limit)
             if t_limit <= 0:
                 return events
             newest = self._telemetry_rows("DESC", 1, exclude)
