@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from simulators.network import LinkRelay
+from tests.conftest import wait_for
 
 
 class EchoServer:
@@ -119,9 +120,11 @@ def test_a_connection_made_during_a_partition_and_given_up_never_reaches_the_ser
     relay.partition()
     with _client(relay) as sock:
         sock.sendall(b"CONNECT")
-    deadline = time.monotonic() + 5
-    while relay.connections[-1].client_closed_at is None and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_for(
+        "the relay to see the client give up",
+        lambda: relay.connections and relay.connections[-1].client_closed_at,
+        timeout_s=5,
+    )
     relay.heal()
     time.sleep(0.3)
     assert echo_server.reached == 0
