@@ -109,6 +109,6 @@ class DeliverySpy:
         ).wait_for_publish(5)
 
     def close(self) -> None:
-        """Disconnect."""
-        self.client.loop_stop()
+        """Disconnect (first: the network thread then ends at once, not at its next tick)."""
         self.client.disconnect()
+        self.client.loop_stop()

@@ -8,8 +8,9 @@ at the broker counts every copy of every event (the collector stores each seq on
 database cannot), the relay sees when the agent gives a dead connection up, and the
 collector's database holds what was stored.
 
-``make test`` scales the broker's answer timeout down to 2 s; ``make test-long`` keeps every
-default of the site file and checks a half-open link is given up within 30 s.
+``make test`` scales the broker's answer timeout down to 3 s and leaves the uplink-only loss
+out; ``make test-long`` keeps every default of the site file, runs every fault and checks a
+half-open link is given up within 30 s.
 """
 
 from __future__ import annotations
@@ -36,14 +37,19 @@ from tests.conftest import DEMO_SITES, budget, wait_for
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 LONG = budget(short=0, long=1) == 1
-# The broker's answer timeout (mqtt.answer_timeout_s): the default in make test-long.
-ANSWER_TIMEOUT_S = 15.0 if LONG else 2.0
+# The broker's answer timeout (mqtt.answer_timeout_s): the default in make test-long. Scaled
+# down, it still leaves room for the second or so a PUBACK waits on the slow link.
+ANSWER_TIMEOUT_S = 15.0 if LONG else 3.0
 DETECTED_WITHIN_S = 30.0 if LONG else ANSWER_TIMEOUT_S + 2.0
 SLOW_LINK_BYTES_S = 8000  # 64 kbit/s
-ALARMS_ON_SLOW_LINK = budget(short=8, long=60)
+ALARMS_ON_SLOW_LINK = budget(short=6, long=60)
 # Telemetry buffered during an outage, ~1.2 kB a message: more than the slow phase can carry.
-BACKLOG = budget(short=150, long=1000)
+BACKLOG = budget(short=100, long=1000)
 TOGGLES_PER_FAULT = budget(short=2, long=6)
+# Which directions each fault lets through (up, down).
+FAULTS = {"partition": (False, False), "uplink lost": (False, True), "downlink lost": (True, False)}
+if not LONG:
+    del FAULTS["uplink lost"]
 SITE_FILE = DEMO_SITES / "pm-lyon-0101.yaml"
 
 
@@ -158,11 +164,11 @@ def _run(
     agent = stack.add_agent(SITE_FILE, rewrite=through_the_relay, launcher=netns.wrap([]))
     stack.wait_for_gpio(agent_id)
     wait_for("the agent's birth through the relay", lambda: spy.births >= 1, timeout_s=60)
-    time.sleep(2.0)
+    time.sleep(1.0)  # the backlog fills the link
     door = Door(stack, agent)
     for _ in range(ALARMS_ON_SLOW_LINK):
         door.toggle()
-        time.sleep(0.5)
+        time.sleep(0.4)
     wait_for(
         "every alarm on the slow link",
         lambda: len(spy.event_copies()) >= ALARMS_ON_SLOW_LINK,
@@ -179,13 +185,9 @@ def _run(
     relay.set_link()
     wait_for("the backlog delivered", _settled(agent, spy, len(door.moves)), timeout_s=120)
 
-    # 2. Black hole both ways, then each way alone: a half-open link, given up in time.
+    # 2. Black hole both ways, then one way alone: a half-open link, given up in time.
     detections: dict[str, float] = {}
-    for fault, (up, down) in {
-        "partition": (False, False),
-        "uplink lost": (False, True),
-        "downlink lost": (True, False),
-    }.items():
+    for fault, (up, down) in FAULTS.items():
         live = _live_connection(relay)
         births = spy.births
         first_seq = len(door.moves) + 1

@@ -190,14 +190,14 @@ async def test_alarms_do_not_wait_behind_telemetry_on_a_64_kbit_link(
     relay.set_link(rate_bytes_s=8000)
     clock = ManualClock()
     raised: dict[int, float] = {}
-    alarms = budget(short=8, long=40)
+    alarms = budget(short=5, long=40)
     async with _link(relay, outbox, SystemClock()) as link:
         await _until(lambda: link.connected, "connection")
-        await asyncio.sleep(1.5)  # the link is saturated by the telemetry backlog
+        await asyncio.sleep(1.0)  # the link is saturated by the telemetry backlog
         for n in range(1, alarms + 1):
             raised[n] = time.monotonic()
             _alarms(outbox, link, clock, range(n, n + 1))
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(0.4)
         await _until(lambda: len(spy.event_copies()) == alarms, "every alarm", within_s=120)
         backlog_left = outbox.health().telemetry_pending
     latencies = sorted(spy.arrived[("event", n)] - at for n, at in raised.items())
