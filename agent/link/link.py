@@ -687,7 +687,7 @@ class AgentLink:
         """Close the socket under paho: its loop sees the end at once and reconnects."""
         log.warning("the broker stopped answering (%s): dropping the connection", reason)
         self.state.half_open_drops += 1
-        self._wire.disconnected()
+        self._disconnected()  # nothing more goes into the dead socket meanwhile
         sock = self._client.socket()
         if sock is not None:
             with contextlib.suppress(OSError):

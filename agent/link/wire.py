@@ -145,6 +145,11 @@ class Wire:
         return key in self._keys
 
     @property
+    def connect_pending(self) -> bool:
+        """True while a CONNECT awaits its CONNACK."""
+        return self._connect_at is not None
+
+    @property
     def unanswered(self) -> int:
         """Publishes awaiting their PUBACK."""
         return len(self._sent)

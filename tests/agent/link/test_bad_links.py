@@ -141,7 +141,7 @@ async def test_a_half_open_link_is_dropped_once_the_broker_is_silent_for_the_ans
         assert not link.connected
 
         # A reconnection into the black hole gets no CONNACK: given up after the same timeout.
-        await _until(lambda: len(relay.connections) == 2, "a reconnection attempt")
+        await _until(lambda: link._wire.connect_pending, "a reconnection attempt")
         clock.advance(seconds=15)
         await _until(lambda: relay.connections[1].client_closed_at is not None, "its drop")
 
