@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 # System binaries the suite and the demo use, as binary:debian-package.
 SYSTEM_DEPS := mosquitto:mosquitto snmpd:snmpd snmpget:snmp snmptrap:snmp chromium:chromium \
-	chromedriver:chromium-driver
+	chromedriver:chromium-driver gcc:gcc mkfs.ext4:e2fsprogs e2fsck:e2fsprogs
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test test-long lint typecheck pytest sysdeps venv clean bench scenarios

@@ -174,6 +174,23 @@ class SensingService:
             for device_id, h in self._health.items()
         ]
 
+    def pollers(self) -> dict[str, tuple[asyncio.Task[None], int]]:
+        """Each device's poller task and its poll count (failed polls included), which grows
+        while it works: what the agent's task supervisor watches."""
+        return {
+            device_id: (task, health.polls_ok + health.polls_failed)
+            for device_id, task in self._tasks.items()
+            if (health := self._health.get(device_id)) is not None
+        }
+
+    async def restart_device(self, device_id: str) -> None:
+        """Start a device's poller again (its task died, or hung and was cancelled)."""
+        device = self._devices.get(device_id)
+        if device is None:
+            return  # removed by a reload meanwhile
+        await self._stop(device_id)
+        self._start(device)
+
     def traps_rejected(self) -> int:
         """SNMP notifications rejected since start (bad credentials, unknown source, unmapped)."""
         current = self._traps.rejected if self._traps is not None else 0
@@ -225,7 +242,8 @@ class SensingService:
     async def _stop(self, device_id: str) -> None:
         task = self._tasks.pop(device_id)
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
+        # A poller that died has been reported (and its error logged) by the supervisor.
+        with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
         self._devices.pop(device_id, None)
         self._evaluators.pop(device_id, None)

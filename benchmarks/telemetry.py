@@ -56,6 +56,8 @@ def _message(site: int, seq: int, at: datetime, points: int) -> Received:
         "seq": seq,
         "ts": at.isoformat(),
         "clock_synced": True,
+        # What agents send once they have measured their clock against the collector's.
+        "clock_offset_s": 0.012,
         "site_id": f"PM-T{site:05d}",
         "samples": [
             {

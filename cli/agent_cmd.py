@@ -88,20 +88,33 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from agent.buffer import StorageError
+    from agent.clocksync import synced_probe_from_environment
     from agent.config import ConfigError
-    from agent.runtime import AgentRuntime
+    from agent.runtime import AgentFailed, AgentRuntime
     from agent.sensors.errors import DeviceError
-    from clocks import WarpClock, clock_from_environment
+    from clocks import SteppedClock, WarpClock, clock_from_environment, stepped_from_environment
 
-    clock = clock_from_environment()
-    if isinstance(clock, WarpClock):
+    base = clock_from_environment()
+    if isinstance(base, WarpClock):
         logging.getLogger(__name__).warning(
-            "TEST CLOCK in use (%s): time jumps when a test says so", clock.control_file
+            "TEST CLOCK in use (%s): time jumps when a test says so", base.control_file
+        )
+    clock = stepped_from_environment(base)
+    if isinstance(clock, SteppedClock):
+        logging.getLogger(__name__).warning(
+            "TEST WALL CLOCK in use (%s): the wall clock steps when a test says so",
+            clock.control_file,
         )
     try:
-        runtime = AgentRuntime(config_path=args.config, clock=clock)
+        runtime = AgentRuntime(
+            config_path=args.config, clock=clock, clock_synced=synced_probe_from_environment()
+        )
     except ConfigError as err:
         raise UserError(str(err)) from err
+    except StorageError as err:
+        # Not moved aside, not replaced: systemd tries again until the disk takes writes.
+        raise UserError(f"the outbox cannot be opened: {err}") from err
     except OSError as err:
         raise UserError(f"{args.config}: {err.strerror or err}") from err
 
@@ -117,6 +130,10 @@ def _run(args: argparse.Namespace) -> int:
     except DeviceError as err:
         # A device this install cannot drive at all is refused at start, in one line.
         raise UserError(f"{args.config}: {err}") from err
+    except AgentFailed as err:
+        # Logged where it happened; systemd (Restart=always) starts the agent afresh.
+        print(f"shelterwatch: agent gave up: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

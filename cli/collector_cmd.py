@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import socket
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -34,7 +35,13 @@ def register(sub: Any) -> None:
         "--inventory",
         type=Path,
         default=None,
-        help="folder of inventory YAML files (sites, clients, services) to load at start",
+        help="folder of inventory YAML files (sites, clients, services, agents) to load at start",
+    )
+    run.add_argument(
+        "--data",
+        type=Path,
+        default=None,
+        help="the collector's data folder (contracts/, rules/); default: the shipped one",
     )
     run.add_argument("--broker-user", default=None, help="the collector's broker user name")
     run.add_argument(
@@ -164,16 +171,26 @@ def host_port(value: str, *, what: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def _check_inventory(directory: Path) -> None:
-    from collector.sites.inventory import InventoryError, read_inventory
+def _check_data(settings: Any) -> None:
+    """Every data and inventory file, checked before anything starts: one line, exit 2."""
+    from collector.datadir import DataError
+    from collector.process import check_collector_data
+    from collector.sites.inventory import InventoryError
 
-    if not directory.is_dir():
-        raise UserError(f"--inventory: {directory} is not a folder")
-    for path in sorted(directory.glob("*.yaml")):
-        try:
-            read_inventory(path)
-        except InventoryError as err:
-            raise UserError(str(err)) from err
+    for option, folder in (("--data", settings.data_dir), ("--inventory", settings.inventory_dir)):
+        if folder is not None and not folder.is_dir():
+            raise UserError(f"{option}: {folder} is not a folder")
+    try:
+        check_collector_data(settings)
+    except (DataError, InventoryError) as err:
+        raise UserError(str(err)) from err
+
+
+def _port_in_use(port: int, host: str) -> bool:
+    # A production command does not load the simulators for their port check.
+    with socket.socket() as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex((host, port)) == 0
 
 
 def _sqlite_parent(db_url: str) -> None:
@@ -185,15 +202,12 @@ def _sqlite_parent(db_url: str) -> None:
 def _run(args: argparse.Namespace) -> int:
     from collector.process import run_collector
     from collector.settings import CollectorSettings
-    from simulators.broker import port_in_use
 
     broker_host, broker_port = host_port(args.broker, what="--broker")
     http_host, http_port = host_port(args.http, what="--http")
-    if port_in_use(http_port, http_host):
+    if _port_in_use(http_port, http_host):
         raise UserError(f"--http: port {http_port} on {http_host} is already in use")
     _sqlite_parent(args.db)
-    if args.inventory is not None:
-        _check_inventory(args.inventory)
     settings = CollectorSettings(
         db_url=args.db,
         broker_host=broker_host,
@@ -205,7 +219,9 @@ def _run(args: argparse.Namespace) -> int:
         http_port=http_port,
         instance_id=args.instance_id,
         inventory_dir=args.inventory,
+        **({"data_dir": args.data} if args.data is not None else {}),
     )
+    _check_data(settings)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from cli.errors import UserError
+
 
 def register(sub: Any) -> None:
     """Add the ``demo`` command."""
@@ -25,13 +27,16 @@ def register(sub: Any) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from simulators.demo import DemoOptions, run_demo
+    from simulators.demo import DemoError, DemoOptions, run_demo
 
-    return run_demo(
-        DemoOptions(
-            workdir=args.workdir,
-            http_port=args.http_port,
-            broker_port=args.broker_port,
-            duration_s=args.duration,
+    try:
+        return run_demo(
+            DemoOptions(
+                workdir=args.workdir,
+                http_port=args.http_port,
+                broker_port=args.broker_port,
+                duration_s=args.duration,
+            )
         )
-    )
+    except DemoError as err:
+        raise UserError(str(err)) from err

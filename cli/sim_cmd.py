@@ -82,6 +82,7 @@ def _fleet(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from simulators.processes import stop_signals_interrupt
     from simulators.scenario.report import text_report, write_junit
     from simulators.scenario.runner import run_scenario
     from simulators.scenario.schema import ScenarioError, load_scenario
@@ -95,20 +96,23 @@ def _run(args: argparse.Namespace) -> int:
     external = _external(args)
     root = args.workdir or Path(tempfile.mkdtemp(prefix="shelterwatch-scenarios-"))
     results = []
-    for index, (path, scenario) in enumerate(scenarios, start=1):
-        print(f"[{index}/{len(scenarios)}] {scenario.name} ({path})", flush=True)
-        workdir = root / f"{index:02d}-{path.stem}"
-        if workdir.exists():
-            shutil.rmtree(workdir)
-        results.append(
-            run_scenario(
-                scenario,
-                path=path,
-                workdir=workdir,
-                say=lambda line: print(line, flush=True),
-                external=external,
+    # SIGTERM and a closed terminal stop a scenario as Ctrl-C does: its world is stopped in
+    # order (and whatever it started dies with the runner however the runner ends).
+    with stop_signals_interrupt():
+        for index, (path, scenario) in enumerate(scenarios, start=1):
+            print(f"[{index}/{len(scenarios)}] {scenario.name} ({path})", flush=True)
+            workdir = root / f"{index:02d}-{path.stem}"
+            if workdir.exists():
+                shutil.rmtree(workdir)
+            results.append(
+                run_scenario(
+                    scenario,
+                    path=path,
+                    workdir=workdir,
+                    say=lambda line: print(line, flush=True),
+                    external=external,
+                )
             )
-        )
     print()
     print(text_report(results), flush=True)
     if args.junit:

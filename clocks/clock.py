@@ -69,6 +69,13 @@ class ManualClock:
             self._mono += delta.total_seconds()
             return self._now
 
+    def step_wall(self, seconds: float) -> datetime:
+        """Step the wall clock only, either way, as a misset system clock steps: the monotonic
+        clock does not move. Returns the new wall time."""
+        with self._lock:
+            self._now += timedelta(seconds=seconds)
+            return self._now
+
     def set(self, when: datetime) -> None:
         """Jump to ``when`` (never backwards)."""
         target = utc(when)

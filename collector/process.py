@@ -5,25 +5,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import getpass
 import logging
+import os
+import socket
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import uvicorn
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock, jumped_within
+from collector import datadir
 from collector.alarms import AlarmEngine
+from collector.alarms.rules import load_rules
 from collector.api.app import create_app
 from collector.ingest import IngestService
 from collector.ingest.store import BatchStore
+from collector.inspections.service import load_checklist
 from collector.listeners import alarm_listeners
+from collector.notifications.settings import load_notification_settings
+from collector.revisions.service import record_file_revisions
 from collector.scheduler import Scheduler
 from collector.settings import CollectorSettings
-from collector.sites.inventory import load_inventory
+from collector.sites.inventory import load_inventory, read_inventory
+from collector.sla.contracts import load_contracts
 from collector.storage import make_engine, make_session_factory
 from collector.storage.locks import lock
 from collector.storage.schema import create_schema
+from collector.tickets.criticality import load_criticality_map
 from protocol.acksig import read_key_file
 
 log = logging.getLogger(__name__)
@@ -44,10 +55,36 @@ class _Server(uvicorn.Server):
         yield
 
 
-def prepare_database(db_url: str, *, inventory_dir: Path | None = None) -> sessionmaker[Session]:
-    """Open the database, create missing tables, load the inventory files if given."""
+def check_collector_data(settings: CollectorSettings) -> None:
+    """Use the settings' data directory and load every file of it (and of the inventory):
+    ``DataError`` / ``InventoryError`` name the file, the place in it and what is wrong."""
+    datadir.use(settings.data_dir)
+    load_contracts()
+    load_criticality_map()
+    load_rules()
+    load_checklist()
+    load_notification_settings()
+    if settings.inventory_dir is not None:
+        for path in sorted(settings.inventory_dir.glob("*.yaml")):
+            read_inventory(path)
+
+
+def prepare_database(
+    db_url: str,
+    *,
+    inventory_dir: Path | None = None,
+    revisions_by: str | None = None,
+    now: datetime | None = None,
+) -> sessionmaker[Session]:
+    """Open the database, create missing tables, load the inventory files if given; with
+    ``revisions_by``, record a revision of each data and inventory file that changed."""
     engine = make_engine(db_url)
     create_schema(engine)
+    if revisions_by is not None and now is not None:
+        with make_session_factory(engine)() as session:
+            lock(session, "revisions")  # instances starting together record each change once
+            _record_revisions(session, inventory_dir=inventory_dir, actor=revisions_by, now=now)
+            session.commit()
     factory = make_session_factory(engine)
     if inventory_dir is not None:
         with factory() as session:
@@ -56,6 +93,36 @@ def prepare_database(db_url: str, *, inventory_dir: Path | None = None) -> sessi
             load_inventory(session, inventory_dir)
             session.commit()
     return factory
+
+
+def _record_revisions(
+    session: Session, *, inventory_dir: Path | None, actor: str, now: datetime
+) -> None:
+    data = datadir.data_dir()
+    changed = record_file_revisions(
+        session, kind="data_file", folder=data, files=datadir.FILES, actor=actor, now=now
+    )
+    if inventory_dir is not None:
+        files = [p.relative_to(inventory_dir) for p in sorted(inventory_dir.glob("*.yaml"))]
+        changed += record_file_revisions(
+            session, kind="inventory_file", folder=inventory_dir, files=files, actor=actor, now=now
+        )
+    for revision in changed:
+        log.info(
+            "%s %s: new revision %s",
+            revision.object_kind,
+            revision.object_key,
+            revision.sha256[:12],
+        )
+
+
+def _who() -> str:
+    """Who started this collector: user and host, for the revisions it records."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
 
 
 def tune_garbage_collector() -> None:
@@ -70,7 +137,13 @@ def tune_garbage_collector() -> None:
 async def run_collector(*, settings: CollectorSettings, clock: Clock, stop: asyncio.Event) -> None:
     """Run until ``stop`` is set. An unreachable broker only makes /healthz not ready."""
     ack_secret = _ack_secret(settings.ack_secret_file)
-    session_factory = prepare_database(settings.db_url, inventory_dir=settings.inventory_dir)
+    check_collector_data(settings)
+    session_factory = prepare_database(
+        settings.db_url,
+        inventory_dir=settings.inventory_dir,
+        revisions_by=f"collector {settings.instance_id} at start ({_who()})",
+        now=clock.now(),
+    )
     listeners = alarm_listeners()
     scheduler = Scheduler(
         listeners=listeners,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from collector.datadir import SHIPPED_DATA_DIR
+
 
 class CollectorSettings(BaseModel):
     """Everything one collector instance needs to start."""
@@ -28,7 +30,10 @@ class CollectorSettings(BaseModel):
     will_grace_s: float = Field(default=60.0, ge=0)
     # Silence after which an agent is unreachable (a few missed heartbeats).
     heartbeat_timeout_s: float = Field(default=180.0, gt=0)
-    # Inventory files (sites, clients, services) loaded at start; None: none.
+    # Contracts and rules (``contracts/``, ``rules/``: see ``collector.datadir``), checked at
+    # start; the shipped reference set by default.
+    data_dir: Path = SHIPPED_DATA_DIR
+    # Inventory files (sites, clients, services, enrolled agents) loaded at start; None: none.
     inventory_dir: Path | None = None
     # How often scheduled work (auto-close, escalations, presence) is checked at the latest.
     timer_poll_s: float = Field(default=1.0, gt=0)

@@ -16,8 +16,14 @@
 # boot, as GET /api/v1/agents shows it). Optional: the collector accepts a new stream's births
 # whatever their boot.
 #
+# On a booted box the unit is then (re)started. In a chroot or an image build (no booted
+# systemd: no /run/systemd/system, or SYSTEMD_OFFLINE=1) the unit is enabled offline with
+# `systemctl --root` and nothing is started: the box starts it at its first boot. No network
+# at hand (an image build): PIP_NO_INDEX=1 PIP_FIND_LINKS=DIR, DIR holding the agent's wheels.
+#
 # Paths can be moved for packaging or a trial run: SW_PREFIX, SW_ETC, SW_DATA, SW_UNIT_DIR,
-# SW_USER, SW_PYTHON.
+# SW_USER, SW_PYTHON. SW_UNIT_DIR ends in /etc/systemd/system; below another root than /, the
+# unit is enabled for that root, offline.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -38,7 +44,7 @@ ca_file=""
 boot_after=""
 
 usage() {
-    sed -n '2,20s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,27s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
     exit "${1:-0}"
 }
 
@@ -100,6 +106,22 @@ esac
 [ -f "$source/pyproject.toml" ] || [ "${source%.whl}" != "$source" ] \
     || die "--from: $source is neither a shelterwatch checkout nor a wheel"
 [ -e "$source" ] || die "no such source: $source"
+case "$unit_dir" in
+    */etc/systemd/system) sysroot="${unit_dir%/etc/systemd/system}" ;;
+    *) die "SW_UNIT_DIR: expected a folder ending in /etc/systemd/system, got $unit_dir" ;;
+esac
+sysroot="${sysroot:-/}"
+command -v systemctl >/dev/null 2>&1 \
+    || die "systemctl not found: the agent runs under systemd (install systemd first)"
+# A booted systemd is what sd_booted() tests: /run/systemd/system. Without one (a chroot, an
+# image build, a container) systemctl cannot reload or start anything: daemon-reload fails with
+# "System has not been booted with systemd". A unit installed for another root is never the
+# running manager's business either.
+if [ -d /run/systemd/system ] && [ "${SYSTEMD_OFFLINE:-0}" != 1 ] && [ "$sysroot" = / ]; then
+    booted=1
+else
+    booted=0
+fi
 source="$(cd "$(dirname "$source")" && pwd)/$(basename "$source")"
 if [ "$dry_run" = 0 ] && [ ! -w "$(dirname "$prefix")" ]; then
     die "$(dirname "$prefix") is not writable: is the root file system read-only? \
@@ -136,6 +158,13 @@ fi
 # The agent extra only: no FastAPI, no SQLAlchemy on the box.
 run "$prefix/venv/bin/pip" install --disable-pip-version-check --no-cache-dir --upgrade \
     "$source[agent]"
+if [ "${source%.whl}" != "$source" ]; then
+    # pip skips a wheel whose version is already installed, and a new build need not change
+    # the version: reinstall the agent itself (not its dependencies) so an upgrade runs the
+    # new code. A checkout is always rebuilt and reinstalled.
+    run "$prefix/venv/bin/pip" install --disable-pip-version-check --no-cache-dir --no-deps \
+        --force-reinstall "$source"
+fi
 
 echo "== configuration ($etc)"
 [ -z "$site" ] || put "$site" "$etc/site.yaml" "root:$user" 0640
@@ -162,14 +191,33 @@ fi
 
 echo "== systemd unit"
 put "$here/$unit" "$unit_dir/$unit" root:root 0644
-run systemctl daemon-reload
-run systemctl enable "$unit"
-if [ "$start" = 1 ] && { [ -f "$etc/site.yaml" ] || [ -n "$site" ]; }; then
+if [ "$booted" = 1 ]; then
+    run systemctl daemon-reload
+    run systemctl enable "$unit"
+else
+    # Offline, systemctl makes the links the unit's [Install] section asks for
+    # (multi-user.target.wants/) under the root, exactly as a booted enable would.
+    if [ "$sysroot" = / ]; then
+        echo "no booted systemd (chroot or image build): enabling offline, no reload, no start"
+    else
+        echo "unit for the root $sysroot: enabling offline, no reload, no start"
+    fi
+    run systemctl --root="$sysroot" enable "$unit"
+fi
+have_site=0
+if [ -f "$etc/site.yaml" ] || [ -n "$site" ]; then
+    have_site=1
+fi
+if [ "$booted" = 0 ] && [ "$have_site" = 1 ]; then
+    echo "not started: the unit is enabled and starts at the box's next boot"
+elif [ "$booted" = 0 ]; then
+    echo "not started: the unit is enabled; put the site file in $etc/site.yaml before it boots"
+elif [ "$start" = 0 ]; then
+    echo "not started (--no-start): systemctl start $unit"
+elif [ "$have_site" = 1 ]; then
     # restart, not start: an upgrade must run the new code.
     run systemctl restart "$unit"
     echo "check it: $prefix/venv/bin/shelterwatch agent check --config $etc/site.yaml"
-elif [ "$start" = 0 ]; then
-    echo "not started (--no-start): systemctl start $unit"
 else
     echo "not started: put the site file in $etc/site.yaml, then: systemctl start $unit"
 fi

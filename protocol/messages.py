@@ -1,8 +1,9 @@
 """Payload models of the wire contract, schema version 1.
 
 Every agent message carries the envelope: schema version ``v``, ``kind``, ``agent_id``,
-``stream_id`` (random id created with the outbox file), ``seq``, edge timestamp ``ts`` and
-``clock_synced``. Receivers ignore unknown fields (additive changes stay within v1).
+``stream_id`` (random id created with the outbox file), ``seq``, edge timestamp ``ts``,
+``clock_synced`` and, once the agent has measured it, ``clock_offset_s``. Receivers ignore
+unknown fields (additive changes stay within v1).
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ Boot = Annotated[int, Strict(), Field(ge=1)]
 Flag = Annotated[bool, Strict()]
 # Measured values are finite: NaN, Infinity and 1e999 (read as infinity) are refused.
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+# Collector time minus edge wall-clock time. A Pi without RTC nor saved time boots in 1970:
+# a century either way covers that, and no more.
+MAX_CLOCK_OFFSET_S = 100 * 366 * 86_400
+OffsetSeconds = Annotated[Finite, Field(ge=-MAX_CLOCK_OFFSET_S, le=MAX_CLOCK_OFFSET_S)]
 # What an alarm carries as its value: a measure, a contact state or a word.
 AlarmValue = Finite | Flag | Annotated[str, Field(max_length=200)] | None
 # Free-form details of a state event stay small and shallow (see ``_bounded_detail``).
@@ -95,6 +100,9 @@ class _Envelope(_Model):
     seq: Seq
     ts: Timestamp
     clock_synced: Flag
+    # Collector time minus edge time when the message was recorded, as the agent measured it on
+    # live round trips (docs/protocol.md, "Time"); absent (older agents too) when it has none.
+    clock_offset_s: OffsetSeconds | None = None
 
 
 class AlarmEvent(_Envelope):
@@ -191,8 +199,9 @@ class DeviceHealth(_Model):
 
 
 class OutboxHealth(_Model):
-    """State of the agent's durable outbox."""
+    """State of the agent's durable outbox, and of the storage under it."""
 
+    # Unacknowledged events, those kept in memory (``volatile_pending``) included.
     events_pending: Count
     telemetry_pending: Count
     oldest_unacked_age_s: Annotated[Finite, Field(ge=0)] | None = None
@@ -200,6 +209,17 @@ class OutboxHealth(_Model):
     size_bytes: Count = 0
     critical: Flag = False
     recovered: Flag = False
+    # Optional, so heartbeats of older agents stay valid (absent: not reported).
+    # The last successful write to the outbox's file, and the free space of its file system.
+    last_write: Timestamp | None = None
+    free_bytes: Count | None = None
+    # Why writes fail right now (None: they work), and failed writes since the agent started.
+    storage_error: str | None = Field(default=None, max_length=500)
+    storage_errors: Count = 0
+    # Events on the volatile stream not yet acknowledged, and events lost since the agent
+    # started because the in-memory queue was full as well.
+    volatile_pending: Count = 0
+    volatile_lost: Count = 0
 
 
 class HeartbeatMessage(_Envelope):

@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from simulators.processes import spawn
+
 # Ports handed out by free_port on this machine, and for how long they stay taken.
 _PORT_REGISTRY = Path(tempfile.gettempdir()) / f"shelterwatch-ports-{os.getuid()}.txt"
 _PORT_QUARANTINE_S = 3600  # longer than a test run; the range holds ~28,000 ports
@@ -72,7 +74,8 @@ def find_mosquitto() -> str:
 
 
 class MosquittoProcess:
-    """One mosquitto child process on a fixed port, which can be stopped, killed and restarted.
+    """One mosquitto child process on a fixed port, which can be stopped, killed and restarted;
+    it dies with this process (``simulators.processes.spawn``).
 
     Persistence is on (with a short autosave) so persistent sessions survive a clean restart,
     as in production; a ``kill -9`` loses what the last snapshot did not hold, which is what
@@ -140,7 +143,7 @@ class MosquittoProcess:
             raise BrokerError(f"port {self.port} is already in use: choose another broker port")
         conf = self._write_config()
         with self.log_path.open("ab") as log:
-            self._proc = subprocess.Popen(
+            self._proc = spawn(
                 [find_mosquitto(), "-c", str(conf)],
                 stdout=log,
                 stderr=log,

@@ -1,13 +1,130 @@
-"""Child processes of the real components (agent, collector), for the demo, tests and scenarios."""
+"""Child processes of the real components (agent, collector, broker, device daemons), for the
+demo, tests and scenarios, which own them: no child outlives the process that started it.
+
+A parent that stops normally stops its children itself, in order (agents, then the collector,
+then the broker), each with SIGTERM and SIGKILL when it does not stop in time. A parent that
+cannot (``kill -9``, an exception, a second Ctrl-C during the stop) still takes them along:
+every child is started by ``spawn``, which asks Linux to kill it when its parent dies
+(``PR_SET_PDEATHSIG``). The collector's own child, its MQTT gateway, exits when the
+collector's end of their socket closes (``collector/ingest/gateway.py``).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from types import FrameType
+from typing import Any
+
+# What a child gets when its parent dies. Not SIGTERM: nobody is left to follow up on a stop
+# that hangs (an agent whose device read swallows its cancellation never stops), and each
+# component survives ``kill -9`` by design (the outbox, the ack after commit, the gateway).
+DEATH_SIGNAL = signal.SIGKILL
+_PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+# Looked up here, in the parent: between fork and exec the child only calls it.
+_PRCTL = _load_prctl()
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` asking the kernel for ``DEATH_SIGNAL`` when the parent dies (Linux)."""
+    prctl = _PRCTL
+    if prctl is None:
+        return None
+    parent = os.getpid()
+    death = int(DEATH_SIGNAL)
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, death, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the request: nobody would tell us
+            os._exit(1)
+
+    return preexec
+
+
+class _Spawner:
+    """The one thread that forks every child.
+
+    Linux sends the death signal when the *thread* that forked a child ends, not its process:
+    a child started from a short-lived thread (a test's helper, ``asyncio.to_thread``) would be
+    stopped with it. This thread lives as long as the process does.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self._pid = 0
+
+    def submit(self, fn: Callable[[], subprocess.Popen[bytes]]) -> Future[subprocess.Popen[bytes]]:
+        with self._lock:
+            if self._pool is None or self._pid != os.getpid():  # new, or a forked copy of us
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="spawner")
+                self._pid = os.getpid()
+            return self._pool.submit(fn)
+
+
+_SPAWNER = _Spawner()
+
+
+def spawn(argv: Sequence[str], **popen: Any) -> subprocess.Popen[bytes]:
+    """``subprocess.Popen(argv, **popen)`` for a child that dies with this process, however it
+    ends: ``DEATH_SIGNAL`` reaches the child when this process is gone (on Linux; elsewhere a
+    plain Popen)."""
+    preexec = _die_with_parent()
+    if preexec is None:
+        return subprocess.Popen(list(argv), **popen)
+    started = _SPAWNER.submit(lambda: subprocess.Popen(list(argv), preexec_fn=preexec, **popen))
+    try:
+        return started.result()
+    except BaseException:
+        # Interrupted while the child starts (Ctrl-C): nobody would hold it, so it goes.
+        started.add_done_callback(_kill_started)
+        raise
+
+
+def _kill_started(started: Future[subprocess.Popen[bytes]]) -> None:
+    if started.exception() is None:
+        proc = started.result()
+        proc.kill()
+        proc.wait()
+
+
+@contextlib.contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """Within: SIGTERM and SIGHUP (a closed terminal) raise ``KeyboardInterrupt`` as Ctrl-C
+    does, so that the owner of child processes stops them in order whichever way it is asked.
+
+    SIGINT keeps its disposition: a script that started us with SIGINT ignored still stops us
+    with SIGTERM.
+    """
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _interrupt(_sig: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def cli_argv(*args: str) -> list[str]:
@@ -16,7 +133,8 @@ def cli_argv(*args: str) -> list[str]:
 
 
 class ChildProcess:
-    """A named child process whose output goes to a log file; stoppable, killable, restartable."""
+    """A named child process whose output goes to a log file; stoppable, killable, restartable;
+    it dies with this process (``spawn``)."""
 
     def __init__(
         self,
@@ -40,13 +158,14 @@ class ChildProcess:
             return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        self._proc = subprocess.Popen(
+        self._proc = spawn(
             self.argv,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             env=self.env,
             cwd=self.cwd,
+            # Ctrl-C in a terminal reaches the owner alone, which stops its children in order.
             start_new_session=True,
         )
         log.close()

@@ -199,14 +199,16 @@ class Stack:
         *,
         rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         enrol: bool = True,
+        env: Mapping[str, str] | None = None,
         launcher: Sequence[str] = (),
     ) -> AgentProcess:
         """Derive a site file pointing at this stack's broker and workdir, then start the agent.
 
         ``rewrite`` may change the derived file further (devices pointed at simulators, the
         broker reached through a link that can be cut). The agent is enrolled for its site
-        (``enrol=False``: not, as an agent nobody enrolled). ``launcher`` runs the agent's
-        command through another (``ip netns exec NAME``: in a network namespace)."""
+        (``enrol=False``: not, as an agent nobody enrolled). ``env``: more environment for this
+        agent alone (a test wall clock, say). ``launcher`` runs the agent's command through
+        another (``ip netns exec NAME``: in a network namespace)."""
 
         raw: dict[str, Any] = yaml.safe_load(site_file.read_text())
         agent_id = str(raw["agent_id"])
@@ -240,6 +242,7 @@ class Stack:
             log_path=self.workdir / "logs" / f"agent-{agent_id}.log",
             env={
                 **self.env,
+                **(env or {}),
                 "GPIOZERO_PIN_FACTORY": "shelterwatch_sim",
                 "SHELTERWATCH_GPIO_SOCKET": str(socket_path),
                 # Every contact starts in its normal position: no alarm at start.

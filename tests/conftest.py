@@ -4,6 +4,7 @@ and the whole chain of real processes (``stack``)."""
 from __future__ import annotations
 
 import os
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -119,3 +120,57 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         yield chain
     finally:
         chain.stop()
+
+
+def process_tree(root_pid: int) -> dict[int, str]:
+    """Every live descendant of ``root_pid`` (children, grandchildren...), pid -> command line."""
+    parents: dict[int, int] = {}
+    commands: dict[int, str] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                state, parent = f.read().rsplit(")", 1)[1].split()[:2]
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except (OSError, ValueError):
+            continue
+        if state != "Z":
+            parents[int(entry)] = int(parent)
+            commands[int(entry)] = command
+    found: dict[int, str] = {}
+    frontier = {root_pid}
+    while frontier:
+        frontier = {pid for pid, parent in parents.items() if parent in frontier}
+        found.update((pid, commands[pid]) for pid in frontier)
+    return found
+
+
+def still_alive(processes: dict[int, str]) -> dict[int, str]:
+    """Those of ``processes`` (pid -> command line) still running the same command (a zombie,
+    or a pid reused by another command, is gone)."""
+    alive = {}
+    for pid, command in processes.items():
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                now = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        if state != "Z" and now == command:
+            alive[pid] = command
+    return alive
+
+
+def survivors(processes: dict[int, str], *, within_s: float) -> dict[int, str]:
+    """Those of ``processes`` still alive after ``within_s`` (or as soon as none is); they are
+    killed then, so that a failing test leaves nothing running behind it."""
+    deadline = time.monotonic() + within_s
+    while still_alive(processes) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    alive = still_alive(processes)
+    for pid in alive:
+        os.kill(pid, signal.SIGKILL)
+    return alive

@@ -35,8 +35,10 @@ from pydantic import ValidationError
 from agent.buffer import Outbox
 from agent.buffer.outbox import OutboxItem
 from agent.link.backoff import FullJitterBackoff
+from agent.link.clockoffset import OffsetEstimator
 from agent.link.settings import LinkSettings
 from agent.link.wire import Key, Wire
+from agent.tasks import TaskHandle, TaskStarter, start_plain
 from clocks import Clock
 from protocol import (
     AckMessage,
@@ -68,6 +70,8 @@ WATCH_S = 0.5
 PAHO_INFLIGHT_EXTRA = 16
 # A forger may publish acks by the thousand: one log line a minute says how many.
 REJECT_LOG_EVERY_S = 60.0
+# A task loop that has not turned for this long is stuck (the heartbeat's adds its period).
+STALL_AFTER_S = 30.0
 
 
 class StatusProvider(Protocol):
@@ -159,8 +163,12 @@ class AgentLink:
         on_config: Callable[[ConfigMessage], None],
         on_command: Callable[[CommandMessage], None],
         ack_key: bytes | None = None,
+        tasks: TaskStarter = start_plain,
+        clock_offset: OffsetEstimator | None = None,
     ) -> None:
         self._settings = settings
+        # Starts the sender, heartbeat, supervisor and watch tasks: under the agent's supervisor.
+        self._start_task = tasks
         # Acks must be signed with this key (None: not authenticated, see __aenter__).
         self._ack_key = ack_key
         self._outbox = outbox
@@ -170,6 +178,8 @@ class AgentLink:
         self._version = agent_version
         self._status = status
         self._clock = clock
+        # Measured on the acks' round trips; what the agent's messages carry as clock_offset_s.
+        self.clock_offset = clock_offset or OffsetEstimator(clock)
         self._on_config = on_config
         self._on_command = on_command
         self.state = LinkStatus()
@@ -195,7 +205,7 @@ class AgentLink:
         self._stopping = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks: dict[str, TaskHandle] = {}
         self._client = self._make_client()
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -209,20 +219,24 @@ class AgentLink:
                 agent_topic(self.agent_id, Channel.ACK),
             )
         self._start_thread()
-        self._tasks = [
-            asyncio.create_task(self._sender(), name="link-sender"),
-            asyncio.create_task(self._heartbeats(), name="link-heartbeat"),
-            asyncio.create_task(self._supervise(), name="link-supervisor"),
-            asyncio.create_task(self._watch(), name="link-watch"),
-        ]
+        heartbeat_stall_s = 2 * self._settings.heartbeat_s + STALL_AFTER_S
+        self._tasks = {
+            "link-sender": self._start_task(
+                "link-sender", self._sender, stall_after_s=STALL_AFTER_S
+            ),
+            "link-heartbeat": self._start_task(
+                "link-heartbeat", self._heartbeats, stall_after_s=heartbeat_stall_s
+            ),
+            "link-supervisor": self._start_task(
+                "link-supervisor", self._supervise, stall_after_s=STALL_AFTER_S
+            ),
+            "link-watch": self._start_task("link-watch", self._watch, stall_after_s=STALL_AFTER_S),
+        }
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        for task in self._tasks.values():
+            await task.stop()
         self._outbox.flush()
         self._stopping.set()
         if self.state.connected:
@@ -337,6 +351,7 @@ class AgentLink:
             seq=self._outbox.high_water_event_seq(),
             ts=self._clock.now(),
             clock_synced=self._status.clock_synced(),
+            clock_offset_s=self.clock_offset.wire_offset_s(),
             site_id=self.site_id,
             boot=self.boot,
         )
@@ -378,8 +393,10 @@ class AgentLink:
                 instance = collector_id_from_status_topic(topic)
                 self._call(lambda: self._collector_status(instance, status.online))
             elif topic.endswith("/ack"):
+                # Stamped here, not on the loop: the round trip ends when the ack arrives.
+                received = self._clock.monotonic()
                 ack = AckMessage.model_validate_json(payload)
-                self._call(lambda: self._acked(ack))
+                self._call(lambda: self._acked(ack, received))
             elif topic.endswith("/config"):
                 if payload:
                     self._on_config(ConfigMessage.model_validate_json(payload))
@@ -406,18 +423,31 @@ class AgentLink:
         self.state.connects += 1
         now = self._clock.monotonic()
         self._wire.connected(now)
-        # paho publishes again, now, what the broker never acknowledged; the acks of what it
-        # did acknowledge may have been lost while away (QoS 0): those go again, once.
+        # paho publishes again, now, what the broker never acknowledged (a second publish for
+        # the clock's round trips too); the acks of what it did acknowledge may have been lost
+        # while away (QoS 0): those go again, once.
         for key in self._inflight:
             if self._wire.awaiting(key):
                 self._inflight[key] = now
+                self.clock_offset.published(key, now)
         self._reoffer_delivered()
+        self.clock_offset.session_started()
+        self.publish_birth()
+        log.info("connected to broker; birth published (boot %d)", self.boot)
+        self._wake.set()
+
+    def publish_birth(self) -> None:
+        """Publish the birth (retained) with the alarms active now: at each connect, and when
+        the collector must reconcile (events were lost while the disk failed)."""
+        if not self.state.connected:
+            return  # the next connect publishes one
         birth = BirthMessage(
             agent_id=self.agent_id,
             stream_id=self._outbox.stream_id,
             seq=self._outbox.high_water_event_seq(),
             ts=self._clock.now(),
             clock_synced=self._status.clock_synced(),
+            clock_offset_s=self.clock_offset.wire_offset_s(),
             site_id=self.site_id,
             boot=self.boot,
             agent_version=self._version,
@@ -425,8 +455,6 @@ class AgentLink:
             alarms=self._status.alarm_snapshot(),
         )
         self._publish(agent_topic(self.agent_id, Channel.STATUS), encode(birth), retain=True)
-        log.info("connected to broker; birth published (boot %d)", self.boot)
-        self._wake.set()
 
     def _disconnected(self) -> None:
         if self.state.connected:
@@ -462,7 +490,7 @@ class AgentLink:
             self._reoffer_delivered()
             self._wake.set()
 
-    def _acked(self, ack: AckMessage) -> None:
+    def _acked(self, ack: AckMessage, received_mono: float) -> None:
         refused = self._refusal(ack)
         if refused is not None:
             self._reject(ack, refused)
@@ -470,20 +498,28 @@ class AgentLink:
         self._outbox.ack(ack)
         now = self._clock.monotonic()
         self.state.last_ack_mono = now
+        # An ack names one stream: the outbox's, or the volatile one (events kept in memory).
+        events = "volatile" if ack.stream_id == self._outbox.volatile_stream_id else "event"
+        covered: list[tuple[str, int]] = []
         for key in list(self._inflight):
             space, seq = key
-            if (space == "event" and seq <= ack.events_through) or (
+            if (space == events and seq <= ack.events_through) or (
                 space == "telemetry" and any(r.first <= seq <= r.last for r in ack.telemetry)
             ):
                 self._observe_ack_delay(now - self._inflight.pop(key))
+                covered.append(key)
+        self.clock_offset.acked(covered, received_mono=received_mono, collector_ts=ack.ts)
         self._wake.set()
 
     def _refusal(self, ack: AckMessage) -> str | None:
         """Why ``ack`` must not be honoured, or None when it may delete what it names."""
-        if ack.stream_id != self._outbox.stream_id:
+        volatile = ack.stream_id == self._outbox.volatile_stream_id
+        if ack.stream_id != self._outbox.stream_id and not volatile:
             return f"stream {ack.stream_id} is not this agent's stream"
         if self._ack_key is not None and not ack_signature_valid(self._ack_key, ack):
             return "bad signature" if ack.sig else "no signature"
+        if volatile:
+            return self._outbox.volatile_refusal(ack)
         # Seqs already settled (acked before, or thinned) may be named again: that deletes
         # nothing. Beyond them, only what this process has published.
         events_settled, telemetry_settled = self._outbox.settled_through()
@@ -528,9 +564,16 @@ class AgentLink:
 
     # -- tasks ---------------------------------------------------------------------------
 
+    def _beat(self, name: str) -> None:
+        """The task ``name`` made progress (its supervisor watches for it)."""
+        handle = self._tasks.get(name)
+        if handle is not None:
+            handle.beat()
+
     async def _sender(self) -> None:
         last_publish = 0.0
         while True:
+            self._beat("link-sender")
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
             # that lands as the wake-up fires, and the stopping link then waited forever.
             with contextlib.suppress(TimeoutError):
@@ -572,6 +615,7 @@ class AgentLink:
                 gap = 1.0 / s.max_rate_per_s - (time.monotonic() - last_publish)
                 if gap > 0:
                     await asyncio.sleep(gap)
+                    self._beat("link-sender")  # a paced batch is progress too
                 last_publish = time.monotonic()
             if not self._publish_item(item):
                 break  # connection dropped: paho sends it after the reconnect
@@ -604,14 +648,17 @@ class AgentLink:
         if sent is None:
             return False
         self._inflight[item.key] = self._clock.monotonic()
+        self.clock_offset.published(item.key, self._inflight[item.key])
         self.state.published += 1
-        if telemetry:
+        if item.space == "event":
+            self._events_published_through = max(self._events_published_through, item.seq)
+        elif item.space == "volatile":
+            self._outbox.volatile_published(item.seq)
+        else:
             self._telemetry_published.add(item.seq)
             size = float(len(item.payload))
             prior = self._telemetry_size
             self._telemetry_size = size if prior is None else 0.875 * prior + 0.125 * size
-        else:
-            self._events_published_through = max(self._events_published_through, item.seq)
         return sent
 
     def _publish(
@@ -635,6 +682,7 @@ class AgentLink:
 
     async def _heartbeats(self) -> None:
         while True:
+            self._beat("link-heartbeat")
             await asyncio.sleep(self._settings.heartbeat_s)
             if self.state.connected:
                 self._heartbeat()
@@ -646,6 +694,7 @@ class AgentLink:
             seq=self._outbox.high_water_event_seq(),
             ts=self._clock.now(),
             clock_synced=self._status.clock_synced(),
+            clock_offset_s=self.clock_offset.wire_offset_s(),
             site_id=self.site_id,
             boot=self.boot,
             config_hash=self._status.config_hash(),
@@ -659,6 +708,7 @@ class AgentLink:
     async def _watch(self) -> None:
         """Drop a link the broker stopped answering on; probe it when only acks are owed."""
         while True:
+            self._beat("link-watch")
             await asyncio.sleep(WATCH_S)
             now = self._clock.monotonic()
             reason = self._wire.dead(now)
@@ -673,7 +723,7 @@ class AgentLink:
         oldest unacked event, so a slow collector does not draw a heartbeat stream."""
         if not self.state.connected or self._wire.unanswered or not self.collector_up:
             return False
-        events = [at for (space, _seq), at in self._inflight.items() if space == "event"]
+        events = [at for (space, _), at in self._inflight.items() if space != "telemetry"]
         if not events:
             return False
         oldest = min(events)
@@ -698,6 +748,7 @@ class AgentLink:
     async def _supervise(self) -> None:
         """Restart the network thread if it died (an unexpected exception in paho)."""
         while True:
+            self._beat("link-supervisor")
             await asyncio.sleep(1.0)
             if (
                 self._thread is not None

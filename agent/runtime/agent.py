@@ -1,4 +1,5 @@
-"""Composes sensing, the outbox and the MQTT link into one long-lived agent."""
+"""Composes sensing, the outbox and the MQTT link into one long-lived agent, every task of it
+under one supervisor (``supervisor.py``) that systemd's watchdog listens to."""
 
 from __future__ import annotations
 
@@ -13,12 +14,16 @@ from typing import Any
 from agent.buffer import Outbox
 from agent.buffer.bootcount import next_boot
 from agent.clocksync import kernel_clock_synced
-from agent.config import ConfigError, SiteConfig, load_site, load_site_text
+from agent.config import ConfigError, Device, GpioDevice, SiteConfig, load_site, load_site_text
 from agent.events import AlarmTransition, Sample
 from agent.link import AgentLink
+from agent.link.clockoffset import OffsetEstimator
+from agent.runtime.clockwatch import CHECK_EVERY_S, ClockWatch
 from agent.runtime.status import StatusServer, status_socket_path
+from agent.runtime.supervisor import SupervisionPolicy, Supervisor, TaskFailure, Watched
 from agent.runtime.watchdog import Watchdog
 from agent.sensing import SensingService
+from agent.tasks import TaskFactory, TaskHandle
 from clocks import Clock
 from protocol import (
     AlarmSnapshot,
@@ -34,6 +39,16 @@ log = logging.getLogger(__name__)
 
 AGENT_VERSION = "0.1.0"
 CONFIG_POLL_S = 2.0
+# The storage check (free space, probe writes, recovery) runs this often.
+STORAGE_CHECK_S = 1.0
+# A task loop that has not turned for this long is stuck.
+STALL_AFTER_S = 30.0
+TASK_FAILED = "task_failed"
+AGENT_EQUIPMENT = "agent"
+
+
+class AgentFailed(RuntimeError):
+    """A task the agent cannot run without kept dying: the process exits non-zero."""
 
 
 class _Sink:
@@ -90,35 +105,63 @@ class AgentRuntime:
         config_path: Path,
         clock: Clock,
         clock_synced: Callable[[], bool] = kernel_clock_synced,
+        supervision: SupervisionPolicy | None = None,
     ) -> None:
         self.config_path = config_path
         self.config: SiteConfig = load_site(config_path)
         self.ack_key = _read_ack_key(self.config, config_path)
         self.clock = clock
-        self.clock_synced = clock_synced
+        # The kernel's word on the clock, unless it stepped unmeasured; the offset measured
+        # against the collector (``ClockWatch``).
+        self.clock_watch = ClockWatch(
+            clock=clock, offset=OffsetEstimator(clock), kernel_synced=clock_synced
+        )
+        self.clock_synced: Callable[[], bool] = self.clock_watch.clock_synced
         self.outbox: Outbox = Outbox.open(
             settings=self.config.outbox,
             agent_id=self.config.agent_id,
             site_id=self.config.site_id,
             clock=clock,
+            clock_synced=self.clock_synced,
+            clock_offset=self.clock_watch.offset_s,
         )
-        self.boot = next_boot(self.config.outbox.path.with_name("boot"))
+        self.clock_watch.resume(self.outbox.active_alarms())
+        self.boot = _boot(self.config.outbox.path.with_name("boot"))
         self.sensing: SensingService | None = None
         self._link: AgentLink | None = None
         self._config_mtime = _mtime(config_path)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._background: set[asyncio.Future[None]] = set()
+        self._policy = supervision
+        self.supervisor: Supervisor | None = None
+        self._handles: dict[str, TaskHandle] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Run until ``stop`` is set; never exits because the broker is unreachable."""
+        """Run until ``stop`` is set; never exits because the broker is unreachable.
+
+        Raises ``AgentFailed`` when a task it cannot run without kept dying (systemd then
+        starts the agent afresh)."""
         self._loop = asyncio.get_running_loop()
         self._report_recovery()
         sink = _Sink(self.outbox, self.clock_synced)
+        initial = self.outbox.active_alarms()
         sensing = SensingService(
             config=self.config,
             sink=sink,
             clock=self.clock,
-            initial_alarms=self.outbox.active_alarms(),
+            initial_alarms=initial,
+        )
+        supervisor = Supervisor(
+            clock=self.clock,
+            on_failure=self._task_failed,
+            on_recovery=self._task_recovered,
+            policy=self._policy,
+        )
+        self.supervisor = supervisor
+        supervisor.inherit_failing(
+            a.point
+            for a in initial
+            if a.equipment_id == AGENT_EQUIPMENT and a.alarm_type == TASK_FAILED
         )
         link = AgentLink(
             settings=self.config.mqtt,
@@ -132,6 +175,8 @@ class AgentRuntime:
             on_config=self._on_config_threadsafe,
             on_command=self._on_command_threadsafe,
             ack_key=self.ack_key,
+            tasks=supervisor.starter(),
+            clock_offset=self.clock_watch.offset,
         )
         self.sensing, self._link = sensing, link
         sink.wake = link.wake
@@ -144,19 +189,25 @@ class AgentRuntime:
             self.config.config_hash,
         )
         try:
-            status = StatusServer(status_socket_path(self.config.outbox.path), self.snapshot)
+            watchdog = Watchdog.from_environment(problems=supervisor.problems)
             # The watchdog last: READY=1 once the rest runs, STOPPING=1 first on the way out.
-            async with link, sensing, status, Watchdog.from_environment():
+            async with supervisor, link, sensing, watchdog:
+                self._start(supervisor, "storage", self._watch_storage)
+                self._start(supervisor, "config-watch", self._watch_config, essential=False)
+                self._start(supervisor, "clock-watch", self._watch_clock, essential=False)
+                self._start(supervisor, "status-socket", self._serve_status, essential=False)
+                supervisor.watch_group(self._pollers, self._restart_poller)
                 with _sighup(self._loop, self._reload_from_file):
-                    watcher = asyncio.create_task(self._watch_config(stop), name="config-watch")
-                    await stop.wait()
-                    watcher.cancel()
+                    await _first(stop.wait(), supervisor.failed.wait())
         finally:
             self.outbox.close()
+        if supervisor.fatal is not None:
+            raise AgentFailed(supervisor.fatal)
 
     def snapshot(self) -> dict[str, Any]:
         """Everything a technician's check shows, as of now."""
         link = self._link
+        supervisor = self.supervisor
         return {
             "agent_id": self.config.agent_id,
             "site_id": self.config.site_id,
@@ -164,6 +215,7 @@ class AgentRuntime:
             "agent_version": AGENT_VERSION,
             "config_hash": self.config.config_hash,
             "clock_synced": self.clock_synced(),
+            "clock_offset_s": self.clock_watch.offset_s(),
             "now": self.clock.now().isoformat(),
             "broker_connected": bool(link and link.connected),
             "collector_up": bool(link and link.collector_up),
@@ -186,7 +238,126 @@ class AgentRuntime:
                 for p in (self.sensing.live_values() if self.sensing else [])
             ],
             "active_alarms": [a.model_dump(mode="json") for a in self.outbox.active_alarms()],
+            # What the storage_fault alarm says now (None: clear).
+            "storage_fault": self.outbox.storage_alarm,
+            "tasks": supervisor.status() if supervisor else [],
+            # Why systemd's watchdog is not fed now (empty: it is).
+            "task_problems": supervisor.problems() if supervisor else [],
         }
+
+    # -- supervised tasks ----------------------------------------------------------------
+
+    def _start(
+        self,
+        supervisor: Supervisor,
+        name: str,
+        factory: TaskFactory,
+        *,
+        essential: bool = True,
+    ) -> None:
+        # Tasks of the runtime itself: fatal when essential (the process is restarted).
+        self._handles[name] = supervisor.start(
+            name,
+            factory,
+            stall_after_s=STALL_AFTER_S,
+            essential=essential,
+            fatal=essential,
+        )
+
+    def _beat(self, name: str) -> None:
+        handle = self._handles.get(name)
+        if handle is not None:
+            handle.beat()
+
+    async def _watch_storage(self) -> None:
+        """Free space, probe writes, and recovery once the disk takes writes again."""
+        while True:
+            self._beat("storage")
+            recovery = self.outbox.check()
+            if recovery is not None:
+                if recovery.lost and self._link is not None:
+                    # What the lost events would have told, the collector learns from a
+                    # birth: the full set of alarms active now.
+                    self._link.publish_birth()
+                self._wake()
+            await asyncio.sleep(STORAGE_CHECK_S)
+
+    async def _serve_status(self) -> None:
+        """The socket ``agent check`` reads; made again if it goes away (a tmp cleaner)."""
+        path = status_socket_path(self.config.outbox.path)
+        async with StatusServer(path, self.snapshot) as server:
+            while True:
+                self._beat("status-socket")
+                await asyncio.sleep(5.0)
+                if server.serving and not path.exists():
+                    raise RuntimeError(f"status socket {path} was removed")
+
+    def _pollers(self) -> dict[str, Watched]:
+        sensing = self.sensing
+        if sensing is None:
+            return {}
+        devices = {d.id: d for d in self.config.devices}
+        return {
+            f"device-{device_id}": Watched(
+                task=task, progress=polls, stall_after_s=_poll_stall_s(devices.get(device_id))
+            )
+            for device_id, (task, polls) in sensing.pollers().items()
+        }
+
+    async def _restart_poller(self, name: str) -> None:
+        if self.sensing is not None:
+            await self.sensing.restart_device(name.removeprefix("device-"))
+
+    def _task_failed(self, failure: TaskFailure) -> None:
+        """A supervised task died: a state event, and the agent alarm when it starts failing."""
+        if not (failure.first or failure.restart_in_s is None):
+            return  # still failing: logged, counted in agent check, the alarm is raised
+        synced = self.clock_synced()
+        self.outbox.append_state(
+            name="task_failed",
+            detail={
+                "task": failure.task,
+                "error": failure.error[:500],
+                "deaths": failure.deaths,
+                "restart_in_s": failure.restart_in_s,
+            },
+            clock_synced=synced,
+        )
+        then = (
+            "the agent exits to be restarted"
+            if failure.restart_in_s is None
+            else f"restarted in {failure.restart_in_s:.0f} s"
+        )
+        self.outbox.append_alarm(
+            AlarmTransition(
+                equipment_id=AGENT_EQUIPMENT,
+                point=failure.task,
+                alarm_type=TASK_FAILED,
+                transition=Transition.RAISED,
+                severity=Severity.MAJOR,
+                value=None,
+                reason=f"agent task {failure.task} died ({failure.error}); {then}"[:500],
+                ts=self.clock.now(),
+            ),
+            clock_synced=synced,
+        )
+        self._wake()
+
+    def _task_recovered(self, name: str) -> None:
+        self.outbox.append_alarm(
+            AlarmTransition(
+                equipment_id=AGENT_EQUIPMENT,
+                point=name,
+                alarm_type=TASK_FAILED,
+                transition=Transition.CLEARED,
+                severity=Severity.MAJOR,
+                value=None,
+                reason=f"agent task {name} runs again",
+                ts=self.clock.now(),
+            ),
+            clock_synced=self.clock_synced(),
+        )
+        self._wake()
 
     def _report_recovery(self) -> None:
         if not self.outbox.recovered:
@@ -211,21 +382,51 @@ class AgentRuntime:
             clock_synced=synced,
         )
 
-    async def _watch_config(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
+    async def _watch_clock(self) -> None:
+        """Steps are noticed by every reader of the clock; this also catches them when
+        nothing is recorded, and raises or clears ``clock_skew``."""
+        while True:
+            self._beat("clock-watch")
+            await asyncio.sleep(CHECK_EVERY_S)
+            transition = self.clock_watch.skew_transition()
+            if transition is not None:
+                self.outbox.append_alarm(transition, clock_synced=self.clock_synced())
+                self._wake()
+
+    async def _watch_config(self) -> None:
+        while True:
+            self._beat("config-watch")
             await asyncio.sleep(CONFIG_POLL_S)
             mtime = _mtime(self.config_path)
             if mtime != self._config_mtime:
                 self._config_mtime = mtime
                 await self._apply(lambda: load_site(self.config_path), origin="file change")
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
         task = asyncio.ensure_future(coro)
+        task.set_name(name)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._spawned_done)
+
+    def _spawned_done(self, task: asyncio.Future[None]) -> None:
+        """A one-off task (a reload) that failed is logged and reported, never lost."""
+        self._background.discard(task)
+        if task.cancelled() or task.exception() is None:
+            return
+        err = task.exception()
+        name = task.get_name() if isinstance(task, asyncio.Task) else "background"
+        log.error("task %s failed", name, exc_info=err)
+        self.outbox.append_state(
+            name="task_failed",
+            detail={"task": name, "error": f"{type(err).__name__}: {err}"[:500]},
+            clock_synced=self.clock_synced(),
+        )
+        self._wake()
 
     def _reload_from_file(self) -> None:
-        self._spawn(self._apply(lambda: load_site(self.config_path), origin="SIGHUP"))
+        self._spawn(
+            self._apply(lambda: load_site(self.config_path), origin="SIGHUP"), name="config-apply"
+        )
 
     def _on_config_threadsafe(self, message: ConfigMessage) -> None:
         def load() -> SiteConfig:
@@ -237,7 +438,7 @@ class AgentRuntime:
 
         if self._loop is not None:
             self._loop.call_soon_threadsafe(
-                lambda: self._spawn(self._apply(load, origin="collector push"))
+                lambda: self._spawn(self._apply(load, origin="collector push"), name="config-apply")
             )
 
     def _on_command_threadsafe(self, message: CommandMessage) -> None:
@@ -305,6 +506,41 @@ def _read_ack_key(config: SiteConfig, config_path: Path) -> bytes | None:
         return read_key_file(path)
     except ValueError as err:
         raise ConfigError(str(config_path), "mqtt.ack_key_file", str(err)) from err
+
+
+def _boot(path: Path) -> int:
+    """The next boot counter; on a disk that takes no writes, one more than the last one
+    (not kept: the agent starts all the same)."""
+    try:
+        return next_boot(path)
+    except OSError as err:
+        try:
+            last = int(path.read_text().strip() or 0)
+        except (OSError, ValueError):
+            last = 0
+        log.error("boot counter %s cannot be written (%s): boot %d not kept", path, err, last + 1)
+        return last + 1
+
+
+def _poll_stall_s(device: Device | None) -> float | None:
+    """How long a device's poller may go without finishing a poll before it counts as stuck:
+    generous, since a poll may wait out every timeout and retry, then back off."""
+    if device is None:
+        return None
+    if isinstance(device, GpioDevice):
+        return 60.0
+    cycle = max(device.poll_s, device.backoff_max_s) + 50 * (device.retries + 1) * device.timeout_s
+    return 3 * cycle + 60.0
+
+
+async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Wait until the first of ``waits`` is done; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
 
 
 def _needs_restart(old: SiteConfig, new: SiteConfig) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from agent.runtime.clockwatch import SKEW_RAISE_S
+
 
 def problems(status: dict[str, Any]) -> list[str]:
     """What is wrong, in words (empty: all good)."""
@@ -18,6 +20,24 @@ def problems(status: dict[str, Any]) -> list[str]:
         found.append("outbox critical: the alarm reserve is full")
     if outbox["recovered"]:
         found.append("outbox was recovered from a corrupt file at start")
+    if outbox.get("storage_error"):
+        found.append(
+            f"outbox cannot be written ({outbox['storage_error']}):"
+            f" {outbox.get('volatile_pending', 0)} events kept in memory"
+        )
+    elif status.get("storage_fault") == "low_space":
+        found.append(f"data filesystem nearly full: {_mib(outbox.get('free_bytes'))} free")
+    if outbox.get("volatile_lost"):
+        found.append(
+            f"{outbox['volatile_lost']} events lost since start: the outbox could not write"
+            " and the in-memory queue was full"
+        )
+    found += status.get("task_problems", [])
+    found += [
+        f"task {t['task']} failing: {t.get('last_error') or 'restarting'}"
+        for t in status.get("tasks", [])
+        if t["failing"] and not t["essential"]
+    ]
     found += [
         f"device {d['device_id']}: {d.get('last_error') or 'not answering'}"
         for d in status["devices"]
@@ -31,6 +51,12 @@ def warnings(status: dict[str, Any]) -> list[str]:
     found = []
     if not status["clock_synced"]:
         found.append("clock not synchronised: timestamps are flagged, the collector uses its own")
+    offset = status.get("clock_offset_s")
+    if offset is not None and abs(offset) > SKEW_RAISE_S:
+        found.append(
+            f"clock {-offset:+.0f} s off the collector's (clock_skew alarm): the collector"
+            " corrects the times, but check the time source"
+        )
     if not status.get("acks_authenticated", True):
         found.append("acks not authenticated: no mqtt.ack_key_file in the site file")
     if status.get("acks_rejected", 0):
@@ -50,13 +76,18 @@ def render(status: dict[str, Any]) -> str:
         f"  v{status['agent_version']}",
         f"config   {status['config_hash']}",
         f"clock    {'synchronised' if status['clock_synced'] else 'NOT synchronised'}"
-        f"  {status['now']}",
+        f"  {status['now']}  {_offset(status.get('clock_offset_s'))}",
         f"broker   {'connected' if status['broker_connected'] else 'UNREACHABLE'}"
         f"   collector {'up' if status['collector_up'] else 'DOWN'}"
         f"   acks {_acks(status)}",
         f"outbox   {o['events_pending']} events, {o['telemetry_pending']} telemetry pending;"
         f" oldest unacked {'-' if age is None else f'{age:.0f} s'}; thinned {o['thinned_total']}"
         f"{'; CRITICAL' if o['critical'] else ''}",
+        f"storage  {'WRITES FAIL' if o.get('storage_error') else 'writable'};"
+        f" last write {_short(o.get('last_write'))}; {_mib(o.get('free_bytes'))} free;"
+        f" {o.get('storage_errors', 0)} errors; in memory {o.get('volatile_pending', 0)},"
+        f" lost {o.get('volatile_lost', 0)}",
+        f"tasks    {_tasks(status.get('tasks', []))}",
         "",
         f"{'device':<14}{'state':<8}{'last ok':<22}{'failures':<10}last error",
     ]
@@ -76,6 +107,23 @@ def render(status: dict[str, Any]) -> str:
     lines += [f"  - {p}" for p in found]
     lines += [f"  (warning) {w}" for w in warnings(status)]
     return "\n".join(lines)
+
+
+def _mib(free: int | None) -> str:
+    return "? MiB" if free is None else f"{free / 1024 / 1024:.1f} MiB"
+
+
+def _tasks(tasks: list[dict[str, Any]]) -> str:
+    failing = [t["task"] for t in tasks if t["failing"] or not t["running"]]
+    if not failing:
+        return f"{len(tasks)} running"
+    return f"{len(tasks) - len(failing)} running; FAILING: {', '.join(failing)}"
+
+
+def _offset(offset: float | None) -> str:
+    if offset is None:
+        return "(not measured against the collector yet)"
+    return f"({-offset:+.3f} s against the collector)"
 
 
 def _acks(status: dict[str, Any]) -> str:

@@ -17,6 +17,10 @@ log = logging.getLogger(__name__)
 
 # sun_path holds 108 bytes on Linux, the terminating NUL included.
 MAX_SOCKET_PATH = 107
+# Connecting to a Unix socket needs write permission on it: the agent's group (the technicians
+# of docs/deployment-pi.md) may, others may not. bind() would leave it to the umask, and the
+# unit's UMask=0027 takes the group's write away.
+SOCKET_MODE = 0o660
 
 
 def status_socket_path(outbox_path: Path) -> Path:
@@ -48,7 +52,19 @@ class StatusServer:
             log.error(
                 "status socket %s unavailable (agent check will not answer): %s", self._path, err
             )
+            return self
+        try:
+            self._path.chmod(SOCKET_MODE)
+        except OSError as err:
+            log.warning(
+                "status socket %s: agent check will answer its owner only: %s", self._path, err
+            )
         return self
+
+    @property
+    def serving(self) -> bool:
+        """Whether the socket is bound and answering."""
+        return self._server is not None and self._server.is_serving()
 
     async def __aexit__(self, *exc: object) -> None:
         if self._server is not None:

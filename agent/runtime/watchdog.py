@@ -4,7 +4,9 @@ Under a ``Type=notify`` unit systemd passes ``NOTIFY_SOCKET`` (a Unix datagram s
 ``WatchdogSec=``, ``WATCHDOG_USEC``. The agent sends ``READY=1`` once it runs, ``WATCHDOG=1`` at
 half the watchdog period and ``STOPPING=1`` when it shuts down. The pings come from a task on
 the agent's event loop, so a loop that hangs (a blocking call in a driver, a deadlock) stops
-pinging and systemd restarts the agent.
+pinging and systemd restarts the agent. They are also withheld while the task supervisor
+reports a problem (``problems``: an essential task dead, or alive but making no progress), so
+an agent that is running but no longer working is restarted too.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +65,23 @@ class SystemdNotifier:
 
 
 class Watchdog:
-    """``async with``: READY=1 on entry, WATCHDOG=1 pings while inside, STOPPING=1 on exit."""
+    """``async with``: READY=1 on entry, WATCHDOG=1 pings while inside and ``problems()`` says
+    nothing is wrong, STOPPING=1 on exit."""
 
-    def __init__(self, notifier: SystemdNotifier | None) -> None:
+    def __init__(
+        self,
+        notifier: SystemdNotifier | None,
+        *,
+        problems: Callable[[], list[str]] | None = None,
+    ) -> None:
         self._notifier = notifier
+        self._problems = problems or (lambda: [])
         self._pinger: asyncio.Task[None] | None = None
 
     @classmethod
-    def from_environment(cls) -> Watchdog:
+    def from_environment(cls, *, problems: Callable[[], list[str]] | None = None) -> Watchdog:
         """A watchdog for what systemd asked for (doing nothing outside systemd)."""
-        return cls(SystemdNotifier.from_environment())
+        return cls(SystemdNotifier.from_environment(), problems=problems)
 
     async def __aenter__(self) -> Watchdog:
         notifier = self._notifier
@@ -82,7 +91,9 @@ class Watchdog:
         interval = notifier.watchdog_interval_s
         if interval is not None:
             log.info("systemd watchdog: pinging every %.1f s", interval)
-            self._pinger = asyncio.create_task(_ping(notifier, interval), name="watchdog")
+            self._pinger = asyncio.create_task(
+                _ping(notifier, interval, self._problems), name="watchdog"
+            )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -97,9 +108,22 @@ class Watchdog:
         notifier.close()
 
 
-async def _ping(notifier: SystemdNotifier, interval_s: float) -> None:
+async def _ping(
+    notifier: SystemdNotifier, interval_s: float, problems: Callable[[], list[str]]
+) -> None:
+    withheld: list[str] = []
     while True:
-        notifier.notify("WATCHDOG=1")
+        found = problems()
+        if not found:
+            if withheld:
+                log.warning("systemd watchdog fed again")
+            notifier.notify("WATCHDOG=1")
+        elif found != withheld:
+            log.error(
+                "SYSTEMD WATCHDOG NOT FED (systemd restarts the agent if this lasts): %s",
+                "; ".join(found),
+            )
+        withheld = found
         await asyncio.sleep(interval_s)
 
 

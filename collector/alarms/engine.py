@@ -153,8 +153,9 @@ class AlarmEngine:
     ) -> None:
         """Apply one alarm transition (events arrive here in seq order per stream).
 
-        ``event_time`` drives the windows (flapping, storms, planned works): the edge time
-        corrected for clock skew, or the receive time when the edge clock is not synchronised.
+        ``event_time`` (``collector.ingest.eventtime``: the edge time corrected by the agent's
+        measured offset, or the receive time for an untrusted clock) dates the raise and the
+        clear alike, and drives the windows (flapping, storms, planned works).
         """
         at = event_time or event.ts
         raised = event.transition is Transition.RAISED
@@ -191,7 +192,7 @@ class AlarmEngine:
                 else AlarmChange.RERAISED
             )
             alarm.count += 1
-            alarm.last_seen = max(alarm.last_seen, event.ts)
+            alarm.last_seen = max(alarm.last_seen, at)
             alarm.last_transition_at = at
             alarm.edge_active = True
             alarm.severity = event.severity.value
@@ -201,9 +202,7 @@ class AlarmEngine:
             self._changed(session, alarm, change, now, at=at, seq=event.seq)
             return
         if alarm is not None:
-            self._clear(
-                session, alarm, at=event.ts, change=AlarmChange.CLEARED, now=now, seq=event.seq
-            )
+            self._clear(session, alarm, at=at, change=AlarmChange.CLEARED, now=now, seq=event.seq)
         else:
             # A clear with no open alarm still counts as a transition for flapping.
             self._record_orphan_clear(session, event, at=at)
@@ -289,8 +288,8 @@ class AlarmEngine:
             value=json.dumps(event.value),
             reason=event.reason,
             count=1,
-            first_seen=event.ts,
-            last_seen=event.ts,
+            first_seen=at,
+            last_seen=at,
             last_transition_at=at,
             raised_at=at,
             # Triggers during an inspection of the site are test results, not incidents.
@@ -386,7 +385,7 @@ class AlarmEngine:
     ) -> None:
         alarm.edge_active = raised
         alarm.last_transition_at = at
-        alarm.last_seen = max(alarm.last_seen, event.ts)
+        alarm.last_seen = max(alarm.last_seen, at)
         if raised:
             alarm.count += 1
         session.add(
@@ -468,23 +467,15 @@ class AlarmEngine:
                 self._changed(session, alarm, AlarmChange.UNKNOWN, now)
         existing = self._open_alarm(session, site_id, AGENT_EQUIPMENT, "presence", UNREACHABLE_TYPE)
         if existing is None:
-            alarm = Alarm(
+            alarm = self._new_collector_alarm(
+                session,
                 site_id=site_id,
                 agent_id=agent_id,
-                equipment_id=AGENT_EQUIPMENT,
                 point="presence",
                 alarm_type=UNREACHABLE_TYPE,
-                state=AlarmState.ACTIVE.value,
-                severity="major",
                 reason=reason,
-                count=1,
-                first_seen=now,
-                last_seen=now,
-                raised_at=now,
+                now=now,
             )
-            session.add(alarm)
-            session.flush()
-            self._changed(session, alarm, AlarmChange.RAISED, now)
             # A region's backhaul cut leaves many agents away at once: one generic incident.
             self._storm(session, alarm, now=now, at=now)
 
@@ -510,6 +501,31 @@ class AlarmEngine:
             existing.last_seen = max(existing.last_seen, now)
             existing.reason = reason
             return existing
+        return self._new_collector_alarm(
+            session,
+            site_id=site_id,
+            agent_id=agent_id,
+            point=point,
+            alarm_type=alarm_type,
+            reason=reason,
+            now=now,
+            count=count,
+            severity=severity,
+        )
+
+    def _new_collector_alarm(
+        self,
+        session: Session,
+        *,
+        site_id: str,
+        agent_id: str,
+        point: str,
+        alarm_type: str,
+        reason: str,
+        now: datetime,
+        count: int = 1,
+        severity: str = "major",
+    ) -> Alarm:
         alarm = Alarm(
             site_id=site_id,
             agent_id=agent_id,

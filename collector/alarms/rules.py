@@ -1,14 +1,14 @@
-"""Correlation rules as data (``rules/alarm_rules.yaml``): flapping, suppression, storms."""
+"""Correlation rules as data (``rules/alarm_rules.yaml`` of the data directory): flapping,
+suppression, storms."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-RULES_FILE = Path(__file__).resolve().parents[2] / "rules" / "alarm_rules.yaml"
+from collector.datadir import ALARM_RULES, data_path, load_yaml
 
 
 class _Strict(BaseModel):
@@ -71,12 +71,12 @@ class AlarmRules(_Strict):
         ]
 
 
+def load_rules(path: Path | None = None) -> AlarmRules:
+    """The rules of the data directory in use (or of ``path``); ``DataError`` names the file
+    and the field."""
+    return _rules(path or data_path(ALARM_RULES))
+
+
 @lru_cache(maxsize=4)
-def load_rules(path: Path = RULES_FILE) -> AlarmRules:
-    """Load and validate the rules; errors name the file and the field."""
-    try:
-        return AlarmRules.model_validate(yaml.safe_load(path.read_text()))
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"{path}: {where}: {first['msg']}") from err
+def _rules(path: Path) -> AlarmRules:
+    return load_yaml(path, AlarmRules)

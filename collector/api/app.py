@@ -22,16 +22,15 @@ from collector.api.me import router as me_router
 from collector.api.metrics import IngestStatsSource, render_metrics
 from collector.feed.routes import router as stream_router
 from collector.ingest.store import BatchStore
+from collector.inspections.routes import ERROR_STATUS as INSPECTION_ERRORS
 from collector.inspections.routes import router as inspections_router
-from collector.inspections.service import ERROR_STATUS as INSPECTION_ERRORS
 from collector.listeners import alarm_listeners
 from collector.maintenance.routes import router as maintenance_router
 from collector.problems.routes import ERROR_STATUS as PROBLEM_ERRORS
 from collector.problems.routes import router as problems_router
 from collector.reports.routes import router as reports_router
-from collector.sites.editing import ERROR_STATUS as INVENTORY_ERRORS
 from collector.sites.inventory_routes import router as inventory_router
-from collector.sites.inventory_routes import sites_router as site_editing_router
+from collector.sites.routes import ERROR_STATUS as INVENTORY_ERRORS
 from collector.sites.routes import router as sites_router
 from collector.tickets.routes import ERROR_STATUS as TICKET_ERRORS
 from collector.tickets.routes import router as tickets_router
@@ -68,7 +67,6 @@ def create_app(
     install_domain_errors(app, INGEST_ERRORS)
     app.include_router(me_router)
     app.include_router(sites_router)
-    app.include_router(site_editing_router)
     app.include_router(inventory_router)
     app.include_router(alarms_router)
     app.include_router(tickets_router)

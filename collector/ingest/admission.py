@@ -19,18 +19,18 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from collector.alarms import AlarmEngine
 from collector.alarms.engine import AGENT_EQUIPMENT, COLLECTOR_ALARM_TYPES, MISBEHAVING_TYPE
 from collector.ingest.models import DeadLetter, DeadLetterTotal
-from collector.sites.models import Agent, UnenrolledAgent
+from collector.sites.models import UnenrolledAgent
 from collector.storage.upsert import dialect_insert
 from protocol import MAX_PAYLOAD_BYTES, AgentMessage, AlarmEvent, BirthMessage, parse_topic
 
@@ -65,20 +65,6 @@ def topic_agent(topic: str) -> str | None:
         return parse_topic(topic).agent_id
     except ValueError:
         return None
-
-
-def load_bindings(session: Session, agent_ids: Iterable[str]) -> dict[str, str]:
-    """The site each enrolled agent among ``agent_ids`` is bound to (absent: not enrolled)."""
-    wanted = sorted(set(agent_ids))
-    bindings: dict[str, str] = {}
-    for start in range(0, len(wanted), 500):
-        rows = session.execute(
-            select(Agent.agent_id, Agent.site_id).where(
-                Agent.agent_id.in_(wanted[start : start + 500])
-            )
-        )
-        bindings.update({agent_id: site_id for agent_id, site_id in rows})
-    return bindings
 
 
 def binding_refusal(message: AgentMessage, bound_site: str | None) -> tuple[str, str] | None:

@@ -23,13 +23,12 @@ from collector.alarms import AlarmEngine
 from collector.ingest.admission import (
     Refusal,
     binding_refusal,
-    load_bindings,
     record_refusals,
     topic_agent,
 )
+from collector.ingest.eventtime import correction, event_time, shifted
 from collector.ingest.models import InboundEvent, StreamState, TelemetryBatch
 from collector.sites.models import Agent, Equipment
-from collector.storage import tx_cache
 from collector.storage.upsert import dialect_insert, insert_ignore
 from collector.telemetry.models import TelemetrySample
 from protocol import (
@@ -85,8 +84,12 @@ _SET_APPLIED_THROUGH = (
     )
     .values(applied_through=bindparam("through"))
 )
-_SKEWS = select(Agent.agent_id, Agent.clock_skew_s).where(
-    Agent.agent_id.in_(bindparam("agent_ids", expanding=True))
+# The batch's agents: the site each is bound to (absent: not enrolled), with how far each of
+# its streams is applied; one query for admission and for the streams alike.
+_AGENTS_AND_STREAMS = (
+    select(Agent.agent_id, Agent.site_id, StreamState.stream_id, StreamState.applied_through)
+    .outerjoin(StreamState, StreamState.agent_id == Agent.agent_id)
+    .where(Agent.agent_id.in_(bindparam("agent_ids", expanding=True)))
 )
 
 
@@ -231,9 +234,10 @@ class BatchStore:
 
     def _admit(
         self, session: Session, batch: Sequence[Received], *, now: datetime
-    ) -> tuple[list[tuple[Received, AgentMessage]], Counter[str]]:
-        """The batch's messages this collector accepts (``collector.ingest.admission``);
-        the others are dead-lettered here, each on its own."""
+    ) -> tuple[list[tuple[Received, AgentMessage]], Counter[str], dict[StreamKey, int]]:
+        """The batch's messages this collector accepts (``collector.ingest.admission``), and
+        how far their agents' known streams are applied; the others are dead-lettered here,
+        each on its own."""
         refused: list[Refusal] = []
         decoded: list[tuple[Received, AgentMessage]] = []
         for item in batch:
@@ -256,7 +260,7 @@ class BatchStore:
                 continue
             decoded.append((item, message))
         agents = {m.agent_id for _, m in decoded} | {r.agent_id for r in refused if r.agent_id}
-        bindings = load_bindings(session, agents)
+        bindings, streams = _agents_and_streams(session, agents)
         admitted: list[tuple[Received, AgentMessage]] = []
         for item, message in decoded:
             refusal = binding_refusal(message, bindings.get(message.agent_id))
@@ -265,24 +269,20 @@ class BatchStore:
             else:
                 refused.append(_refusal(item, *refusal, claimed_site=message.site_id))
         counts = record_refusals(session, refused, bindings=bindings, engine=self._engine, now=now)
-        return admitted, counts
+        return admitted, counts, streams
 
     def process(self, session: Session, batch: Sequence[Received], *, now: datetime) -> BatchResult:
         """Store, apply and return the acks to publish once the caller has committed."""
         result = BatchResult()
-        decoded, refusals = self._admit(session, batch, now=now)
+        decoded, refusals, applied = self._admit(session, batch, now=now)
         for reason, n in refusals.items():
             result.dead_letters[reason] += n
-        # Every stream the batch writes to exists before anything is stored; known streams cost
-        # one query for the whole batch, new ones are registered (with their site and agent).
-        applied = self._ensure_streams(
-            session,
-            {
-                (m.agent_id, m.stream_id): item.received_at
-                for item, m in decoded
-                if isinstance(m, _STREAMED)
-            },
-        )
+        # Every stream the batch writes to exists before anything is stored: the streams not
+        # known yet are registered.
+        for item, m in decoded:
+            if isinstance(m, _STREAMED) and (m.agent_id, m.stream_id) not in applied:
+                self._ensure_stream(session, (m.agent_id, m.stream_id), item.received_at)
+                applied[(m.agent_id, m.stream_id)] = 0
         to_apply: set[StreamKey] = set()
         telemetry: dict[StreamKey, list[int]] = defaultdict(list)
         events: list[dict[str, Any]] = []
@@ -315,9 +315,8 @@ class BatchStore:
         result.stored = stored
         result.duplicates = len(events) + applied_before + len(batches) - stored
         fresh = _fresh_events(decoded, inserted)
-        _prefetch_skews(session, {agent_id for agent_id, _ in fresh})
         raises = [
-            (m.site_id, _event_time(session, m, received_at=item.received_at))
+            (m.site_id, event_time(m, received_at=item.received_at))
             for item, m in decoded
             if isinstance(m, AlarmEvent) and m.seq in fresh.get((m.agent_id, m.stream_id), {})
         ]
@@ -339,27 +338,6 @@ class BatchStore:
                 result.acks[key] = (through, _ranges(telemetry.get(key, [])))
         return result
 
-    def _ensure_streams(
-        self, session: Session, wanted: dict[StreamKey, datetime]
-    ) -> dict[StreamKey, int]:
-        """How far each wanted stream is applied; the streams not yet known are created."""
-        if not wanted:
-            return {}
-        agents = sorted({agent_id for agent_id, _ in wanted})
-        applied: dict[StreamKey, int] = {}
-        for start in range(0, len(agents), 500):
-            rows = session.execute(
-                select(
-                    StreamState.agent_id, StreamState.stream_id, StreamState.applied_through
-                ).where(StreamState.agent_id.in_(agents[start : start + 500]))
-            )
-            applied.update({(a, s): through for a, s, through in rows})
-        for key, received_at in wanted.items():
-            if key not in applied:
-                self._ensure_stream(session, key, received_at)
-                applied[key] = 0
-        return applied
-
     def _store_telemetry(
         self, session: Session, batches: list[tuple[TelemetryMessage, datetime]]
     ) -> int:
@@ -372,12 +350,39 @@ class BatchStore:
         ]
         inserted = _insert_many_ignore(session, TelemetryBatch, rows, returning=True)
         new = set(inserted) if isinstance(inserted, list) else set()
-        samples = [
-            (m.site_id, s.equipment_id, s.point, s.ts, s.value, s.unit)
-            for m, _ in batches
+        fresh = [
+            (m, correction(m, received_at=at))
+            for m, at in batches
             if (m.agent_id, m.stream_id, m.seq) in new
-            for s in m.samples
         ]
+        # Each sample on the collector's clock (``eventtime``): one addition a sample, none
+        # for an NTP-synced agent (its offset is 0).
+        try:
+            samples = [
+                (
+                    m.site_id,
+                    s.equipment_id,
+                    s.point,
+                    s.ts + delta if delta else s.ts,
+                    s.value,
+                    s.unit,
+                )
+                for m, delta in fresh
+                for s in m.samples
+            ]
+        except OverflowError:  # a sample the correction takes out of the calendar stays put
+            samples = [
+                (
+                    m.site_id,
+                    s.equipment_id,
+                    s.point,
+                    shifted(s.ts, delta, fallback=s.ts),
+                    s.value,
+                    s.unit,
+                )
+                for m, delta in fresh
+                for s in m.samples
+            ]
         if samples:
             _insert_rows(session, cast(Table, TelemetrySample.__table__), _SAMPLE_COLUMNS, samples)
         return len(new)
@@ -482,7 +487,7 @@ class BatchStore:
                 event=message,
                 agent_id=message.agent_id,
                 now=now,
-                event_time=_event_time(session, message, received_at=received_at),
+                event_time=event_time(message, received_at=received_at),
             )
         else:
             state = message
@@ -519,8 +524,7 @@ class BatchStore:
         agent.reachable = True
         agent.unreachable_since = None
         agent.last_seen = now
-        agent.clock_skew_s = _skew(birth.ts, now) if birth.clock_synced else None
-        _forget_skew(session, agent.agent_id)
+        agent.clock_skew_s = _skew(birth)
         self._engine.agent_reachable(session, site_id=birth.site_id, now=now)
         self._ensure_stream(session, (birth.agent_id, birth.stream_id), now)
         # Locked and re-read: another instance may be applying this stream's events now.
@@ -542,7 +546,7 @@ class BatchStore:
                 state.applied_through,
             )
             return
-        state.pending_birth = birth.model_dump_json()
+        state.pending_birth = _on_collector_time(birth).model_dump_json()
 
     def _will(self, session: Session, will: WillMessage, now: datetime) -> None:
         agent = session.get(Agent, will.agent_id)
@@ -605,17 +609,33 @@ class BatchStore:
                 "outbox_oldest_unacked_s": hb.outbox.oldest_unacked_age_s,
                 "outbox_thinned_total": hb.outbox.thinned_total,
                 "outbox_critical": hb.outbox.critical,
+                "outbox_storage_json": _storage_json(hb),
                 "devices_json": json.dumps([d.model_dump(mode="json") for d in hb.devices]),
+                # The agent's own measure, never the heartbeat's ts against its arrival: a
+                # heartbeat that waited behind a half-open link would read as skew.
+                "clock_skew_s": _skew(hb),
             }
-            if hb.clock_synced:
-                row["clock_skew_s"] = _skew(hb.ts, now)
-                _forget_skew(session, agent_id)
             rows.append(row)
-        # Rows with and without a skew differ in columns: one executemany per shape.
-        for with_skew in (True, False):
-            shaped = [r for r in rows if ("clock_skew_s" in r) is with_skew]
-            if shaped:
-                session.execute(update(Agent), shaped)
+        if rows:
+            session.execute(update(Agent), rows)
+
+
+_STORAGE_FIELDS = {
+    "last_write",
+    "free_bytes",
+    "storage_error",
+    "storage_errors",
+    "volatile_pending",
+    "volatile_lost",
+}
+
+
+def _storage_json(hb: HeartbeatMessage) -> str | None:
+    """The storage under the agent's outbox, as its heartbeat reports it (None: an agent too
+    old to report it)."""
+    if hb.outbox.last_write is None and hb.outbox.free_bytes is None:
+        return None
+    return json.dumps(hb.outbox.model_dump(mode="json", include=_STORAGE_FIELDS))
 
 
 def _stale(session: Session, agent: Agent, *, stream_id: str, boot: int) -> bool:
@@ -641,26 +661,20 @@ def _stale(session: Session, agent: Agent, *, stream_id: str, boot: int) -> bool
     return mine is not None and current is not None and mine < current
 
 
-def _event_time(session: Session, event: AlarmEvent, *, received_at: datetime) -> datetime:
-    """Edge time corrected by the agent's measured skew; receive time if the clock is unsynced."""
-    if not event.clock_synced:
-        return received_at
-    skews: dict[str, float] = tx_cache(session).setdefault("clock_skew_s", {})
-    if event.agent_id not in skews:
-        agent = session.get(Agent, event.agent_id)
-        skew = agent.clock_skew_s if agent is not None else None
-        skews[event.agent_id] = skew or 0.0
-    return event.ts - timedelta(seconds=skews[event.agent_id])
-
-
-def _prefetch_skews(session: Session, agent_ids: set[str]) -> None:
-    """The clock skews ``_event_time`` will ask for, in one query rather than one per agent."""
-    skews: dict[str, float] = tx_cache(session).setdefault("clock_skew_s", {})
-    wanted = sorted(agent_ids - skews.keys())
+def _agents_and_streams(
+    session: Session, agent_ids: set[str]
+) -> tuple[dict[str, str], dict[StreamKey, int]]:
+    """Each enrolled agent's site, and how far each of their streams is applied."""
+    bindings: dict[str, str] = {}
+    applied: dict[StreamKey, int] = {}
+    wanted = sorted(agent_ids)
     for start in range(0, len(wanted), 500):
-        params = {"agent_ids": wanted[start : start + 500]}
-        for agent_id, skew in session.execute(_SKEWS, params):
-            skews[agent_id] = skew or 0.0
+        rows = session.execute(_AGENTS_AND_STREAMS, {"agent_ids": wanted[start : start + 500]})
+        for agent_id, site_id, stream_id, through in rows:
+            bindings[agent_id] = site_id
+            if stream_id is not None:
+                applied[(agent_id, stream_id)] = through
+    return bindings, applied
 
 
 def _fresh_events(
@@ -684,12 +698,24 @@ def _parse_event(kind: str, payload: str) -> EventMessage:
     return StateEvent.model_validate_json(payload)
 
 
-def _forget_skew(session: Session, agent_id: str) -> None:
-    tx_cache(session).get("clock_skew_s", {}).pop(agent_id, None)
+def _skew(message: BirthMessage | HeartbeatMessage) -> float | None:
+    """How far the agent's clock is ahead of the collector's, as the agent measured it."""
+    offset = message.clock_offset_s
+    return None if offset is None else -offset
 
 
-def _skew(edge: datetime, received: datetime) -> float:
-    return (edge - received).total_seconds()
+def _on_collector_time(birth: BirthMessage) -> BirthMessage:
+    """The birth with its snapshot's ``since`` moved by its measured offset. Without one they
+    stay: they may date from before a reboot, when the clock stood elsewhere than at the
+    birth, so the birth's receive time says nothing of them."""
+    if not birth.clock_offset_s or not birth.alarms:
+        return birth
+    delta = timedelta(seconds=birth.clock_offset_s)
+    alarms = [
+        a.model_copy(update={"since": shifted(a.since, delta, fallback=a.since)})
+        for a in birth.alarms
+    ]
+    return birth.model_copy(update={"alarms": alarms})
 
 
 def _contiguous(after: int, seqs: Sequence[int]) -> int:

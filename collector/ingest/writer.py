@@ -145,26 +145,15 @@ class BatchWriter:
         unblocked) failed, else dead-lettered."""
         if isinstance(err, ApplyFailed):
             try:
-                with self._sessions() as session:
-                    quarantine_stream(
-                        session,
-                        engine=self._store.engine,
-                        agent_id=err.agent_id,
-                        stream_id=err.stream_id,
-                        seq=err.seq,
-                        error=_brief(err.__cause__ or err),
-                        now=self._now(),
-                    )
-                    # Stored (and acked) now that its stream applies nothing.
-                    single = self._store.process(session, [item], now=self._now())
-                    session.commit()
-                log.error(
-                    "stream %s/%s quarantined at event %d: %s",
+                # Stored (and acked) once its stream applies nothing.
+                single = self._quarantine(
                     err.agent_id,
                     err.stream_id,
                     err.seq,
-                    _brief(err.__cause__ or err),
+                    error=_brief(err.__cause__ or err),
+                    then_store=item,
                 )
+                assert single is not None
                 _merge(outcome.result, single)
                 return
             except Exception as again:
@@ -203,19 +192,42 @@ class BatchWriter:
         if not isinstance(message, AlarmEvent | StateEvent):
             return
         try:
-            with self._sessions() as session:
-                quarantine_stream(
-                    session,
-                    engine=self._store.engine,
-                    agent_id=message.agent_id,
-                    stream_id=message.stream_id,
-                    seq=message.seq,
-                    error=f"not stored ({reason}): {_brief(err)}",
-                    now=self._now(),
-                )
-                session.commit()
+            self._quarantine(
+                message.agent_id,
+                message.stream_id,
+                message.seq,
+                error=f"not stored ({reason}): {_brief(err)}",
+            )
         except SQLAlchemyError:
             log.exception("cannot quarantine %s/%s", message.agent_id, message.stream_id)
+
+    def _quarantine(
+        self,
+        agent_id: str,
+        stream_id: str,
+        seq: int,
+        *,
+        error: str,
+        then_store: Received | None = None,
+    ) -> BatchResult | None:
+        """Quarantine a stream at ``seq`` in a transaction of its own, storing ``then_store``
+        in it (its stream applies nothing any more); what storing it gave."""
+        stored = None
+        with self._sessions() as session:
+            quarantine_stream(
+                session,
+                engine=self._store.engine,
+                agent_id=agent_id,
+                stream_id=stream_id,
+                seq=seq,
+                error=error,
+                now=self._now(),
+            )
+            if then_store is not None:
+                stored = self._store.process(session, [then_store], now=self._now())
+            session.commit()
+        log.error("stream %s/%s quarantined at event %d: %s", agent_id, stream_id, seq, error)
+        return stored
 
     def _commit(self, batch: Sequence[Received]) -> BatchResult:
         with self._sessions() as session:

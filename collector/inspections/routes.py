@@ -14,12 +14,19 @@ from collector.access import Action, client_site_ids
 from collector.api.deps import AppClock, CurrentPrincipal, DbSession, requires
 from collector.inspections import service
 from collector.inspections.models import Inspection
-from collector.sites.inventory_routes import visible_site
+from collector.sites.service import visible_site
 
 # A row id: SQLite and PostgreSQL hold 64-bit integers; a larger one is no inspection at all.
 InspectionId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]
 
 router = APIRouter(prefix="/api/v1/inspections", tags=["inspections"])
+
+# The service's errors, answered with their own messages (``install_domain_errors``).
+ERROR_STATUS: dict[type[Exception], int] = {
+    service.InspectionNotFound: 404,
+    service.InspectionRefused: 409,
+    service.InspectionForbidden: 403,
+}
 
 
 class InspectionStart(BaseModel):
@@ -135,7 +142,7 @@ def list_inspections(
 ) -> list[InspectionRead]:
     """Inspections, newest first (clients: at their sites)."""
     if site_id is not None:
-        visible_site(db, principal, site_id)
+        visible_site(db, principal=principal, site_id=site_id)
     allowed = _client_sites(db, principal)
     found = service.list_inspections(db, site_id=site_id)
     return [_read(i) for i in found if allowed is None or i.site_id in allowed]
@@ -151,7 +158,7 @@ def get_inspection(
 ) -> InspectionRead:
     """One inspection with its checklist results."""
     inspection = service.get(db, inspection_id=inspection_id)
-    visible_site(db, principal, inspection.site_id)
+    visible_site(db, principal=principal, site_id=inspection.site_id)
     return _read(inspection)
 
 

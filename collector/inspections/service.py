@@ -14,7 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -22,10 +21,10 @@ from sqlalchemy.orm import Session
 from collector.access import Action, Principal, require
 from collector.alarms.listener import AlarmChange
 from collector.alarms.models import Alarm
+from collector.datadir import INSPECTION_CHECKLIST, data_path, load_yaml
 from collector.inspections.models import Inspection
 from collector.sites.models import Site
 
-CHECKLIST_FILE = Path(__file__).resolve().parents[2] / "rules" / "inspection_checklist.yaml"
 MAX_DURATION = timedelta(hours=12)
 
 
@@ -43,10 +42,14 @@ class Checklist(BaseModel):
         return [item for item, types in self.items.items() if alarm_type in types]
 
 
+def load_checklist(path: Path | None = None) -> Checklist:
+    """The checklist of the data directory in use (or of ``path``), validated."""
+    return _checklist(path or data_path(INSPECTION_CHECKLIST))
+
+
 @lru_cache(maxsize=4)
-def load_checklist(path: Path = CHECKLIST_FILE) -> Checklist:
-    """Load and validate the checklist file."""
-    return Checklist.model_validate(yaml.safe_load(path.read_text()))
+def _checklist(path: Path) -> Checklist:
+    return load_yaml(path, Checklist)
 
 
 class InspectionRefused(ValueError):
@@ -263,10 +266,3 @@ def due(session: Session, *, now: datetime, within_days: int = 30) -> list[SiteD
             )
         )
     return result
-
-
-ERROR_STATUS: dict[type[Exception], int] = {
-    InspectionNotFound: 404,
-    InspectionRefused: 409,
-    InspectionForbidden: 403,
-}

@@ -1,14 +1,13 @@
-"""Who the NOC team is and how mail leaves (``rules/notifications.yaml``)."""
+"""Who the NOC team is and how mail leaves (``rules/notifications.yaml`` of the data directory)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-SETTINGS_FILE = Path(__file__).resolve().parents[2] / "rules" / "notifications.yaml"
+from collector.datadir import NOTIFICATIONS, data_path, load_yaml
 
 
 class SmtpSettings(BaseModel):
@@ -34,7 +33,11 @@ class NotificationSettings(BaseModel):
     retry_base_s: float = Field(default=30.0, gt=0)
 
 
+def load_notification_settings(path: Path | None = None) -> NotificationSettings:
+    """The settings of the data directory in use (or of ``path``), validated."""
+    return _settings(path or data_path(NOTIFICATIONS))
+
+
 @lru_cache(maxsize=4)
-def load_notification_settings(path: Path = SETTINGS_FILE) -> NotificationSettings:
-    """Load and validate the settings file."""
-    return NotificationSettings.model_validate(yaml.safe_load(path.read_text()) or {})
+def _settings(path: Path) -> NotificationSettings:
+    return load_yaml(path, NotificationSettings, empty_ok=True)

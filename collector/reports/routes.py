@@ -13,7 +13,7 @@ from pydantic import AwareDatetime
 from collector.access import Action
 from collector.api.deps import AppClock, CurrentPrincipal, DbSession, requires
 from collector.reports import operations, service
-from collector.sites.inventory_routes import visible_site
+from collector.sites.service import visible_site
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
@@ -100,7 +100,7 @@ def equipment(
     until: AwareDatetime | None = None,
 ) -> dict[str, Any]:
     """One equipment: open alarms, alarms of the period, poll status, measured performance."""
-    visible_site(db, principal, site_id)
+    visible_site(db, principal=principal, site_id=site_id)
     start, end = _period(clock, since, until)
     report = operations.equipment_report(
         db, site_id=site_id, equipment_id=equipment_id, since=start, until=end

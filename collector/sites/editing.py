@@ -377,10 +377,3 @@ def list_agents(session: Session, *, principal: Principal) -> list[Agent]:
             )
         )
     return list(session.scalars(query))
-
-
-ERROR_STATUS: dict[type[Exception], int] = {
-    InventoryNotFound: 404,
-    InventoryConflict: 409,
-    InventoryInvalid: 422,
-}

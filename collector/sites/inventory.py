@@ -16,9 +16,6 @@ from collector.sites.models import Agent, Client, Equipment, Service, Site, Unen
 from collector.sla.contracts import load_contracts
 from protocol.topics import AGENT_ID_PATTERN
 
-DEFAULT_INVENTORY_DIR = Path(__file__).resolve().parents[2] / "firmware_config" / "inventory"
-
-
 IDENT_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 CLIENT_ID_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -120,7 +117,7 @@ def read_inventory(path: Path) -> InventoryFile:
         raise InventoryError(f"{path}: {where}: {first['msg']}") from err
 
 
-def load_inventory(session: Session, directory: Path = DEFAULT_INVENTORY_DIR) -> int:
+def load_inventory(session: Session, directory: Path) -> int:
     """Upsert every file of ``directory``; returns how many entries were applied."""
     if not directory.is_dir():
         raise InventoryError(f"{directory}: no such inventory directory")

@@ -1,200 +1,33 @@
-"""Inventory routes: read and edit sites, equipment, clients, services; list agents.
+"""Inventory routes beside the sites: clients and their escalation matrices, services, agents.
 
-Reads are scoped like every other route (a client sees its own sites, services and agents);
-edits are the NOC's. Service errors are answered by ``editing.ERROR_STATUS``.
+Reads are scoped like every other route (a client sees its own services and agents); edits are
+the NOC's. The sites' own routes (``/api/v1/sites...``) are in ``collector.sites.routes``.
 """
 
 from __future__ import annotations
 
-import json
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Response
 from fastapi import Path as PathParam
-from pydantic import BaseModel, ConfigDict
-from sqlalchemy import func, select
 
-from collector.access import Action, site_scope
-from collector.alarms.models import Alarm
+from collector.access import Action
 from collector.api.deps import AppClock, CurrentPrincipal, DbSession, requires
 from collector.sites import editing, escalation
 from collector.sites.escalation import EscalationMatrix
 from collector.sites.inventory import (
     CLIENT_ID_PATTERN,
-    IDENT_PATTERN,
     ClientDetails,
     ClientEntry,
-    EquipmentDetails,
-    EquipmentEntry,
     ServiceEntry,
-    SiteEntry,
 )
-from collector.sites.models import Agent, Site
 from collector.sites.schemas import (
     AgentSummary,
     ClientRead,
-    EquipmentRead,
     ServiceRead,
-    SiteDetail,
 )
 
-sites_router = APIRouter(prefix="/api/v1/sites", tags=["inventory"])
 router = APIRouter(prefix="/api/v1", tags=["inventory"])
-
-
-class SitePatch(BaseModel):
-    """The fields of a site that change (omitted ones are kept)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["nro", "pm"] | None = None
-    name: str | None = None
-    region: str | None = None
-    parent_nro: str | None = None
-    address: str | None = None
-
-
-def visible_site(db: DbSession, principal: CurrentPrincipal, site_id: str) -> Site:
-    """The site if the caller may see it; otherwise the same 404 as for an unknown site."""
-    query = select(Site).where(Site.site_id == site_id)
-    scope = site_scope(principal, Site.site_id)
-    if scope is not None:
-        query = query.where(scope)
-    site = db.scalars(query).first()
-    if site is None:
-        raise editing.InventoryNotFound(f"site {site_id} not found")
-    return site
-
-
-def _equipment(db: DbSession, site_id: str) -> list[EquipmentRead]:
-    agent = db.scalars(select(Agent).where(Agent.site_id == site_id)).first()
-    health = {d["device_id"]: d for d in json.loads(agent.devices_json)} if agent else {}
-    open_alarms = dict(
-        db.execute(
-            select(Alarm.equipment_id, func.count())
-            .where(Alarm.site_id == site_id, Alarm.state != "cleared")
-            .group_by(Alarm.equipment_id)
-        ).all()
-    )
-    return [
-        EquipmentRead.model_validate(item).model_copy(
-            update={
-                "health": health.get(item.equipment_id),
-                "open_alarms": open_alarms.get(item.equipment_id, 0),
-            }
-        )
-        for item in editing.list_equipment(db, site_id=site_id)
-    ]
-
-
-@sites_router.get(
-    "/{site_id}", response_model=SiteDetail, dependencies=[requires(Action.INVENTORY_READ)]
-)
-def get_site(site_id: str, db: DbSession, principal: CurrentPrincipal) -> SiteDetail:
-    """A site with its equipment (health, open alarms), agent and the services there."""
-    site = visible_site(db, principal, site_id)
-    agent = db.scalars(select(Agent).where(Agent.site_id == site_id)).first()
-    services = editing.list_services(db, principal=principal, site_id=site_id)
-    return SiteDetail(
-        site_id=site.site_id,
-        kind=site.kind,
-        name=site.name,
-        region=site.region,
-        parent_nro=site.parent_nro,
-        address=site.address,
-        agent=AgentSummary.model_validate(agent) if agent else None,
-        equipment=_equipment(db, site_id),
-        services=[ServiceRead.model_validate(s) for s in services],
-    )
-
-
-@sites_router.post(
-    "", response_model=SiteDetail, status_code=201, dependencies=[requires(Action.INVENTORY_EDIT)]
-)
-def create_site(
-    body: SiteEntry, db: DbSession, principal: CurrentPrincipal, clock: AppClock
-) -> SiteDetail:
-    """Add a site (NOC)."""
-    site = editing.create_site(db, entry=body, principal=principal, now=clock.now())
-    db.commit()
-    return get_site(site.site_id, db, principal)
-
-
-@sites_router.patch(
-    "/{site_id}", response_model=SiteDetail, dependencies=[requires(Action.INVENTORY_EDIT)]
-)
-def update_site(
-    site_id: str, body: SitePatch, db: DbSession, principal: CurrentPrincipal, clock: AppClock
-) -> SiteDetail:
-    """Change a site's details (NOC)."""
-    editing.update_site(
-        db,
-        site_id=site_id,
-        changes=body.model_dump(exclude_unset=True),
-        principal=principal,
-        now=clock.now(),
-    )
-    db.commit()
-    return get_site(site_id, db, principal)
-
-
-@sites_router.delete("/{site_id}", status_code=204, dependencies=[requires(Action.INVENTORY_EDIT)])
-def delete_site(
-    site_id: str, db: DbSession, principal: CurrentPrincipal, clock: AppClock
-) -> Response:
-    """Remove a site with nothing live left (NOC)."""
-    editing.delete_site(db, site_id=site_id, principal=principal, now=clock.now())
-    db.commit()
-    return Response(status_code=204)
-
-
-@sites_router.get(
-    "/{site_id}/equipment",
-    response_model=list[EquipmentRead],
-    dependencies=[requires(Action.INVENTORY_READ)],
-)
-def list_equipment(site_id: str, db: DbSession, principal: CurrentPrincipal) -> list[EquipmentRead]:
-    """A site's equipment with its poll health and open alarms."""
-    visible_site(db, principal, site_id)
-    return _equipment(db, site_id)
-
-
-@sites_router.put(
-    "/{site_id}/equipment/{equipment_id}",
-    response_model=EquipmentRead,
-    dependencies=[requires(Action.INVENTORY_EDIT)],
-)
-def put_equipment(
-    site_id: str,
-    equipment_id: Annotated[str, PathParam(pattern=IDENT_PATTERN)],
-    body: EquipmentDetails,
-    db: DbSession,
-    principal: CurrentPrincipal,
-    clock: AppClock,
-) -> EquipmentRead:
-    """Declare or describe an equipment (NOC)."""
-    entry = EquipmentEntry(equipment_id=equipment_id, **body.model_dump())
-    item = editing.upsert_equipment(
-        db, site_id=site_id, entry=entry, principal=principal, now=clock.now()
-    )
-    db.commit()
-    return EquipmentRead.model_validate(item)
-
-
-@sites_router.delete(
-    "/{site_id}/equipment/{equipment_id}",
-    status_code=204,
-    dependencies=[requires(Action.INVENTORY_EDIT)],
-)
-def delete_equipment(
-    site_id: str, equipment_id: str, db: DbSession, principal: CurrentPrincipal, clock: AppClock
-) -> Response:
-    """Remove an equipment without open alarms (NOC)."""
-    editing.delete_equipment(
-        db, site_id=site_id, equipment_id=equipment_id, principal=principal, now=clock.now()
-    )
-    db.commit()
-    return Response(status_code=204)
 
 
 @router.get(

@@ -63,6 +63,9 @@ class Agent(Base):
     outbox_oldest_unacked_s: Mapped[float | None] = mapped_column(nullable=True)
     outbox_thinned_total: Mapped[int] = mapped_column(Integer, default=0)
     outbox_critical: Mapped[bool] = mapped_column(default=False)
+    # The storage under the outbox, from the last heartbeat that reported it (JSON: last_write,
+    # free_bytes, storage_error, storage_errors, volatile_pending, volatile_lost).
+    outbox_storage_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     devices_json: Mapped[str] = mapped_column(Text, default="[]")
 
 

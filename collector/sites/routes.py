@@ -1,27 +1,49 @@
-"""Site routes."""
+"""Site routes, every ``/api/v1/sites...`` one: the overview, a site's page, its equipment,
+agent and telemetry; editing sites and equipment (NOC). Thin: each calls one service."""
 
 from __future__ import annotations
 
-import json
-from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from datetime import timedelta
+from enum import Enum
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlalchemy import select
+from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import Path as PathParam
 
 from collector.access import Action
 from collector.api.deps import AppClock, CurrentPrincipal, DbSession, requires
-from collector.sites import service
-from collector.sites.inventory_routes import visible_site
-from collector.sites.models import Agent
-from collector.sites.schemas import SiteStatus
+from collector.sites import editing, service
+from collector.sites.editing import InventoryConflict, InventoryInvalid, InventoryNotFound
+from collector.sites.inventory import IDENT_PATTERN, EquipmentDetails, EquipmentEntry, SiteEntry
+from collector.sites.schemas import (
+    AgentRead,
+    EquipmentRead,
+    SeriesPoint,
+    SiteDetail,
+    SitePatch,
+    SiteStatus,
+)
 from collector.telemetry.service import series
 
-router = APIRouter(prefix="/api/v1/sites", tags=["sites"])
+router = APIRouter(prefix="/api/v1/sites")
+
+# The inventory's errors, answered with their own messages (``install_domain_errors``).
+ERROR_STATUS: dict[type[Exception], int] = {
+    InventoryNotFound: 404,
+    InventoryConflict: 409,
+    InventoryInvalid: 422,
+}
+# Tags in the API's description: the overview's reads, and the inventory's pages and edits.
+_SITES: list[str | Enum] = ["sites"]
+_INVENTORY: list[str | Enum] = ["inventory"]
 
 
-@router.get("", response_model=list[SiteStatus], dependencies=[requires(Action.INVENTORY_READ)])
+@router.get(
+    "",
+    response_model=list[SiteStatus],
+    tags=_SITES,
+    dependencies=[requires(Action.INVENTORY_READ)],
+)
 def list_sites(
     db: DbSession,
     principal: CurrentPrincipal,
@@ -37,47 +59,125 @@ def list_sites(
     return found[offset : offset + limit]
 
 
-class SeriesPoint(BaseModel):
-    """One point of a telemetry series."""
+@router.get(
+    "/{site_id}",
+    response_model=SiteDetail,
+    tags=_INVENTORY,
+    dependencies=[requires(Action.INVENTORY_READ)],
+)
+def get_site(site_id: str, db: DbSession, principal: CurrentPrincipal) -> SiteDetail:
+    """A site with its equipment (health, open alarms), agent and the services there."""
+    return service.site_detail(db, principal=principal, site_id=site_id)
 
-    at: datetime
-    mean: float
-    minimum: float
-    maximum: float
-    count: int
+
+@router.post(
+    "",
+    response_model=SiteDetail,
+    status_code=201,
+    tags=_INVENTORY,
+    dependencies=[requires(Action.INVENTORY_EDIT)],
+)
+def create_site(
+    body: SiteEntry, db: DbSession, principal: CurrentPrincipal, clock: AppClock
+) -> SiteDetail:
+    """Add a site (NOC)."""
+    site = editing.create_site(db, entry=body, principal=principal, now=clock.now())
+    db.commit()
+    return service.site_detail(db, principal=principal, site_id=site.site_id)
 
 
-class AgentRead(BaseModel):
-    """An agent as the NOC sees it."""
+@router.patch(
+    "/{site_id}",
+    response_model=SiteDetail,
+    tags=_INVENTORY,
+    dependencies=[requires(Action.INVENTORY_EDIT)],
+)
+def update_site(
+    site_id: str, body: SitePatch, db: DbSession, principal: CurrentPrincipal, clock: AppClock
+) -> SiteDetail:
+    """Change a site's details (NOC)."""
+    editing.update_site(
+        db,
+        site_id=site_id,
+        changes=body.model_dump(exclude_unset=True),
+        principal=principal,
+        now=clock.now(),
+    )
+    db.commit()
+    return service.site_detail(db, principal=principal, site_id=site_id)
 
-    model_config = ConfigDict(from_attributes=True)
 
-    agent_id: str
-    site_id: str
-    reachable: bool
-    last_seen: datetime | None
-    boot: int
-    agent_version: str
-    config_hash: str
-    config_error: str | None = None
-    clock_skew_s: float | None
-    outbox_events_pending: int
-    outbox_telemetry_pending: int
-    outbox_oldest_unacked_s: float | None
-    outbox_thinned_total: int
-    outbox_critical: bool
-    # Poll health per device from the last heartbeat (stored as JSON on the agent row).
-    devices: list[dict[str, Any]] = Field(default_factory=list, validation_alias="devices_json")
+@router.delete(
+    "/{site_id}",
+    status_code=204,
+    tags=_INVENTORY,
+    dependencies=[requires(Action.INVENTORY_EDIT)],
+)
+def delete_site(
+    site_id: str, db: DbSession, principal: CurrentPrincipal, clock: AppClock
+) -> Response:
+    """Remove a site with nothing live left (NOC)."""
+    editing.delete_site(db, site_id=site_id, principal=principal, now=clock.now())
+    db.commit()
+    return Response(status_code=204)
 
-    @field_validator("devices", mode="before")
-    @classmethod
-    def _json(cls, raw: Any) -> Any:
-        return json.loads(raw) if isinstance(raw, str) else raw
+
+@router.get(
+    "/{site_id}/equipment",
+    response_model=list[EquipmentRead],
+    tags=_INVENTORY,
+    dependencies=[requires(Action.INVENTORY_READ)],
+)
+def list_equipment(site_id: str, db: DbSession, principal: CurrentPrincipal) -> list[EquipmentRead]:
+    """A site's equipment with its poll health and open alarms."""
+    service.visible_site(db, principal=principal, site_id=site_id)
+    return service.equipment_of(db, site_id=site_id)
+
+
+@router.put(
+    "/{site_id}/equipment/{equipment_id}",
+    response_model=EquipmentRead,
+    tags=_INVENTORY,
+    dependencies=[requires(Action.INVENTORY_EDIT)],
+)
+def put_equipment(
+    site_id: str,
+    equipment_id: Annotated[str, PathParam(pattern=IDENT_PATTERN)],
+    body: EquipmentDetails,
+    db: DbSession,
+    principal: CurrentPrincipal,
+    clock: AppClock,
+) -> EquipmentRead:
+    """Declare or describe an equipment (NOC)."""
+    entry = EquipmentEntry(equipment_id=equipment_id, **body.model_dump())
+    item = editing.upsert_equipment(
+        db, site_id=site_id, entry=entry, principal=principal, now=clock.now()
+    )
+    db.commit()
+    return EquipmentRead.model_validate(item)
+
+
+@router.delete(
+    "/{site_id}/equipment/{equipment_id}",
+    status_code=204,
+    tags=_INVENTORY,
+    dependencies=[requires(Action.INVENTORY_EDIT)],
+)
+def delete_equipment(
+    site_id: str, equipment_id: str, db: DbSession, principal: CurrentPrincipal, clock: AppClock
+) -> Response:
+    """Remove an equipment without open alarms (NOC)."""
+    editing.delete_equipment(
+        db, site_id=site_id, equipment_id=equipment_id, principal=principal, now=clock.now()
+    )
+    db.commit()
+    return Response(status_code=204)
 
 
 @router.get(
     "/{site_id}/telemetry",
     response_model=list[SeriesPoint],
+    tags=_SITES,
     dependencies=[requires(Action.INVENTORY_READ)],
 )
 def telemetry(
@@ -91,7 +191,7 @@ def telemetry(
     resolution: Literal["raw", "hourly"] = "raw",
 ) -> list[SeriesPoint]:
     """A point's series over the last ``hours`` (raw samples or hourly aggregates)."""
-    visible_site(db, principal, site_id)
+    service.visible_site(db, principal=principal, site_id=site_id)
     now = clock.now()
     points = series(
         db,
@@ -106,12 +206,15 @@ def telemetry(
 
 
 @router.get(
-    "/{site_id}/agent", response_model=AgentRead, dependencies=[requires(Action.INVENTORY_READ)]
+    "/{site_id}/agent",
+    response_model=AgentRead,
+    tags=_SITES,
+    dependencies=[requires(Action.INVENTORY_READ)],
 )
 def site_agent(site_id: str, db: DbSession, principal: CurrentPrincipal) -> AgentRead:
     """The site's agent: reachability, last seen, config hash, outbox depth, device health."""
-    visible_site(db, principal, site_id)
-    agent = db.scalars(select(Agent).where(Agent.site_id == site_id)).first()
+    service.visible_site(db, principal=principal, site_id=site_id)
+    agent = service.site_agent(db, site_id=site_id)
     if agent is None:
         raise HTTPException(status_code=404, detail=f"no agent reports for site {site_id}")
     return AgentRead.model_validate(agent)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class SiteStatus(BaseModel):
@@ -95,3 +96,58 @@ class SiteDetail(BaseModel):
     agent: AgentSummary | None
     equipment: list[EquipmentRead]
     services: list[ServiceRead]
+
+
+class SitePatch(BaseModel):
+    """The fields of a site that change (omitted ones are kept)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["nro", "pm"] | None = None
+    name: str | None = None
+    region: str | None = None
+    parent_nro: str | None = None
+    address: str | None = None
+
+
+class SeriesPoint(BaseModel):
+    """One point of a telemetry series."""
+
+    at: datetime
+    mean: float
+    minimum: float
+    maximum: float
+    count: int
+
+
+class AgentRead(BaseModel):
+    """An agent as the NOC sees it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    agent_id: str
+    site_id: str
+    reachable: bool
+    last_seen: datetime | None
+    boot: int
+    agent_version: str
+    config_hash: str
+    config_error: str | None = None
+    clock_skew_s: float | None
+    outbox_events_pending: int
+    outbox_telemetry_pending: int
+    outbox_oldest_unacked_s: float | None
+    outbox_thinned_total: int
+    outbox_critical: bool
+    # The storage under the outbox (last write, free space, failing writes, events kept in
+    # memory or lost), from the last heartbeat; None from an agent that does not report it.
+    outbox_storage: dict[str, Any] | None = Field(
+        default=None, validation_alias="outbox_storage_json"
+    )
+    # Poll health per device from the last heartbeat (stored as JSON on the agent row).
+    devices: list[dict[str, Any]] = Field(default_factory=list, validation_alias="devices_json")
+
+    @field_validator("devices", "outbox_storage", mode="before")
+    @classmethod
+    def _json(cls, raw: Any) -> Any:
+        return json.loads(raw) if isinstance(raw, str) else raw

@@ -1,15 +1,26 @@
-"""Site inventory reads: status at a glance for the NOC overview."""
+"""Site inventory reads: status at a glance for the NOC overview, one site's page, its
+equipment with health and open alarms, its agent."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import json
+
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from collector.access import Principal, site_scope
 from collector.alarms.models import Alarm
 from collector.alarms.service import SEVERITY_RANK
+from collector.sites import editing
+from collector.sites.editing import InventoryNotFound
 from collector.sites.models import Agent, Site
-from collector.sites.schemas import SiteStatus
+from collector.sites.schemas import (
+    AgentSummary,
+    EquipmentRead,
+    ServiceRead,
+    SiteDetail,
+    SiteStatus,
+)
 
 
 def site_statuses(
@@ -70,3 +81,60 @@ def _status(site: SiteStatus) -> str:
     if site.agent_reachable is False:
         return "unreachable"
     return "alarm" if site.open_alarms else "ok"
+
+
+def visible_site(session: Session, *, principal: Principal, site_id: str) -> Site:
+    """The site if the caller may see it; otherwise the same not-found as an unknown site."""
+    query = select(Site).where(Site.site_id == site_id)
+    scope = site_scope(principal, Site.site_id)
+    if scope is not None:
+        query = query.where(scope)
+    site = session.scalars(query).first()
+    if site is None:
+        raise InventoryNotFound(f"site {site_id} not found")
+    return site
+
+
+def site_agent(session: Session, *, site_id: str) -> Agent | None:
+    """The agent enrolled at a site (the first, should there be several)."""
+    return session.scalars(select(Agent).where(Agent.site_id == site_id)).first()
+
+
+def equipment_of(session: Session, *, site_id: str) -> list[EquipmentRead]:
+    """A site's equipment with the poll health its agent reports and its open alarm count."""
+    agent = site_agent(session, site_id=site_id)
+    health = {d["device_id"]: d for d in json.loads(agent.devices_json)} if agent else {}
+    open_alarms = dict(
+        session.execute(
+            select(Alarm.equipment_id, func.count())
+            .where(Alarm.site_id == site_id, Alarm.state != "cleared")
+            .group_by(Alarm.equipment_id)
+        ).all()
+    )
+    return [
+        EquipmentRead.model_validate(item).model_copy(
+            update={
+                "health": health.get(item.equipment_id),
+                "open_alarms": open_alarms.get(item.equipment_id, 0),
+            }
+        )
+        for item in editing.list_equipment(session, site_id=site_id)
+    ]
+
+
+def site_detail(session: Session, *, principal: Principal, site_id: str) -> SiteDetail:
+    """A site's page: the site, its agent, its equipment and the services the caller sees."""
+    site = visible_site(session, principal=principal, site_id=site_id)
+    agent = site_agent(session, site_id=site_id)
+    services = editing.list_services(session, principal=principal, site_id=site_id)
+    return SiteDetail(
+        site_id=site.site_id,
+        kind=site.kind,
+        name=site.name,
+        region=site.region,
+        parent_nro=site.parent_nro,
+        address=site.address,
+        agent=AgentSummary.model_validate(agent) if agent else None,
+        equipment=equipment_of(session, site_id=site_id),
+        services=[ServiceRead.model_validate(s) for s in services],
+    )

@@ -1,4 +1,5 @@
-"""Contracts as data (``contracts/contracts.yaml``): calendar, GTR, escalations, penalties."""
+"""Contracts as data (``contracts/contracts.yaml`` of the data directory): calendar, GTR,
+escalations, penalties."""
 
 from __future__ import annotations
 
@@ -7,12 +8,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from collector.datadir import CONTRACTS, data_path, load_yaml
 from collector.sla.calendar import Calendar, calendar_from_spec
-
-CONTRACTS_FILE = Path(__file__).resolve().parents[2] / "contracts" / "contracts.yaml"
 
 
 class Penalty(BaseModel):
@@ -143,12 +142,12 @@ class ContractBook(BaseModel):
             raise KeyError(f"unknown contract {contract_id!r} (known: {known})") from err
 
 
+def load_contracts(path: Path | None = None) -> ContractBook:
+    """The contracts of the data directory in use (or of ``path``); ``DataError`` names the
+    file and the field."""
+    return _contracts(path or data_path(CONTRACTS))
+
+
 @lru_cache(maxsize=4)
-def load_contracts(path: Path = CONTRACTS_FILE) -> ContractBook:
-    """Load and validate the contracts file; errors name the file and the field."""
-    try:
-        return ContractBook.model_validate(yaml.safe_load(path.read_text()))
-    except ValidationError as err:
-        first = err.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
-        raise ValueError(f"{path}: {where}: {first['msg']}") from err
+def _contracts(path: Path) -> ContractBook:
+    return load_yaml(path, ContractBook)

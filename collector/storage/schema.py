@@ -20,6 +20,7 @@ MODEL_MODULES = (
     "collector.feed.models",
     "collector.notifications.models",
     "collector.api.auth_models",
+    "collector.revisions.models",
 )
 
 

@@ -1,16 +1,15 @@
-"""Alarm -> ticket criticality, as data (``contracts/alarm_criticality.yaml``)."""
+"""Alarm -> ticket criticality, as data (``contracts/alarm_criticality.yaml`` of the data
+directory)."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from collector.datadir import ALARM_CRITICALITY, data_path, load_yaml
 from collector.sla.contracts import load_contracts
-
-CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "contracts"
 
 
 class CriticalityMap(BaseModel):
@@ -28,10 +27,14 @@ class CriticalityMap(BaseModel):
         return self.alarm_types.get(alarm_type) or self.default_from_severity.get(severity, "minor")
 
 
+def load_criticality_map(path: Path | None = None) -> CriticalityMap:
+    """The mapping of the data directory in use (or of ``path``), validated."""
+    return _criticality_map(path or data_path(ALARM_CRITICALITY))
+
+
 @lru_cache(maxsize=4)
-def load_criticality_map(path: Path = CONTRACTS_DIR / "alarm_criticality.yaml") -> CriticalityMap:
-    """Load and validate the mapping file."""
-    return CriticalityMap.model_validate(yaml.safe_load(path.read_text()))
+def _criticality_map(path: Path) -> CriticalityMap:
+    return load_yaml(path, CriticalityMap)
 
 
 def criticality_for_alarm(*, contract_id: str, alarm_type: str, severity: str) -> str:

@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
-import signal
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 import httpx
 
-from cli.errors import UserError
+from collector.datadir import DEMO_INVENTORY_DIR
 from simulators.broker import BrokerError
+from simulators.processes import stop_signals_interrupt
 from simulators.stack import Stack, StackError
 
 SITES_DIR = Path(__file__).resolve().parents[2] / "firmware_config" / "sites" / "demo"
-INVENTORY_DIR = Path(__file__).resolve().parents[2] / "firmware_config" / "inventory"
+INVENTORY_DIR = DEMO_INVENTORY_DIR
 
 # (seconds after start, agent, contact point, alarm position?)
 TIMELINE: tuple[tuple[float, str, str, bool], ...] = (
@@ -28,6 +28,10 @@ TIMELINE: tuple[tuple[float, str, str, bool], ...] = (
     (75, "pm-lyon-0101", "door", False),
     (95, "pm-lyon-0102", "fire", False),
 )
+
+
+class DemoError(RuntimeError):
+    """The demo cannot run: a port in use, a missing binary, a component that did not start."""
 
 
 @dataclass(frozen=True)
@@ -41,11 +45,14 @@ class DemoOptions:
 
 
 def _say(line: str) -> None:
-    print(line, flush=True)
+    # A closed terminal must not keep the demo from stopping what it started.
+    with contextlib.suppress(OSError):
+        print(line, flush=True)
 
 
 def run_demo(options: DemoOptions) -> int:
-    """Start everything, play the timeline, print tickets as they open; Ctrl-C stops it all."""
+    """Start everything, play the timeline, print tickets as they open; Ctrl-C, SIGTERM or a
+    closed terminal stops it all (and every child dies with the demo however it ends)."""
     if options.workdir.exists():
         shutil.rmtree(options.workdir)  # every demo starts from an empty database
     stack = Stack(
@@ -54,35 +61,30 @@ def run_demo(options: DemoOptions) -> int:
         broker_port=options.broker_port,
         inventory_dir=INVENTORY_DIR,
     )
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
-    try:
+    with stop_signals_interrupt():
         try:
-            stack.check_ports()
-            stack.broker.start()
-        except (StackError, BrokerError) as err:
-            raise UserError(str(err)) from err
-        stack.noc_token = stack.create_token(name="demo-noc", role="noc")
-        try:
-            stack.start_collector()
-            for site_file in sorted(SITES_DIR.glob("*.yaml")):
-                # Enrolled by the demo inventory's ``agents``, as a deployment's would be.
-                agent = stack.add_agent(site_file, enrol=False)
-                stack.wait_for_gpio(agent.agent_id)
-        except StackError as err:
-            raise UserError(f"{err}\n(logs in {options.workdir / 'logs'})") from err
-        _banner(stack, options)
-        _play(stack, options.duration_s)
-    except KeyboardInterrupt:
-        _say("\nstopping…")
-    finally:
-        stack.stop()
-        signal.signal(signal.SIGTERM, previous)
+            try:
+                stack.check_ports()
+                stack.broker.start()
+            except (StackError, BrokerError) as err:
+                raise DemoError(str(err)) from err
+            stack.noc_token = stack.create_token(name="demo-noc", role="noc")
+            try:
+                stack.start_collector()
+                for site_file in sorted(SITES_DIR.glob("*.yaml")):
+                    # Enrolled by the demo inventory's ``agents``, as a deployment's would be.
+                    agent = stack.add_agent(site_file, enrol=False)
+                    stack.wait_for_gpio(agent.agent_id)
+            except StackError as err:
+                raise DemoError(f"{err}\n(logs in {options.workdir / 'logs'})") from err
+            _banner(stack, options)
+            _play(stack, options.duration_s)
+        except KeyboardInterrupt:
+            _say("\nstopping…")
+        finally:
+            stack.stop()
     _say("demo stopped")
     return 0
-
-
-def _raise_interrupt(_sig: int, _frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
 
 
 def _banner(stack: Stack, options: DemoOptions) -> None:

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from agent.config.profiles import EqualsAlarm, SnmpProfile, ThresholdAlarm
 from simulators.devices.faults import Fault
+from simulators.processes import spawn
 
 SNMPD = "/usr/sbin/snmpd"
 COMMUNITY = "shelter-ro"
@@ -177,7 +178,7 @@ class SnmpDeviceSimulator:
     def start(self) -> None:
         """Start snmpd and wait until it answers."""
         with (self.workdir / "snmpd.log").open("ab") as log:
-            self._proc = subprocess.Popen(
+            self._proc = spawn(
                 [
                     SNMPD,
                     "-f",

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from collector.datadir import DEMO_INVENTORY_DIR
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -221,7 +223,7 @@ class Scenario(_Strict):
     fast: bool = False
     # Site files of real agents and the collector's inventory, relative to the scenario file.
     sites: list[Path] = Field(default_factory=list)
-    inventory: Path = REPO / "firmware_config" / "inventory"
+    inventory: Path = DEMO_INVENTORY_DIR
     fleet: FleetSpec | None = None
     timeline: list[Step] = Field(default_factory=list)
     expectations: list[Expectation] = Field(min_length=1)

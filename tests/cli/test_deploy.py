@@ -27,19 +27,28 @@ def unit_settings() -> dict[str, list[str]]:
     return settings
 
 
-def install(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def install(
+    tmp_path: Path, *args: str, env: dict[str, str] | None = None, run_dir: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The script with its paths under ``tmp_path`` (the unit under ``tmp_path/root``). With
+    ``run_dir``, in a private mount namespace whose ``/run`` is a fresh tmpfs holding that
+    folder: ``systemd/system`` there is what a booted systemd looks like."""
     env = {
         **os.environ,
         "SW_PREFIX": str(tmp_path / "opt"),
         "SW_ETC": str(tmp_path / "etc"),
         "SW_DATA": str(tmp_path / "data"),
-        "SW_UNIT_DIR": str(tmp_path / "units"),
+        "SW_UNIT_DIR": str(tmp_path / "root/etc/systemd/system"),
         "SW_USER": "sw-test-nobody",
         "SW_PYTHON": sys.executable,
+        **(env or {}),
     }
-    return subprocess.run(
-        ["bash", str(INSTALL), *args], capture_output=True, text=True, env=env, timeout=30
-    )
+    command = ["bash", str(INSTALL), *args]
+    if run_dir is not None:
+        fake_run = f'mount -t tmpfs tmpfs /run && mkdir -p /run/{run_dir} && exec "$@"'
+        command = ["unshare", "--mount", "--propagation", "private", "sh", "-c", fake_run, "sh"]
+        command += ["bash", str(INSTALL), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=30)
 
 
 def test_the_unit_is_a_watched_hardened_notify_service() -> None:
@@ -75,7 +84,29 @@ def test_systemd_accepts_the_unit(tmp_path: Path) -> None:
     assert (result.returncode, result.stderr) == (0, "")
 
 
-def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
+UNIT_NAME = "shelterwatch-agent.service"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="fakes /run in a mount namespace: needs root")
+@pytest.mark.parametrize(
+    ("run_dir", "systemctl"),
+    [
+        pytest.param(
+            "systemd/system",
+            [
+                "systemctl daemon-reload",
+                f"systemctl enable {UNIT_NAME}",
+                f"systemctl restart {UNIT_NAME}",
+            ],
+            id="booted box",
+        ),
+        # A chroot or an image build: no manager to reload or start anything.
+        pytest.param("", [f"systemctl --root=/ enable {UNIT_NAME}"], id="image build"),
+    ],
+)
+def test_dry_run_prints_every_step_and_changes_nothing(
+    tmp_path: Path, run_dir: str, systemctl: list[str]
+) -> None:
     site = ROOT / "firmware_config" / "sites" / "pm-example.yaml"
     secrets = tmp_path / "enrol"
     secrets.mkdir()
@@ -92,6 +123,8 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
         str(secrets / "ack-key"),
         "--boot-after",
         "17",
+        env={"SW_UNIT_DIR": "/etc/systemd/system"},
+        run_dir=run_dir,
     )
     assert result.returncode == 0, result.stderr
     steps = [line.removeprefix("would run: ") for line in result.stdout.splitlines()]
@@ -108,24 +141,45 @@ def test_dry_run_prints_every_step_and_changes_nothing(tmp_path: Path) -> None:
             in steps
         )
     assert any(s.endswith(f"{tmp_path}/data/boot") for s in steps)  # a replaced card's count
-    assert "systemctl enable shelterwatch-agent.service" in steps
-    assert "systemctl restart shelterwatch-agent.service" in steps
+    assert any(s.endswith(f" /etc/systemd/system/{UNIT_NAME}") for s in steps)
+    assert [s for s in steps if s.startswith("systemctl")] == systemctl
     assert list(tmp_path.iterdir()) == [secrets]
 
 
+def test_a_unit_for_another_root_is_enabled_there_and_nothing_is_started(tmp_path: Path) -> None:
+    """Whatever runs on this machine: the unit is not for its systemd."""
+    result = install(tmp_path, "--dry-run")
+    assert result.returncode == 0, result.stderr
+    steps = [line.removeprefix("would run: ") for line in result.stdout.splitlines()]
+    assert [s for s in steps if s.startswith("systemctl")] == [
+        f"systemctl --root={tmp_path}/root enable {UNIT_NAME}"
+    ]
+    assert f"unit for the root {tmp_path}/root" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "env", "message"),
     [
-        (["--dry-run", "--site", "/nonexistent/site.yaml"], "no such file: /nonexistent/site.yaml"),
-        (["--dry-run", "--from", "/tmp"], "neither a shelterwatch checkout nor a wheel"),
-        (["--dry-run", "--boot-after", "soon"], "--boot-after: expected a number, got soon"),
-        (["--bogus"], "unknown option --bogus"),
+        (
+            ["--dry-run", "--site", "/nonexistent/site.yaml"],
+            {},
+            "no such file: /nonexistent/site.yaml",
+        ),
+        (["--dry-run", "--from", "/tmp"], {}, "neither a shelterwatch checkout nor a wheel"),
+        (["--dry-run", "--boot-after", "soon"], {}, "--boot-after: expected a number, got soon"),
+        (["--bogus"], {}, "unknown option --bogus"),
+        (
+            ["--dry-run"],
+            {"SW_UNIT_DIR": "/srv/units"},
+            "SW_UNIT_DIR: expected a folder ending in /etc/systemd/system, got /srv/units",
+        ),
     ],
 )
 def test_bad_install_options_say_what_is_wrong(
-    tmp_path: Path, args: list[str], message: str
+    tmp_path: Path, args: list[str], env: dict[str, str], message: str
 ) -> None:
-    result = install(tmp_path, *args)
+    result = install(tmp_path, *args, env=env)
     assert result.returncode == 2
     assert message in result.stderr
     assert list(tmp_path.iterdir()) == []

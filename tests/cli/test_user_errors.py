@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from collector.datadir import SHIPPED_DATA_DIR
 
 
 def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -123,3 +126,44 @@ def test_collector_refuses_an_ack_secret_that_is_not_one(tmp_path: Path) -> None
     assert result.stderr.strip() == (
         f"shelterwatch: error: --ack-secret-file: {secret}: expected 64 hex digits (32 bytes)"
     )
+
+
+@pytest.mark.parametrize(
+    ("file", "old", "new", "where"),
+    [
+        (
+            "contracts/contracts.yaml",
+            "gtr_min: {critical: 240, major: 480,",
+            "gtr_min: {critical: soon, major: 480,",
+            "contracts.curative-24x7.gtr_min.critical",
+        ),
+        ("contracts/contracts.yaml", "contracts:\n", "contracts: [\n", "line "),
+        ("rules/alarm_rules.yaml", "transitions: 6", "transitions: many", "flapping.transitions"),
+        ("contracts/alarm_criticality.yaml", "fire: critical", "fire: [critical", "line "),
+    ],
+)
+def test_a_broken_data_file_stops_the_collector_in_one_line(
+    tmp_path: Path, file: str, old: str, new: str, where: str
+) -> None:
+    """A broken contract or rules file stops the collector before anything starts, naming the
+    file and the place in it, as the agent does for its site file."""
+    data = tmp_path / "data"
+    shutil.copytree(SHIPPED_DATA_DIR, data)
+    text = (data / file).read_text()
+    assert old in text
+    (data / file).write_text(text.replace(old, new, 1))
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    result = run_cli(
+        "collector", "run", "--db", db, "--http", f"127.0.0.1:{_free()}", "--data", str(data)
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert str(data / file) in lines[0] and where in lines[0]
+    assert not (tmp_path / "c.db").exists()  # stopped before the database was touched
+
+
+def _free() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -24,6 +24,7 @@ from collector.access import Role
 from collector.alarms import AlarmEngine
 from collector.api.app import create_app
 from collector.api.auth import create_user
+from collector.datadir import DEMO_INVENTORY_DIR
 from collector.ingest.store import BatchStore
 from collector.listeners import alarm_listeners
 from collector.scheduler import Scheduler
@@ -54,7 +55,7 @@ def sessions(db_engine: Engine) -> sessionmaker[Session]:
     return make_session_factory(db_engine)
 
 
-INVENTORY = Path(__file__).resolve().parents[2] / "firmware_config" / "inventory"
+INVENTORY = DEMO_INVENTORY_DIR
 
 NOTICE = {
     "link_ref": "LNK-001",

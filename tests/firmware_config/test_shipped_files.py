@@ -16,7 +16,7 @@ from collector.tickets.criticality import load_criticality_map
 ROOT = Path(__file__).resolve().parents[2]
 SITES = sorted((ROOT / "firmware_config" / "sites").rglob("*.yaml"))
 PROFILES = sorted((ROOT / "firmware_config" / "profiles").glob("*.yaml"))
-INVENTORY = sorted((ROOT / "firmware_config" / "inventory").glob("*.yaml"))
+INVENTORY = sorted((ROOT / "collector_data" / "inventory").glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", SITES, ids=[p.name for p in SITES])

@@ -111,6 +111,41 @@ def test_telemetry_is_group_committed_and_acked_by_range(
     assert [i.seq for i in outbox.next_batch(limit=10, exclude=set())] == [3]
 
 
+def test_each_record_carries_the_clock_offset_measured_when_it_was_recorded(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    # The wall clock may step between recording and publishing (a week offline): what corrects
+    # a record's times is the offset of its own moment, never the one at publish time.
+    offsets: list[float | None] = [None]
+    outbox = Outbox.open(
+        settings=_settings(tmp_path),
+        agent_id="a1",
+        site_id="S1",
+        clock=clock,
+        clock_offset=lambda: offsets[-1],
+    )
+    sample = Sample(
+        equipment_id="env-1", point="temperature", value=21.5, unit="degC", ts=clock.now()
+    )
+    outbox.append_alarm(_alarm(clock, 1), clock_synced=True)
+    offsets.append(-3600.0)
+    outbox.append_samples([sample], clock_synced=True)
+    outbox.append_state(name="config_applied", detail={}, clock_synced=True)
+    offsets.append(0.25)
+    outbox.append_alarm(_alarm(clock, 2), clock_synced=False)
+    outbox.flush()
+    carried = {
+        (i.space, i.seq): json.loads(i.payload)["clock_offset_s"]
+        for i in outbox.next_batch(limit=10, exclude=set())
+    }
+    assert carried == {
+        ("event", 1): None,
+        ("event", 2): -3600.0,
+        ("event", 3): 0.25,
+        ("telemetry", 1): -3600.0,
+    }
+
+
 def test_events_go_first_and_live_telemetry_rides_along(tmp_path: Path, clock: ManualClock) -> None:
     outbox = _open(tmp_path, clock)
     sample = Sample(equipment_id="env-1", point="t", value=1.0, unit=None, ts=clock.now())

@@ -20,12 +20,13 @@ from clocks import ManualClock
 from collector.access import Role
 from collector.api.app import create_app
 from collector.api.auth import create_user
+from collector.datadir import DEMO_INVENTORY_DIR
 from collector.sites.inventory import load_inventory
 from collector.storage import make_engine, make_session_factory
 from collector.storage.schema import create_schema
 from simulators.broker import free_port
 
-INVENTORY = Path(__file__).resolve().parents[3] / "firmware_config" / "inventory"
+INVENTORY = DEMO_INVENTORY_DIR
 SITE = "PM-LYO-0101"
 
 

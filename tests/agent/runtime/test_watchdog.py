@@ -1,4 +1,5 @@
-"""The agent speaks systemd's notify protocol: READY=1, WATCHDOG=1 pings, STOPPING=1 on SIGTERM."""
+"""The agent speaks systemd's notify protocol: READY=1, WATCHDOG=1 pings, STOPPING=1 on SIGTERM;
+the pings stop while an essential task is dead or hung, so systemd restarts such an agent."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.runtime.supervisor import SupervisionPolicy, Supervisor
 from agent.runtime.watchdog import SystemdNotifier, Watchdog
+from clocks import SystemClock
 from simulators.broker import free_port
 from simulators.processes import ChildProcess, cli_argv
 
@@ -89,6 +92,73 @@ async def test_a_blocked_event_loop_stops_the_pings(
         await asyncio.sleep(0.3)
         assert received(sock).count("WATCHDOG=1") >= 3
     assert received(sock) == ["STOPPING=1"]
+
+
+def _supervisor(backoff_s: float) -> Supervisor:
+    return Supervisor(
+        clock=SystemClock(),
+        on_failure=lambda _f: None,
+        on_recovery=lambda _n: None,
+        policy=SupervisionPolicy(backoff_min_s=backoff_s, healthy_after_s=60),
+    )
+
+
+async def _pings_within(sock: socket.socket, seconds: float) -> int:
+    received(sock)
+    await asyncio.sleep(seconds)
+    return received(sock).count("WATCHDOG=1")
+
+
+async def test_a_dead_essential_task_stops_the_pings(
+    notify_socket: tuple[socket.socket, Path],
+) -> None:
+    sock, path = notify_socket
+    dead = asyncio.Event()
+
+    async def sender() -> None:
+        await dead.wait()
+        raise RuntimeError("the sender crashed")
+
+    async with _supervisor(backoff_s=3600) as supervisor:
+        supervisor.start("link-sender", sender)
+        notifier = SystemdNotifier(str(path), watchdog_interval_s=0.05)
+        async with Watchdog(notifier, problems=supervisor.problems):
+            assert await _pings_within(sock, 0.4) >= 4
+            dead.set()
+            await asyncio.sleep(0.2)
+            assert await _pings_within(sock, 0.6) == 0
+            assert supervisor.problems() == ["task link-sender is not running"]
+
+
+async def test_a_hung_essential_task_stops_the_pings_until_it_is_restarted(
+    notify_socket: tuple[socket.socket, Path],
+) -> None:
+    sock, path = notify_socket
+    hang = asyncio.Event()
+    runs = 0
+
+    async def sender() -> None:
+        nonlocal runs
+        runs += 1
+        first = runs == 1
+        while True:
+            if hang.is_set() and first:
+                await asyncio.Event().wait()  # alive, stuck (the first run only)
+            handle.beat()
+            await asyncio.sleep(0.02)
+
+    async with _supervisor(backoff_s=1.0) as supervisor:
+        handle = supervisor.start("link-sender", sender, stall_after_s=0.3)
+        notifier = SystemdNotifier(str(path), watchdog_interval_s=0.05)
+        async with Watchdog(notifier, problems=supervisor.problems):
+            assert await _pings_within(sock, 0.4) >= 4
+            hang.set()
+            await asyncio.sleep(0.5)  # stuck for longer than 0.3 s: no more pings
+            assert await _pings_within(sock, 0.5) == 0
+            # Cancelled, restarted after the 1 s backoff, beating again: pings resume.
+            resumed = [await _pings_within(sock, 0.3) for _ in range(10)]
+            assert max(resumed) >= 3, resumed
+            assert runs == 2
 
 
 @pytest.mark.parametrize("env", [{}, {"NOTIFY_SOCKET": "relative.sock"}])

@@ -7,7 +7,6 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,6 +17,7 @@ from collector.access import Role
 from collector.alarms import AlarmEngine
 from collector.api.app import create_app
 from collector.api.auth import create_user
+from collector.datadir import DEMO_INVENTORY_DIR
 from collector.feed.service import FeedAlarmListener
 from collector.sites.inventory import load_inventory
 from collector.storage import make_engine, make_session_factory
@@ -25,7 +25,7 @@ from collector.storage.schema import create_schema
 from collector.tickets.flows import TicketAlarmListener
 from protocol import AlarmEvent, Severity, Transition
 
-INVENTORY = Path(__file__).resolve().parents[3] / "firmware_config" / "inventory"
+INVENTORY = DEMO_INVENTORY_DIR
 ALPHA_SITES = {"NRO-LYO-01", "PM-LYO-0101"}
 BETA_SITE = "PM-LYO-0102"
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

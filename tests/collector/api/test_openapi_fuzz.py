@@ -4,7 +4,6 @@ response that breaks its documented schema."""
 from __future__ import annotations
 
 import tempfile
-from pathlib import Path
 
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -16,6 +15,7 @@ from collector.access import Role
 from collector.alarms import AlarmEngine
 from collector.api.app import create_app
 from collector.api.auth import create_user
+from collector.datadir import DEMO_INVENTORY_DIR
 from collector.sites.inventory import load_inventory
 from collector.storage import make_engine, make_session_factory
 from collector.storage.schema import create_schema
@@ -23,7 +23,7 @@ from collector.tickets.flows import TicketAlarmListener
 from protocol import AlarmEvent, Severity, Transition
 from tests.conftest import budget
 
-INVENTORY = Path(__file__).resolve().parents[3] / "firmware_config" / "inventory"
+INVENTORY = DEMO_INVENTORY_DIR
 
 
 def _app_with_data() -> tuple[object, str]:

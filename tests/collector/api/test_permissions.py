@@ -23,6 +23,7 @@ from collector.access import COLUMNS, PERMISSIONS, Principal, Role, transition_a
 from collector.api.app import create_app
 from collector.api.auth import create_user
 from collector.api.deps import Permit
+from collector.datadir import DEMO_INVENTORY_DIR
 from collector.ingest.models import StreamState
 from collector.inspections.models import Inspection
 from collector.problems import service as problems
@@ -267,7 +268,7 @@ def world(
     clock = ManualClock(T0)
     headers = {}
     with sessions() as session:
-        load_inventory(session, Path(__file__).resolve().parents[3] / "firmware_config/inventory")
+        load_inventory(session, DEMO_INVENTORY_DIR)
         for role in ROLES:
             name = TECH if role == "technician" else role
             client_id = "op-alpha" if role == "client" else None

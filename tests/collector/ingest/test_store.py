@@ -31,13 +31,18 @@ def _enrolled(sessions: sessionmaker[Session]) -> None:
 
 
 def _alarm(
-    seq: int, transition: str = "raised", *, agent: str = "a1", **extra: Any
+    seq: int,
+    transition: str = "raised",
+    *,
+    agent: str = "a1",
+    stream: str = STREAM,
+    **extra: Any,
 ) -> dict[str, Any]:
     return {
         "v": 1,
         "kind": "alarm",
         "agent_id": agent,
-        "stream_id": STREAM,
+        "stream_id": stream,
         "seq": seq,
         "ts": "2026-01-05T09:00:00Z",
         "clock_synced": True,
@@ -274,3 +279,36 @@ def test_a_replaced_sd_card_is_accepted_though_its_boot_restarts_and_the_old_car
     with sessions() as session:
         agent = session.get(Agent, "a1")
         assert agent is not None and not agent.reachable
+
+
+def test_a_volatile_stream_is_one_more_stream_and_leaves_presence_alone(
+    sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    """docs/protocol.md, "The volatile stream": events an agent kept in memory while its disk
+    failed come on a stream of their own, applied in its own seq order and acked on it."""
+    volatile = "c" * 32
+    storage = {**_alarm(1, stream=volatile), "equipment_id": "agent", "point": "storage"}
+    storage |= {"alarm_type": "storage_fault", "value": "full"}
+    _run(sessions, clock, _msg(clock, _birth(0, 3, []), "status"))
+    _run(sessions, clock, _msg(clock, _alarm(1, point=1)))
+    # The door's clear, kept in memory, arrives before the storage alarm that precedes it.
+    first = _run(sessions, clock, _msg(clock, _alarm(2, "cleared", point=1, stream=volatile)))
+    assert first.acks[("a1", volatile)][0] == 0
+    second = _run(sessions, clock, _msg(clock, storage))
+    assert second.acks[("a1", volatile)][0] == 2
+    with sessions() as session:
+        states = dict(session.execute(select(Alarm.alarm_type, Alarm.state)).all())
+        assert states == {"door_open": "cleared", "storage_fault": "active"}
+    # The outbox's stream is still the agent's: its birth (whose snapshot lists what the
+    # volatile stream raised) and its Will are current.
+    snapshot = [{**{k: storage[k] for k in ("equipment_id", "point", "alarm_type")}}]
+    snapshot[0] |= {"severity": "major", "since": "2026-01-05T09:00:00Z"}
+    clock.advance(seconds=1)
+    _run(sessions, clock, _msg(clock, _birth(1, 3, snapshot), "status"))
+    with sessions() as session:
+        states = dict(session.execute(select(Alarm.alarm_type, Alarm.state)).all())
+        assert states == {"door_open": "cleared", "storage_fault": "active"}
+    _run(sessions, clock, _msg(clock, _will(3), "status"))
+    with sessions() as session:
+        agent = session.get(Agent, "a1")
+        assert agent is not None and agent.stream_id == STREAM and not agent.reachable

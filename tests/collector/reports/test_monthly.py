@@ -6,7 +6,6 @@ import csv
 import io
 from collections.abc import Iterator
 from html import escape
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,13 +16,14 @@ from collector.access import Role
 from collector.alarms import AlarmEngine
 from collector.api.app import create_app
 from collector.api.auth import create_user
+from collector.datadir import DEMO_INVENTORY_DIR
 from collector.reports.service import spreadsheet_safe
 from collector.sites.inventory import load_inventory
 from collector.tickets.flows import TicketAlarmListener
 from protocol import AlarmEvent, Severity, Transition
 from tests.collector.conftest import declaration
 
-INVENTORY = Path(__file__).resolve().parents[3] / "firmware_config" / "inventory"
+INVENTORY = DEMO_INVENTORY_DIR
 NOTICE = {
     "link_ref": "L",
     "corrective_operation": "fixed",

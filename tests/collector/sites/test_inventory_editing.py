@@ -105,6 +105,34 @@ def test_equipment_is_described_and_shows_health_and_open_alarms(
     assert viewer.status_code == 403
 
 
+def test_the_agent_view_shows_the_storage_under_its_outbox(
+    desk: Desk, sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    heartbeat(sessions, clock, site="PM-LYO-0101", devices=[])
+    view = desk.client.get("/api/v1/sites/PM-LYO-0101/agent").json()
+    assert view["outbox_storage"] is None  # an agent that does not report it
+    failing = OutboxHealth(
+        events_pending=12,
+        telemetry_pending=0,
+        last_write=clock.now(),
+        free_bytes=0,
+        storage_error="data filesystem full: database or disk is full",
+        storage_errors=3,
+        volatile_pending=12,
+        volatile_lost=2,
+    )
+    heartbeat(sessions, clock, site="PM-LYO-0101", devices=[], outbox=failing)
+    storage = desk.client.get("/api/v1/sites/PM-LYO-0101/agent").json()["outbox_storage"]
+    assert storage == {
+        "last_write": "2026-01-05T09:00:00Z",
+        "free_bytes": 0,
+        "storage_error": "data filesystem full: database or disk is full",
+        "storage_errors": 3,
+        "volatile_pending": 12,
+        "volatile_lost": 2,
+    }
+
+
 def test_clients_and_services_are_edited_and_a_new_service_can_be_declared_on(
     desk: Desk, sessions: sessionmaker[Session], clock: ManualClock
 ) -> None:
@@ -190,7 +218,12 @@ def _agent_of(site: str) -> str:
 
 
 def heartbeat(
-    sessions: sessionmaker[Session], clock: ManualClock, *, site: str, devices: list[str]
+    sessions: sessionmaker[Session],
+    clock: ManualClock,
+    *,
+    site: str,
+    devices: list[str],
+    outbox: OutboxHealth | None = None,
 ) -> None:
     """A heartbeat of the site's enrolled agent."""
     _ingest(
@@ -205,7 +238,7 @@ def heartbeat(
             site_id=site,
             boot=1,
             config_hash="h",
-            outbox=OutboxHealth(events_pending=0, telemetry_pending=0),
+            outbox=outbox or OutboxHealth(events_pending=0, telemetry_pending=0),
             devices=[DeviceHealth(device_id=d, ok=True, last_ok=clock.now()) for d in devices],
         ),
     )
