@@ -10,7 +10,7 @@ import hashlib
 import os
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -200,17 +200,19 @@ class Stack:
         rewrite: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         enrol: bool = True,
         env: Mapping[str, str] | None = None,
+        launcher: Sequence[str] = (),
     ) -> AgentProcess:
         """Derive a site file pointing at this stack's broker and workdir, then start the agent.
 
         ``rewrite`` may change the derived file further (devices pointed at simulators, the
         broker reached through a link that can be cut). The agent is enrolled for its site
         (``enrol=False``: not, as an agent nobody enrolled). ``env``: more environment for this
-        agent alone (a test wall clock, say)."""
+        agent alone (a test wall clock, say). ``launcher`` runs the agent's command through
+        another (``ip netns exec NAME``: in a network namespace)."""
 
         raw: dict[str, Any] = yaml.safe_load(site_file.read_text())
         agent_id = str(raw["agent_id"])
-        agent_dir = (self.workdir / "agents" / agent_id).resolve()
+        agent_dir = self.agent_dir(agent_id)
         agent_dir.mkdir(parents=True, exist_ok=True)
         outbox_path = agent_dir / "outbox.db"
         raw.setdefault("mqtt", {}).update({"host": "127.0.0.1", "port": self.broker.port})
@@ -236,7 +238,7 @@ class Stack:
         config = load_site(derived)
         process = ChildProcess(
             f"agent-{agent_id}",
-            cli_argv("agent", "run", "--config", str(derived)),
+            [*launcher, *cli_argv("agent", "run", "--config", str(derived))],
             log_path=self.workdir / "logs" / f"agent-{agent_id}.log",
             env={
                 **self.env,
@@ -263,6 +265,11 @@ class Stack:
             self.enrol(agent_id=agent_id, site_id=agent.site_id)
         process.start()
         return agent
+
+    def agent_dir(self, agent_id: str) -> Path:
+        """Where an agent added to this stack keeps its files (``outbox.db`` among them): a
+        test may fill its outbox before the agent starts."""
+        return (self.workdir / "agents" / agent_id).resolve()
 
     def wait_for_gpio(self, agent_id: str, *, timeout_s: float = 20.0) -> None:
         """Wait until the agent's simulated GPIO socket accepts commands."""

@@ -682,9 +682,15 @@ class Outbox:
 
     # -- reading and acking --------------------------------------------------------------
 
-    def next_batch(self, *, limit: int, exclude: set[tuple[str, int]]) -> list[OutboxItem]:
+    def next_batch(
+        self,
+        *,
+        limit: int,
+        exclude: set[tuple[str, int]],
+        telemetry_limit: int | None = None,
+    ) -> list[OutboxItem]:
         """Unacked items to publish: volatile events first, then events in seq order, live
-        telemetry interleaved."""
+        telemetry interleaved; at most ``telemetry_limit`` telemetry messages when given."""
         with self._lock:
             volatile: list[OutboxItem] = []
             for seq in self._volatile.publishable(
@@ -700,14 +706,16 @@ class Outbox:
             if room <= 0:
                 return volatile
             try:
-                durable = self._durable_batch(room, exclude)
+                durable = self._durable_batch(room, exclude, telemetry_limit)
             except sqlite3.Error as err:
                 self._reading_failed(err)
                 return volatile
             self._read_failing = False
             return volatile + durable
 
-    def _durable_batch(self, limit: int, exclude: set[tuple[str, int]]) -> list[OutboxItem]:
+    def _durable_batch(
+        self, limit: int, exclude: set[tuple[str, int]], telemetry_limit: int | None
+    ) -> list[OutboxItem]:
         # Durable events stored after an unacknowledged volatile one wait for its ack.
         gate = self._volatile.durable_gate()
         through = self._high_water if gate is None else gate
@@ -727,6 +735,8 @@ class Outbox:
             "SELECT COUNT(*) FROM events WHERE seq > ?", (self._acked_events,)
         ).fetchone()[0]
         t_limit = min(room, max(1, limit // TELEMETRY_EVERY)) if events_pending else room
+        if telemetry_limit is not None:
+            t_limit = min(t_limit, telemetry_limit)
         if t_limit <= 0:
             return events
         newest = self._telemetry_rows("DESC", 1, exclude)

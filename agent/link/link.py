@@ -3,6 +3,12 @@
 paho runs in a network thread this class supervises; everything that touches the outbox runs
 on the asyncio loop (callbacks are handed over with ``call_soon_threadsafe``), so the outbox
 has a single writer.
+
+Who sends what, once: a publish the broker has not acknowledged (PUBACK) stays in paho's
+session store and paho sends it again after a reconnect; the link itself sends again only
+what the broker acknowledged but the collector did not (after a reconnect, when a collector
+comes online, after the re-send timeout). The broker's silence while it owes an answer is how
+a half-open link is found (``agent.link.wire``).
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import asyncio
 import bisect
 import contextlib
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -26,9 +33,11 @@ from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import ValidationError
 
 from agent.buffer import Outbox
+from agent.buffer.outbox import OutboxItem
 from agent.link.backoff import FullJitterBackoff
 from agent.link.clockoffset import OffsetEstimator
 from agent.link.settings import LinkSettings
+from agent.link.wire import Key, Wire
 from agent.tasks import TaskHandle, TaskStarter, start_plain
 from clocks import Clock
 from protocol import (
@@ -55,6 +64,10 @@ log = logging.getLogger(__name__)
 DISCONNECT_WITH_WILL = 4
 TICK_S = 0.2
 MAX_RESEND_S = 300.0
+# How often the link checks that the broker answers.
+WATCH_S = 0.5
+# paho's own in-flight cap, above the link's window: births and heartbeats are not counted in it.
+PAHO_INFLIGHT_EXTRA = 16
 # A forger may publish acks by the thousand: one log line a minute says how many.
 REJECT_LOG_EVERY_S = 60.0
 # A task loop that has not turned for this long is stuck (the heartbeat's adds its period).
@@ -94,6 +107,8 @@ class LinkStatus:
     last_ack_mono: float | None = None
     connects: int = 0
     published: int = 0
+    # Connections dropped because the broker stopped answering (a half-open link).
+    half_open_drops: int = 0
     # Acks refused since start: bad or missing signature, another stream, unpublished seqs.
     acks_rejected: int = 0
 
@@ -152,7 +167,7 @@ class AgentLink:
         clock_offset: OffsetEstimator | None = None,
     ) -> None:
         self._settings = settings
-        # Starts the sender, heartbeat and supervisor tasks: under the agent's supervisor.
+        # Starts the sender, heartbeat, supervisor and watch tasks: under the agent's supervisor.
         self._start_task = tasks
         # Acks must be signed with this key (None: not authenticated, see __aenter__).
         self._ack_key = ack_key
@@ -169,7 +184,17 @@ class AgentLink:
         self._on_command = on_command
         self.state = LinkStatus()
         self._collectors: dict[str, bool] = {}
-        self._inflight: dict[tuple[str, int], float] = {}
+        # Published and not yet acked by the collector: key -> when published (monotonic).
+        self._inflight: dict[Key, float] = {}
+        # What the broker has not answered yet (PUBACK, CONNACK), and the link's throughput.
+        self._wire = Wire(
+            answer_timeout_s=settings.answer_timeout_s, queue_s=settings.telemetry_queue_s
+        )
+        # Telemetry held back by the budget: a PUBACK makes room, so it wakes the sender.
+        self._telemetry_held = False
+        self._telemetry_size: float | None = None
+        # The oldest unacked event a heartbeat already probed the link for.
+        self._probed_for: float | None = None
         # What this process has published: an ack may name nothing beyond it.
         self._events_published_through = 0
         self._telemetry_published = _SeqRanges()
@@ -205,6 +230,7 @@ class AgentLink:
             "link-supervisor": self._start_task(
                 "link-supervisor", self._supervise, stall_after_s=STALL_AFTER_S
             ),
+            "link-watch": self._start_task("link-watch", self._watch, stall_after_s=STALL_AFTER_S),
         }
         return self
 
@@ -239,6 +265,11 @@ class AgentLink:
         """Messages published and not yet acked by the collector."""
         return len(self._inflight)
 
+    def resend(self) -> None:
+        """Publish again, once, whatever the broker has and the collector has not acked."""
+        self._reoffer_delivered()
+        self._wake.set()
+
     # -- network thread ------------------------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
@@ -258,11 +289,12 @@ class AgentLink:
                 keyfile=str(s.tls.key_file) if s.tls.key_file else None,
                 cert_reqs=ssl.CERT_REQUIRED,
             )
-        client.max_inflight_messages_set(min(s.inflight_window, 65535))
+        client.max_inflight_messages_set(min(s.inflight_window + PAHO_INFLIGHT_EXTRA, 65535))
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_publish = self._on_publish
         return client
 
     def _start_thread(self) -> None:
@@ -290,6 +322,7 @@ class AgentLink:
                 self._client.connect(
                     s.host, s.port, keepalive=s.keepalive_s, clean_start=False, properties=props
                 )
+                self._call(self._connecting)
             except (OSError, ssl.SSLError) as err:
                 delay = backoff.next_delay()
                 log.warning(
@@ -343,11 +376,15 @@ class AgentLink:
     def _on_disconnect(self, *_args: Any) -> None:
         self._mark_disconnected()
 
+    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _reason: Any, _p: Any) -> None:
+        self._call(lambda: self._puback(mid))
+
     def _mark_disconnected(self) -> None:
         self._call(self._disconnected)
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
         topic, payload = msg.topic, bytes(msg.payload)
+        self._call(self._heard)
         try:
             if topic.endswith("/status") and topic.startswith("sw/v1/collectors/"):
                 if not payload:
@@ -378,11 +415,22 @@ class AgentLink:
 
     # -- loop-side handlers --------------------------------------------------------------
 
+    def _connecting(self) -> None:
+        self._wire.connecting(self._clock.monotonic())
+
     def _connected(self) -> None:
         self.state.connected = True
         self.state.connects += 1
-        # A new session may have lost in-flight QoS 1 messages: everything unacked goes again.
-        self._inflight.clear()
+        now = self._clock.monotonic()
+        self._wire.connected(now)
+        # paho publishes again, now, what the broker never acknowledged (a second publish for
+        # the clock's round trips too); the acks of what it did acknowledge may have been lost
+        # while away (QoS 0): those go again, once.
+        for key in self._inflight:
+            if self._wire.awaiting(key):
+                self._inflight[key] = now
+                self.clock_offset.published(key, now)
+        self._reoffer_delivered()
         self.clock_offset.session_started()
         self.publish_birth()
         log.info("connected to broker; birth published (boot %d)", self.boot)
@@ -406,14 +454,32 @@ class AgentLink:
             config_hash=self._status.config_hash(),
             alarms=self._status.alarm_snapshot(),
         )
-        self._client.publish(
-            agent_topic(self.agent_id, Channel.STATUS), encode(birth), qos=1, retain=True
-        )
+        self._publish(agent_topic(self.agent_id, Channel.STATUS), encode(birth), retain=True)
 
     def _disconnected(self) -> None:
         if self.state.connected:
             log.warning("disconnected from broker")
         self.state.connected = False
+        self._wire.disconnected()
+
+    def _heard(self) -> None:
+        self._wire.heard(self._clock.monotonic())
+
+    def _puback(self, mid: int) -> None:
+        now = self._clock.monotonic()
+        self._wire.answered(mid, now)
+        # Refill held-back telemetry by quarters of the budget, not a message per PUBACK:
+        # each round reads the outbox, and a round per message costs more than the link.
+        if self._telemetry_held:
+            budget = self._wire.telemetry_budget(now)
+            if self._wire.telemetry_bytes <= budget * 3 / 4:
+                self._wake.set()
+
+    def _reoffer_delivered(self) -> None:
+        """Offer again what the broker acknowledged and the collector has not; what paho
+        still holds is on its way already."""
+        for key in [k for k in self._inflight if not self._wire.awaiting(k)]:
+            del self._inflight[key]
 
     def _collector_status(self, instance: str, online: bool) -> None:
         was = self._collectors.get(instance, False)
@@ -421,7 +487,7 @@ class AgentLink:
         if online and not was:
             # A collector (re)appeared: whatever it may have missed is re-sent now.
             log.info("collector %s online: re-sending unacked messages", instance)
-            self._inflight.clear()
+            self._reoffer_delivered()
             self._wake.set()
 
     def _acked(self, ack: AckMessage, received_mono: float) -> None:
@@ -430,8 +496,8 @@ class AgentLink:
             self._reject(ack, refused)
             return
         self._outbox.ack(ack)
-        self.state.last_ack_mono = self._clock.monotonic()
         now = self._clock.monotonic()
+        self.state.last_ack_mono = now
         # An ack names one stream: the outbox's, or the volatile one (events kept in memory).
         events = "volatile" if ack.stream_id == self._outbox.volatile_stream_id else "event"
         covered: list[tuple[str, int]] = []
@@ -505,7 +571,6 @@ class AgentLink:
             handle.beat()
 
     async def _sender(self) -> None:
-        s = self._settings
         last_publish = 0.0
         while True:
             self._beat("link-sender")
@@ -518,59 +583,167 @@ class AgentLink:
             self._outbox.flush()
             if not self.state.connected:
                 continue
-            now = self._clock.monotonic()
-            timeout = self.resend_timeout_s
-            for key, sent in list(self._inflight.items()):
-                if now - sent >= timeout:
-                    del self._inflight[key]  # not acked in time: offered again below
-            room = s.inflight_window - len(self._inflight)
-            if room <= 0:
-                continue
-            items = self._outbox.next_batch(limit=room, exclude=set(self._inflight))
-            for item in items:
-                if s.max_rate_per_s is not None:
-                    gap = 1.0 / s.max_rate_per_s - (time.monotonic() - last_publish)
-                    if gap > 0:
-                        await asyncio.sleep(gap)
-                        self._beat("link-sender")  # a paced batch is progress too
-                    last_publish = time.monotonic()
-                info = self._client.publish(
-                    agent_topic(self.agent_id, item.channel), item.payload, qos=1
-                )
-                if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
-                    break  # connection dropped: the next connect re-offers everything
-                self._inflight[item.key] = self._clock.monotonic()
-                self.clock_offset.published(item.key, self._inflight[item.key])
-                self.state.published += 1
-                if item.space == "event":
-                    self._events_published_through = max(self._events_published_through, item.seq)
-                elif item.space == "volatile":
-                    self._outbox.volatile_published(item.seq)
-                else:
-                    self._telemetry_published.add(item.seq)
+            self._expire_unacked()
+            last_publish = await self._publish_batch(last_publish)
+
+    def _expire_unacked(self) -> None:
+        """Offer again what the broker has but the collector did not ack in time. What the
+        broker has not acknowledged is not sent twice: its silence is the link's problem
+        (``_watch``), and paho sends it again after the reconnect."""
+        now = self._clock.monotonic()
+        timeout = self.resend_timeout_s
+        for key, sent in list(self._inflight.items()):
+            if now - sent >= timeout and not self._wire.awaiting(key):
+                del self._inflight[key]
+
+    async def _publish_batch(self, last_publish: float) -> float:
+        """Publish what the window and the telemetry budget allow; returns the time of the
+        last publish (for the rate cap)."""
+        s = self._settings
+        room = s.inflight_window - len(self._inflight)
+        if room <= 0:
+            return last_publish
+        self._telemetry_held = False
+        items = self._outbox.next_batch(
+            limit=room, exclude=set(self._inflight), telemetry_limit=self._telemetry_room()
+        )
+        for item in items:
+            if item.space == "telemetry" and not self._telemetry_fits(len(item.payload)):
+                self._telemetry_held = True
+                break  # telemetry comes after the events: nothing else is left
+            if s.max_rate_per_s is not None:
+                gap = 1.0 / s.max_rate_per_s - (time.monotonic() - last_publish)
+                if gap > 0:
+                    await asyncio.sleep(gap)
+                    self._beat("link-sender")  # a paced batch is progress too
+                last_publish = time.monotonic()
+            if not self._publish_item(item):
+                break  # connection dropped: paho sends it after the reconnect
+        return last_publish
+
+    def _telemetry_room(self) -> int:
+        """How many more telemetry messages the budget may take (at least one when none is
+        on its way: a message larger than the budget still goes, alone)."""
+        free = self._wire.telemetry_budget(self._clock.monotonic()) - self._wire.telemetry_bytes
+        if self._wire.telemetry_bytes == 0:
+            free = max(free, 1)
+        if free <= 0:
+            self._telemetry_held = True
+            return 0
+        size = self._telemetry_size or 1.0
+        return max(1, int(free / size))
+
+    def _telemetry_fits(self, size: int) -> bool:
+        """Whether a telemetry message of ``size`` bytes may go now."""
+        on_the_way = self._wire.telemetry_bytes
+        budget = self._wire.telemetry_budget(self._clock.monotonic())
+        return on_the_way == 0 or on_the_way + size <= budget
+
+    def _publish_item(self, item: OutboxItem) -> bool:
+        """Publish one outbox item; False when no more should go in this round (the
+        connection is gone and paho keeps the item for the next one, or paho refused it)."""
+        topic = agent_topic(self.agent_id, item.channel)
+        telemetry = item.space == "telemetry"
+        sent = self._publish(topic, item.payload, key=item.key, telemetry=telemetry)
+        if sent is None:
+            return False
+        self._inflight[item.key] = self._clock.monotonic()
+        self.clock_offset.published(item.key, self._inflight[item.key])
+        self.state.published += 1
+        if item.space == "event":
+            self._events_published_through = max(self._events_published_through, item.seq)
+        elif item.space == "volatile":
+            self._outbox.volatile_published(item.seq)
+        else:
+            self._telemetry_published.add(item.seq)
+            size = float(len(item.payload))
+            prior = self._telemetry_size
+            self._telemetry_size = size if prior is None else 0.875 * prior + 0.125 * size
+        return sent
+
+    def _publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        retain: bool = False,
+        key: Key | None = None,
+        telemetry: bool = False,
+    ) -> bool | None:
+        """Publish at QoS 1; the broker now owes a PUBACK (``_wire``). True: handed to the
+        socket; False: kept by paho for the next connection (this one is gone); None: refused."""
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc not in (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN):
+            return None
+        self._wire.sent(
+            info.mid, key=key, size=len(payload), telemetry=telemetry, now=self._clock.monotonic()
+        )
+        return info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS
 
     async def _heartbeats(self) -> None:
         while True:
             self._beat("link-heartbeat")
             await asyncio.sleep(self._settings.heartbeat_s)
-            if not self.state.connected:
-                continue
-            hb = HeartbeatMessage(
-                agent_id=self.agent_id,
-                stream_id=self._outbox.stream_id,
-                seq=self._outbox.high_water_event_seq(),
-                ts=self._clock.now(),
-                clock_synced=self._status.clock_synced(),
-                clock_offset_s=self.clock_offset.wire_offset_s(),
-                site_id=self.site_id,
-                boot=self.boot,
-                config_hash=self._status.config_hash(),
-                outbox=self._outbox.health(),
-                devices=self._status.device_health(),
-                traps_rejected=self._status.traps_rejected(),
-                acks_rejected=self.state.acks_rejected,
-            )
-            self._client.publish(agent_topic(self.agent_id, Channel.HEARTBEAT), encode(hb), qos=1)
+            if self.state.connected:
+                self._heartbeat()
+
+    def _heartbeat(self) -> None:
+        hb = HeartbeatMessage(
+            agent_id=self.agent_id,
+            stream_id=self._outbox.stream_id,
+            seq=self._outbox.high_water_event_seq(),
+            ts=self._clock.now(),
+            clock_synced=self._status.clock_synced(),
+            clock_offset_s=self.clock_offset.wire_offset_s(),
+            site_id=self.site_id,
+            boot=self.boot,
+            config_hash=self._status.config_hash(),
+            outbox=self._outbox.health(),
+            devices=self._status.device_health(),
+            traps_rejected=self._status.traps_rejected(),
+            acks_rejected=self.state.acks_rejected,
+        )
+        self._publish(agent_topic(self.agent_id, Channel.HEARTBEAT), encode(hb))
+
+    async def _watch(self) -> None:
+        """Drop a link the broker stopped answering on; probe it when only acks are owed."""
+        while True:
+            self._beat("link-watch")
+            await asyncio.sleep(WATCH_S)
+            now = self._clock.monotonic()
+            reason = self._wire.dead(now)
+            if reason is not None:
+                self._drop_connection(reason)
+            elif self._probe_due(now):
+                self._heartbeat()
+
+    def _probe_due(self, now: float) -> bool:
+        """True when events await the collector's ack and the broker has said nothing for half
+        the answer timeout: nothing awaits a PUBACK, so a heartbeat asks for one. Once per
+        oldest unacked event, so a slow collector does not draw a heartbeat stream."""
+        if not self.state.connected or self._wire.unanswered or not self.collector_up:
+            return False
+        events = [at for (space, _), at in self._inflight.items() if space != "telemetry"]
+        if not events:
+            return False
+        oldest = min(events)
+        quiet_since = max(oldest, self._wire.last_heard or oldest)
+        if now - quiet_since < self._settings.answer_timeout_s / 2 or self._probed_for == oldest:
+            return False
+        self._probed_for = oldest
+        return True
+
+    def _drop_connection(self, reason: str) -> None:
+        """Close the socket under paho: its loop sees the end at once and reconnects."""
+        log.warning("the broker stopped answering (%s): dropping the connection", reason)
+        self.state.half_open_drops += 1
+        self._disconnected()  # nothing more goes into the dead socket meanwhile
+        sock = self._client.socket()
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                # The plain socket's shutdown, under a TLS one too: no TLS record is needed to
+                # end a connection that carries nothing any more.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)  # type: ignore[arg-type]
 
     async def _supervise(self) -> None:
         """Restart the network thread if it died (an unexpected exception in paho)."""
@@ -584,5 +757,8 @@ class AgentLink:
             ):
                 log.error("MQTT network loop died; restarting it")
                 self._disconnected()
+                # The new client holds nothing: everything unacked is offered again.
+                self._wire.reset()
+                self._inflight.clear()
                 self._client = self._make_client()
                 self._start_thread()

@@ -32,6 +32,13 @@ class LinkSettings(BaseModel):
     ack_key_file: Path | None = None
     tls: TlsSettings | None = None
     keepalive_s: int = Field(default=60, ge=5, le=3600)
+    # The broker answers a CONNECT and every publish at once. Nothing back for this long while
+    # something waits for an answer: the link is half-open, dropped and reconnected
+    # (docs/protocol.md, "Transport"). No traffic of its own: what is published is the probe.
+    answer_timeout_s: float = Field(default=15.0, gt=0)
+    # Telemetry on its way (not yet acknowledged by the broker) is kept to about this many
+    # seconds of the link's measured throughput: an alarm waits behind no more than that.
+    telemetry_queue_s: float = Field(default=1.0, gt=0)
     session_expiry_s: int = Field(default=7 * 24 * 3600, ge=60)
     heartbeat_s: float = Field(default=60.0, gt=0)
     # Messages published but not yet acked by the collector.

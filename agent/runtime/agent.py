@@ -445,7 +445,9 @@ class AgentRuntime:
         if message.command == "reload" and self._loop is not None:
             self._loop.call_soon_threadsafe(self._reload_from_file)
         elif message.command == "resend" and self._link is not None:
-            self._link.wake()
+            link = self._link
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(link.resend)
         else:
             log.info("command %s (%s) not handled by this agent", message.command, message.cmd_id)
 
