@@ -11,8 +11,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from agent.config import Device, GpioDevice, SiteConfig
-from agent.config.profiles import (
+from agent.evaluation import BitEvaluator, ContactEvaluator, TelemetryGate, ThresholdEvaluator
+from agent.events import AlarmTransition, Sample, SensingSink
+from agent.sensors.errors import DeviceError
+from agent.sensors.syslog import SyslogReceiver
+from clocks import Clock
+from protocol import AlarmSnapshot, DeviceHealth, Severity, Transition
+from siteconfig import Device, GpioDevice, SiteConfig
+from siteconfig.profiles import (
     BitAlarm,
     EqualsAlarm,
     GpioProfile,
@@ -22,13 +28,7 @@ from agent.config.profiles import (
     SnmpProfile,
     ThresholdAlarm,
 )
-from agent.config.site import ModbusDevice, SnmpDevice
-from agent.evaluation import BitEvaluator, ContactEvaluator, TelemetryGate, ThresholdEvaluator
-from agent.events import AlarmTransition, Sample, SensingSink
-from agent.sensors.errors import DeviceError
-from agent.sensors.syslog import SyslogReceiver
-from clocks import Clock
-from protocol import AlarmSnapshot, DeviceHealth, Severity, Transition
+from siteconfig.site import ModbusDevice, SnmpDevice
 
 if TYPE_CHECKING:
     from agent.sensors.snmp_traps import TrapReceiver

@@ -22,12 +22,12 @@ from typing import Any
 
 import yaml
 
-from agent.config.profiles import ModbusProfile, SnmpProfile
 from agent.runtime.status import read_status, status_socket_path
 from benchmarks._machine import print_machine
 from simulators.devices.modbus import ModbusDeviceSimulator
 from simulators.devices.snmp import COMMUNITY, SnmpDeviceSimulator
 from simulators.stack import Stack
+from siteconfig.profiles import ModbusProfile, SnmpProfile
 
 PROFILES = Path(__file__).resolve().parents[1] / "firmware_config" / "profiles"
 MODBUS_POINTS = 50

@@ -14,9 +14,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from agent.buffer import Outbox, OutboxSettings
+from agent.buffer import Outbox
 from agent.events import AlarmTransition, Sample
-from agent.link import AgentLink, FixedStatus, LinkSettings
+from agent.link import AgentLink, FixedStatus
 from benchmarks._machine import print_machine
 from clocks import SystemClock
 from protocol import (
@@ -27,6 +27,7 @@ from protocol import (
     encode,
 )
 from simulators.stack import Stack
+from siteconfig import LinkSettings, OutboxSettings
 
 ALARMS = 3000
 TELEMETRY_CALLS = 100_000
@@ -89,7 +90,8 @@ def bench_telemetry(workdir: Path) -> float:
 _RSS_PROBE = """
 import sys
 from pathlib import Path
-from agent.buffer import Outbox, OutboxSettings
+from agent.buffer import Outbox
+from siteconfig import OutboxSettings
 from benchmarks._machine import rss_mib
 from clocks import SystemClock
 ob = Outbox.open(settings=OutboxSettings(path=Path(sys.argv[1]), max_mib=4096),

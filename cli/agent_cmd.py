@@ -76,7 +76,7 @@ def _register_inspect(agent_sub: Any) -> None:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from agent.config.validate import validate_files
+    from siteconfig.validate import validate_files
 
     errors = validate_files(args.files)
     for line in errors:
@@ -90,10 +90,10 @@ def _validate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from agent.buffer import StorageError
     from agent.clocksync import synced_probe_from_environment
-    from agent.config import ConfigError
     from agent.runtime import AgentFailed, AgentRuntime
     from agent.sensors.errors import DeviceError
     from clocks import SteppedClock, WarpClock, clock_from_environment, stepped_from_environment
+    from siteconfig import ConfigError
 
     base = clock_from_environment()
     if isinstance(base, WarpClock):
@@ -141,9 +141,9 @@ def _check(args: argparse.Namespace) -> int:
     import json
     import time
 
-    from agent.config import ConfigError, load_site
     from agent.runtime.check import problems, render
     from agent.runtime.status import read_status, status_socket_path
+    from siteconfig import ConfigError, load_site
 
     try:
         config = load_site(args.config)
@@ -217,7 +217,7 @@ def _refusal(err: urllib.error.HTTPError) -> str:
 
 
 def _inspections(args: argparse.Namespace) -> _Inspections:
-    from agent.config import ConfigError, load_site
+    from siteconfig import ConfigError, load_site
 
     try:
         config = load_site(args.config)

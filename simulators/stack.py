@@ -18,12 +18,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import yaml
 
-from agent.config import ContactPoint, GpioDevice, GpioProfile, SiteConfig, load_site
 from protocol.acksig import derive_ack_key
 from simulators.broker import MosquittoProcess, free_port, port_in_use
 from simulators.gpio import GpioDriver
 from simulators.processes import ChildProcess, cli_argv
 from simulators.secured_broker import SecuredBroker
+from siteconfig import ContactPoint, GpioDevice, GpioProfile, SiteConfig, load_site
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session

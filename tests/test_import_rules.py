@@ -3,8 +3,12 @@
 Every ``import`` counts wherever it is written: at module level, inside a function, under
 ``if TYPE_CHECKING:``, and ``importlib.import_module("literal")``. The rules:
 
-- ``agent`` never imports ``collector``, and ``collector`` never imports ``agent`` (the wire
-  contract in ``protocol/`` is what they share);
+- ``agent`` never imports ``collector``, and ``collector`` never imports ``agent`` (what they
+  share is the wire contract in ``protocol/`` and the site-file format in ``siteconfig/``);
+- the shared packages (``protocol``, ``siteconfig``, ``clocks``) import neither ``agent``,
+  ``collector`` nor ``simulators``: both sides stand on them;
+- ``simulators`` never imports ``agent``: simulated devices and scenarios are built from
+  ``siteconfig``, and the real agent runs as a process of its own;
 - the collector's feature folders (its sub-packages) import each other without a cycle, at
   any length: an edge lying on a cycle is a violation. The collector's top-level modules
   (``collector/access.py``...) are nodes of that graph too, so that moving a module up out of
@@ -36,12 +40,13 @@ CHECKED = tuple(
     sorted(p.parent.name for p in ROOT.glob("*/__init__.py") if p.parent.name != "tests")
 )
 WEB_FRAMEWORKS = ("fastapi", "starlette")
+SHARED = ("protocol", "siteconfig", "clocks")
 
 # One violation a line: ``<rule> <importer> -> <imported>``. Rules: ``agent-collector``,
-# ``collector-agent``, ``domain-fastapi`` and ``cli`` name modules; ``cycle`` names two
-# collector feature folders or top-level modules (an edge lying on a cycle of their graph).
+# ``collector-agent``, ``shared``, ``simulators-agent``, ``domain-fastapi`` and ``cli`` name
+# modules; ``cycle`` names two collector feature folders or top-level modules (an edge lying on
+# a cycle of their graph).
 KNOWN = """
-collector-agent collector.enrolment.skeleton -> agent.config
 # The collector's folder graph: every edge on a cycle.
 cycle access -> sites
 cycle access -> tickets
@@ -261,6 +266,10 @@ def violations(root: Path, graph: dict[str, set[str]]) -> set[Violation]:
                 found.add(Violation("agent-collector", importer, target))
             if top == "collector" and target_top == "agent":
                 found.add(Violation("collector-agent", importer, target))
+            if top in SHARED and target_top in ("agent", "collector", "simulators"):
+                found.add(Violation("shared", importer, target))
+            if top == "simulators" and target_top == "agent":
+                found.add(Violation("simulators-agent", importer, target))
             if top != "cli" and target_top == "cli":
                 found.add(Violation("cli", importer, target))
             if target_top in WEB_FRAMEWORKS and _is_domain(root, importer):
@@ -385,6 +394,9 @@ def test_a_known_violation_that_is_gone_must_leave_the_list(tmp_path: Path) -> N
     [
         ("agent/link.py", "def f():\n    from collector.ingest import x\n", "agent-collector"),
         ("collector/enrolment/skeleton.py", "import agent.config\n", "collector-agent"),
+        ("siteconfig/site.py", "from agent.buffer.settings import S\n", "shared"),
+        ("protocol/models.py", "def f():\n    import collector.ingest\n", "shared"),
+        ("simulators/stack.py", "from agent.config import load_site\n", "simulators-agent"),
         ("simulators/demo.py", "from cli.errors import UserError\n", "cli"),
         ("collector/tickets/service.py", "from fastapi import HTTPException\n", "domain-fastapi"),
         ("collector/tickets/flows.py", "from starlette.status import X\n", "domain-fastapi"),

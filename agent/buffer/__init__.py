@@ -3,6 +3,5 @@
 from agent.buffer.bootcount import next_boot
 from agent.buffer.errors import StorageError
 from agent.buffer.outbox import Outbox, OutboxItem, Recovery
-from agent.buffer.settings import OutboxSettings
 
-__all__ = ["Outbox", "OutboxItem", "OutboxSettings", "Recovery", "StorageError", "next_boot"]
+__all__ = ["Outbox", "OutboxItem", "Recovery", "StorageError", "next_boot"]

@@ -29,7 +29,6 @@ from typing import Literal, TypeVar
 from urllib.parse import quote
 
 from agent.buffer.errors import KIND_WORDS, StorageError, free_bytes, storage_error
-from agent.buffer.settings import OutboxSettings
 from agent.buffer.volatile import Identity, VolatileStream
 from agent.events import AlarmTransition, Sample
 from clocks import Clock
@@ -46,6 +45,7 @@ from protocol import (
     Transition,
     encode,
 )
+from siteconfig.outbox import OutboxSettings
 
 log = logging.getLogger(__name__)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from agent.config.profiles import ContactPoint
 from agent.events import AlarmTransition
 from protocol import Transition
+from siteconfig.profiles import ContactPoint
 
 
 class ContactEvaluator:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from agent.config.profiles import BitAlarm, Telemetry, ThresholdAlarm
 from agent.events import AlarmTransition
 from protocol import Transition
+from siteconfig.profiles import BitAlarm, Telemetry, ThresholdAlarm
 
 
 class ThresholdEvaluator:

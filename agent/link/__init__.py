@@ -3,14 +3,11 @@
 from agent.link.backoff import FullJitterBackoff
 from agent.link.fixed_status import FixedStatus
 from agent.link.link import AgentLink, LinkStatus, StatusProvider
-from agent.link.settings import LinkSettings, TlsSettings
 
 __all__ = [
     "AgentLink",
     "FixedStatus",
     "FullJitterBackoff",
-    "LinkSettings",
     "LinkStatus",
     "StatusProvider",
-    "TlsSettings",
 ]

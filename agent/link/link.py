@@ -36,7 +36,6 @@ from agent.buffer import Outbox
 from agent.buffer.outbox import OutboxItem
 from agent.link.backoff import FullJitterBackoff
 from agent.link.clockoffset import OffsetEstimator
-from agent.link.settings import LinkSettings
 from agent.link.wire import Key, Wire
 from agent.tasks import TaskHandle, TaskStarter, start_plain
 from clocks import Clock
@@ -56,6 +55,7 @@ from protocol import (
 )
 from protocol.acksig import ack_signature_valid
 from protocol.topics import COLLECTOR_STATUS_FILTER, collector_id_from_status_topic
+from siteconfig.mqtt import LinkSettings
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,6 @@ from typing import Any
 from agent.buffer import Outbox
 from agent.buffer.bootcount import next_boot
 from agent.clocksync import kernel_clock_synced
-from agent.config import ConfigError, Device, GpioDevice, SiteConfig, load_site, load_site_text
 from agent.events import AlarmTransition, Sample
 from agent.link import AgentLink
 from agent.link.clockoffset import OffsetEstimator
@@ -34,6 +33,7 @@ from protocol import (
     Transition,
 )
 from protocol.acksig import read_key_file
+from siteconfig import ConfigError, Device, GpioDevice, SiteConfig, load_site, load_site_text
 
 log = logging.getLogger(__name__)
 

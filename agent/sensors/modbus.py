@@ -7,10 +7,10 @@ from typing import Any
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ModbusException
 
-from agent.config.profiles import ModbusProfile
-from agent.config.site import ModbusDevice, ModbusTcp
 from agent.sensors.errors import DeviceError
 from agent.sensors.modbus_codec import ReadBlock, decode_block, plan_reads
+from siteconfig.profiles import ModbusProfile
+from siteconfig.site import ModbusDevice, ModbusTcp
 
 
 class ModbusReader:

@@ -10,7 +10,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from agent.config.profiles import ModbusPoint
+from siteconfig.profiles import ModbusPoint
 
 MAX_REGISTERS = 125
 MAX_BITS = 2000

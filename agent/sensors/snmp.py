@@ -11,10 +11,10 @@ from typing import Any
 
 from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
 
-from agent.config.profiles import SnmpPoint, SnmpProfile
-from agent.config.site import SnmpDevice, SnmpV2c
 from agent.sensors.errors import DeviceError
 from agent.sensors.snmp_session import Response, SnmpSession, parse_oid, require_privacy
+from siteconfig.profiles import SnmpPoint, SnmpProfile
+from siteconfig.site import SnmpDevice, SnmpV2c
 
 # A GET carries at most this many OIDs, well under any agent's PDU size limit.
 _GET_BATCH = 20

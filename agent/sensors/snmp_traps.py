@@ -19,12 +19,12 @@ from pysnmp.entity import engine as snmp_engine
 from pysnmp.entity.rfc3413 import ntfrcv
 from pysnmp.proto.rfc1902 import OctetString
 
-from agent.config.profiles import SnmpProfile, SnmpTrap
-from agent.config.site import SnmpDevice, TrapListener
 from agent.events import AlarmTransition
 from agent.sensors.snmp_session import require_privacy
 from clocks import Clock
 from protocol import Transition
+from siteconfig.profiles import SnmpProfile, SnmpTrap
+from siteconfig.site import SnmpDevice, TrapListener
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from pyasn1.error import PyAsn1Error  # type: ignore[import-untyped]
 from pysnmp.proto.api import v2c
 from pysnmp.proto.rfc1905 import EndOfMibView
 
-from agent.config.site import SnmpDevice, SnmpV2c
 from agent.sensors.errors import DeviceError
 from agent.sensors.snmp_session import TIMED_OUT, Oid, Response, parse_oid
+from siteconfig.site import SnmpDevice, SnmpV2c
 
 _SNMP_V2C = 1  # msgVersion of a v2c message
 _NO_SUCH_NAME = 2  # a v1 error-status some proxies leak into v2c walks: the column ended

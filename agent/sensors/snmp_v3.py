@@ -24,9 +24,9 @@ from pysnmp.hlapi.v3arch.asyncio import (
 )
 from pysnmp.proto.rfc1905 import EndOfMibView
 
-from agent.config.site import SnmpDevice, SnmpV3
 from agent.sensors.errors import DeviceError
 from agent.sensors.snmp_session import Oid, Response, parse_oid, require_privacy
+from siteconfig.site import SnmpDevice, SnmpV3
 
 
 class V3Session:

@@ -8,10 +8,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from agent.config.site import SyslogListener, SyslogPattern
 from agent.events import AlarmTransition
 from clocks import Clock
 from protocol import Transition
+from siteconfig.site import SyslogListener, SyslogPattern
 
 log = logging.getLogger(__name__)
 

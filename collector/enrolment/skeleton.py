@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 import yaml
 
-from agent.config import ConfigError, load_site_text
 from collector.enrolment.errors import EnrolmentError
+from siteconfig import ConfigError, load_site_text
 
 # Where things live on the box (docs/deployment-pi.md): configuration on the read-only root,
 # written at install time; the outbox, boot counter and status socket on the data partition.

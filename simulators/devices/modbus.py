@@ -13,10 +13,10 @@ import struct
 
 from pyModbusTCP.server import DataBank, ModbusServer
 
-from agent.config.profiles import ModbusPoint, ModbusProfile
 from simulators.broker import free_port
 from simulators.devices.faults import Fault, FaultyProxy
 from simulators.devices.rtu import RtuGateway
+from siteconfig.profiles import ModbusPoint, ModbusProfile
 
 _FORMATS = {"int16": ">h", "uint16": ">H", "int32": ">i", "uint32": ">I", "float32": ">f"}
 _INT_RANGES = {

@@ -20,9 +20,9 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from agent.config.profiles import EqualsAlarm, SnmpProfile, ThresholdAlarm
 from simulators.devices.faults import Fault
 from simulators.processes import spawn
+from siteconfig.profiles import EqualsAlarm, SnmpProfile, ThresholdAlarm
 
 SNMPD = "/usr/sbin/snmpd"
 COMMUNITY = "shelter-ro"

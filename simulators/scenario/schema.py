@@ -273,7 +273,7 @@ def load_scenario(path: Path) -> Scenario:
 
 
 def _check_references(path: Path, scenario: Scenario) -> None:
-    from agent.config import ConfigError, load_site
+    from siteconfig import ConfigError, load_site
 
     agents: dict[str, set[str]] = {}
     for index, site in enumerate(scenario.sites):

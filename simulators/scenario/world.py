@@ -16,9 +16,6 @@ from typing import Any
 
 import httpx
 
-from agent.config import SiteConfig, load_site
-from agent.config.profiles import BitAlarm, ModbusProfile, SnmpProfile, ThresholdAlarm
-from agent.config.site import ModbusDevice, SnmpDevice
 from clocks import SystemClock, WarpClock
 from clocks.warp import ENV_VAR
 from clocks.warp import advance as advance_clock
@@ -35,6 +32,9 @@ from simulators.devices.snmp import (
 from simulators.fleet import Fleet, FleetConfig, FleetReport
 from simulators.scenario.schema import Scenario
 from simulators.stack import AgentProcess, Stack
+from siteconfig import SiteConfig, load_site
+from siteconfig.profiles import BitAlarm, ModbusProfile, SnmpProfile, ThresholdAlarm
+from siteconfig.site import ModbusDevice, SnmpDevice
 
 TRAP_ENGINE_ID = "8000000001020304aa"
 TRAP_COMMUNITY = "public"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.buffer.settings import OutboxSettings
 from collector.enrolment.skeleton import BOX_OUTBOX
+from siteconfig.outbox import OutboxSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 UNIT = ROOT / "deploy" / "shelterwatch-agent.service"

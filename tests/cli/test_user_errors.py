@@ -101,7 +101,7 @@ def test_demo_refuses_an_http_port_in_use(tmp_path: Path) -> None:
 def test_agent_command_imports_no_collector_dependencies() -> None:
     """What a Raspberry Pi runs must not need FastAPI or SQLAlchemy."""
     code = (
-        "import sys, cli.main, cli.agent_cmd, agent.runtime, agent.config.validate;"
+        "import sys, cli.main, cli.agent_cmd, agent.runtime, siteconfig.validate;"
         "bad = [m for m in ('fastapi', 'sqlalchemy', 'uvicorn', 'starlette') if m in sys.modules];"
         "print(','.join(bad))"
     )

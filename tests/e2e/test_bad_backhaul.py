@@ -27,11 +27,12 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from agent.buffer import Outbox, OutboxSettings
+from agent.buffer import Outbox
 from agent.events import Sample
 from clocks import SystemClock
 from simulators.network import DeliverySpy, LinkRelay, NetNamespace, netns_unavailable_reason
 from simulators.stack import AgentProcess, Stack
+from siteconfig import OutboxSettings
 from tests.conftest import DEMO_SITES, budget, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import load_profile, load_site
 from collector.alarms.rules import load_rules
 from collector.notifications.settings import load_notification_settings
 from collector.sites.inventory import read_inventory
 from collector.sla.contracts import load_contracts
 from collector.tickets.criticality import load_criticality_map
+from siteconfig import load_profile, load_site
 
 ROOT = Path(__file__).resolve().parents[2]
 SITES = sorted((ROOT / "firmware_config" / "sites").rglob("*.yaml"))

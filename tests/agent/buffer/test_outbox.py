@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from agent.buffer import Outbox, OutboxSettings, next_boot
+from agent.buffer import Outbox, next_boot
 from agent.events import AlarmTransition, Sample
 from clocks import ManualClock
 from protocol import AckMessage, SeqRange, Severity, Transition, decode
+from siteconfig import OutboxSettings
 
 
 def _settings(tmp_path: Path, **kw: float) -> OutboxSettings:
@@ -242,7 +243,8 @@ def test_alarms_reported_committed_survive_kill_9(tmp_path: Path) -> None:
         import sys
         from datetime import UTC, datetime
         from pathlib import Path
-        from agent.buffer import Outbox, OutboxSettings
+        from agent.buffer import Outbox
+        from siteconfig import OutboxSettings
         from agent.events import AlarmTransition
         from clocks import SystemClock
         from protocol import Severity, Transition

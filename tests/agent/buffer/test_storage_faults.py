@@ -15,13 +15,14 @@ from typing import Any
 
 import pytest
 
-from agent.buffer import Outbox, OutboxItem, OutboxSettings, StorageError
+from agent.buffer import Outbox, OutboxItem, StorageError
 from agent.buffer.errors import storage_error
 from agent.buffer.outbox import PROBE_FAULTED_S
 from agent.events import AlarmTransition, Sample
 from clocks import ManualClock
 from protocol import AckMessage, SeqRange, Severity, Transition
 from simulators.storage import TmpfsVolume
+from siteconfig import OutboxSettings
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 

@@ -19,14 +19,15 @@ import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.buffer import Outbox, OutboxSettings
+from agent.buffer import Outbox
 from agent.events import AlarmTransition, Sample
-from agent.link import AgentLink, FixedStatus, LinkSettings
+from agent.link import AgentLink, FixedStatus
 from clocks import ManualClock
 from protocol import AckMessage, Channel, SeqRange, Severity, Transition, agent_topic, encode
 from protocol.acksig import derive_ack_key, sign_ack
 from simulators.broker import MosquittoProcess
 from simulators.stack import AgentProcess, Stack
+from siteconfig import LinkSettings, OutboxSettings
 from tests.conftest import wait_for
 
 FAST_SITE = Path(__file__).resolve().parents[2] / "e2e" / "fixtures" / "fast-site.yaml"

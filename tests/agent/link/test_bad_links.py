@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
-from agent.buffer import Outbox, OutboxSettings
+from agent.buffer import Outbox
 from agent.events import Sample
-from agent.link import AgentLink, FixedStatus, LinkSettings
+from agent.link import AgentLink, FixedStatus
 from clocks import Clock, ManualClock, SystemClock
 from simulators.broker import MosquittoProcess
 from simulators.network import DeliverySpy, LinkRelay
+from siteconfig import LinkSettings, OutboxSettings
 from tests.agent.link.test_link_acker import _alarm, _until
 from tests.conftest import budget
 

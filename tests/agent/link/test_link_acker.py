@@ -12,9 +12,9 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.buffer import Outbox, OutboxSettings
+from agent.buffer import Outbox
 from agent.events import AlarmTransition
-from agent.link import AgentLink, FixedStatus, LinkSettings
+from agent.link import AgentLink, FixedStatus
 from clocks import ManualClock
 from protocol import (
     AckMessage,
@@ -24,6 +24,7 @@ from protocol import (
     agent_topic,
     encode,
 )
+from siteconfig import LinkSettings, OutboxSettings
 
 AGENT = "acker-agent"
 

@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 
-from agent.buffer import Outbox, OutboxSettings
-from agent.link import AgentLink, FixedStatus, LinkSettings
+from agent.buffer import Outbox
+from agent.link import AgentLink, FixedStatus
 from clocks import ManualClock, SystemClock
 from simulators.broker import MosquittoProcess
+from siteconfig import LinkSettings, OutboxSettings
 from tests.agent.link.test_link_acker import AGENT, Collector, _alarm, _until
 
 

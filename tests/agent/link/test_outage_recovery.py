@@ -10,12 +10,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from agent.buffer import Outbox, OutboxSettings
+from agent.buffer import Outbox
 from agent.events import AlarmTransition, Sample
-from agent.link import AgentLink, FixedStatus, LinkSettings
+from agent.link import AgentLink, FixedStatus
 from clocks import SystemClock
 from protocol import Severity, Transition
 from simulators.stack import Stack
+from siteconfig import LinkSettings, OutboxSettings
 
 # Slow on a loaded 2-core machine (a drain of thousands of messages): its own time budget.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]

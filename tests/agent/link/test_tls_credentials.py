@@ -15,10 +15,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from agent.buffer import Outbox, OutboxSettings
-from agent.link import AgentLink, FixedStatus, LinkSettings, TlsSettings
+from agent.buffer import Outbox
+from agent.link import AgentLink, FixedStatus
 from clocks import SystemClock
 from simulators.broker import MosquittoProcess
+from siteconfig import LinkSettings, OutboxSettings, TlsSettings
 
 
 def _write_pki(directory: Path) -> tuple[Path, Path, Path]:

@@ -17,14 +17,14 @@ import pytest
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
-from agent.config import ConfigError, load_site
-from agent.config.profiles import ModbusProfile
-from agent.config.site import load_profile
 from agent.runtime.status import read_status, status_socket_path
 from protocol import ConfigMessage, encode
 from protocol.topics import Channel, agent_topic
 from simulators.devices.modbus import ModbusDeviceSimulator
 from simulators.stack import AgentProcess, Stack
+from siteconfig import ConfigError, load_site
+from siteconfig.profiles import ModbusProfile
+from siteconfig.site import load_profile
 from tests.conftest import wait_for
 
 PROFILES = Path(__file__).resolve().parents[3] / "firmware_config" / "profiles"

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.config import load_profile
-from agent.config.profiles import SnmpProfile
 from simulators.devices.snmp import (
     COMMUNITY,
     V3_AUTH,
@@ -16,6 +14,8 @@ from simulators.devices.snmp import (
     SnmpDeviceSimulator,
     free_udp_port,
 )
+from siteconfig import load_profile
+from siteconfig.profiles import SnmpProfile
 
 __all__ = [
     "COMMUNITY",

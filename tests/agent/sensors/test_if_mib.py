@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from agent.config import SiteConfig
-from agent.config.errors import ConfigError
-from agent.config.profiles import EqualsAlarm, SnmpProfile
-from agent.config.site import load_profile, load_profile_text
 from agent.sensing import SensingService
 from clocks import SystemClock
 from simulators.devices.snmp import COMMUNITY, SnmpDeviceSimulator
+from siteconfig import SiteConfig
+from siteconfig.errors import ConfigError
+from siteconfig.profiles import EqualsAlarm, SnmpProfile
+from siteconfig.site import load_profile, load_profile_text
 from tests.agent.sensors.recording import RecordingSink, until
 
 PROFILE = Path(__file__).resolve().parents[3] / "firmware_config" / "profiles" / "snmp-if-mib.yaml"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from agent.config.profiles import ModbusPoint
 from agent.sensors.modbus_codec import decode_registers, plan_reads
+from siteconfig.profiles import ModbusPoint
 
 
 def point(**kw: object) -> ModbusPoint:

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from pyModbusTCP.server import ModbusServer
 
-from agent.config.profiles import ModbusProfile
-from agent.config.site import ModbusDevice, load_profile
 from agent.sensing import SensingService
 from agent.sensors import DeviceError, ModbusReader
 from clocks import SystemClock
 from simulators.broker import free_port
+from siteconfig.profiles import ModbusProfile
+from siteconfig.site import ModbusDevice, load_profile
 from tests.agent.sensors.recording import RecordingSink, until
 
 PROFILES = Path(__file__).resolve().parents[3] / "firmware_config" / "profiles"
@@ -93,7 +93,7 @@ async def test_a_stopped_server_is_a_device_error(server: ModbusServer) -> None:
 async def test_thresholds_with_hysteresis_and_a_dead_device_through_sensing(
     server: ModbusServer,
 ) -> None:
-    from agent.config import SiteConfig
+    from siteconfig import SiteConfig
 
     env_profile = profile("modbus-env-sensor")
     fast = env_profile.model_copy(

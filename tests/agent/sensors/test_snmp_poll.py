@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from agent.config import ConfigError, SiteConfig, load_profile, load_profile_text, load_site_text
-from agent.config.profiles import SnmpProfile
-from agent.config.site import SnmpDevice, SnmpV3
 from agent.sensing import SensingService
 from agent.sensors import DeviceError, SnmpReader
 from clocks import SystemClock
+from siteconfig import ConfigError, SiteConfig, load_profile, load_profile_text, load_site_text
+from siteconfig.profiles import SnmpProfile
+from siteconfig.site import SnmpDevice, SnmpV3
 from tests.agent.sensors.recording import RecordingSink, until
 from tests.agent.sensors.snmp_fixtures import (
     COMMUNITY,

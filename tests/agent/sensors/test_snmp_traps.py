@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from agent.config import SiteConfig, load_profile
-from agent.config.profiles import SnmpProfile
 from agent.sensing import SensingService
 from agent.sensors.snmp_traps import match_trap
 from clocks import SystemClock
+from siteconfig import SiteConfig, load_profile
+from siteconfig.profiles import SnmpProfile
 from tests.agent.sensors.recording import RecordingSink
 from tests.agent.sensors.snmp_fixtures import free_udp_port
 

@@ -7,10 +7,10 @@ import socket
 
 import pytest
 
-from agent.config import SyslogListener
 from agent.events import AlarmTransition
 from agent.sensors.syslog import SyslogMessage, SyslogReceiver, parse_syslog
 from clocks import SystemClock
+from siteconfig import SyslogListener
 from tests.agent.sensors.snmp_fixtures import free_udp_port
 
 
@@ -147,8 +147,8 @@ async def test_a_datagram_to_the_receiver_raises_and_clears(
 
 
 async def test_sensing_service_runs_the_receiver_and_moves_it_on_reload() -> None:
-    from agent.config import SiteConfig
     from agent.sensing import SensingService
+    from siteconfig import SiteConfig
 
     pattern = {
         "regex": "UPS on battery",

@@ -17,12 +17,13 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from agent.buffer import Outbox, OutboxSettings
+from agent.buffer import Outbox
 from agent.events import AlarmTransition
-from agent.link import AgentLink, FixedStatus, LinkSettings
+from agent.link import AgentLink, FixedStatus
 from clocks import SystemClock
 from protocol import Severity, Transition
 from simulators.stack import Stack
+from siteconfig import LinkSettings, OutboxSettings
 from tests.conftest import budget
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(budget(short=120, long=900))]

@@ -12,8 +12,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.config.profiles import ModbusPoint, ModbusProfile, SnmpProfile
-from agent.config.site import ModbusDevice, SnmpDevice, load_profile
 from agent.sensors import DeviceError, ModbusReader
 from agent.sensors.modbus_codec import decode_registers
 from agent.sensors.snmp import SnmpReader
@@ -21,6 +19,8 @@ from simulators.devices.faults import Fault
 from simulators.devices.modbus import ModbusDeviceSimulator, SimulatorError, encode_point
 from simulators.devices.rtu import crc16
 from simulators.devices.snmp import COMMUNITY, SnmpDeviceSimulator
+from siteconfig.profiles import ModbusPoint, ModbusProfile, SnmpProfile
+from siteconfig.site import ModbusDevice, SnmpDevice, load_profile
 
 PROFILES = Path(__file__).resolve().parents[3] / "firmware_config" / "profiles"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import yaml
 
-from agent.config.errors import ConfigError
-from agent.config.site import load_profile, load_site
+from siteconfig.errors import ConfigError
+from siteconfig.site import load_profile, load_site
 
 
 def validate_files(paths: Sequence[Path]) -> list[str]:

@@ -20,16 +20,16 @@ from pydantic import (
     model_validator,
 )
 
-from agent.buffer.settings import OutboxSettings
-from agent.config.errors import ConfigError
-from agent.config.profiles import GpioProfile, Ident, Profile
-from agent.link.settings import LinkSettings
 from protocol import Severity
 from protocol.topics import AGENT_ID_PATTERN
+from siteconfig.errors import ConfigError
+from siteconfig.mqtt import LinkSettings
+from siteconfig.outbox import OutboxSettings
+from siteconfig.profiles import GpioProfile, Ident, Profile
 
 _M = TypeVar("_M", bound=BaseModel)
 
-DEFAULT_PROFILES_DIR = Path(__file__).resolve().parents[2] / "firmware_config" / "profiles"
+DEFAULT_PROFILES_DIR = Path(__file__).resolve().parents[1] / "firmware_config" / "profiles"
 
 
 class _Strict(BaseModel):
