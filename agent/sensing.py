@@ -31,7 +31,7 @@ from siteconfig.profiles import (
 from siteconfig.site import ModbusDevice, SnmpDevice
 
 if TYPE_CHECKING:
-    from agent.sensors.snmp_traps import TrapReceiver
+    from agent.sensors.snmp.traps import TrapReceiver
 
 # Driver modules (gpiozero, pymodbus, pysnmp) are imported where a device first needs them:
 # each costs megabytes of a Pi's memory, and most sites use only some of them.
@@ -106,7 +106,7 @@ class SensingService:
         stack = contextlib.AsyncExitStack()
         self._listeners = stack
         if config.traps is not None:
-            from agent.sensors.snmp_traps import TrapReceiver, TrapSource
+            from agent.sensors.snmp.traps import TrapReceiver, TrapSource
 
             sources = [
                 TrapSource(device=d, profile=p)

@@ -11,7 +11,7 @@ from agent.events import AlarmTransition
 from agent.sensors.syslog import SyslogMessage, SyslogReceiver, parse_syslog
 from clocks import SystemClock
 from siteconfig import SyslogListener
-from tests.agent.sensors.snmp_fixtures import free_udp_port
+from tests.agent.sensors.snmp.fixtures import free_udp_port
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,7 @@ __all__ = [
     "free_udp_port",
 ]
 
-PROFILE = Path(__file__).resolve().parents[3] / "firmware_config" / "profiles" / "snmp-ups-mib.yaml"
+PROFILE = Path(__file__).resolve().parents[4] / "firmware_config" / "profiles" / "snmp-ups-mib.yaml"
 
 UPS = "1.3.6.1.2.1.33"
 # OID -> (net-snmp pass type, value). Two input lines: a two-row table.

@@ -18,7 +18,7 @@ from siteconfig.profiles import EqualsAlarm, SnmpProfile
 from siteconfig.site import load_profile, load_profile_text
 from tests.agent.sensors.recording import RecordingSink, until
 
-PROFILE = Path(__file__).resolve().parents[3] / "firmware_config" / "profiles" / "snmp-if-mib.yaml"
+PROFILE = Path(__file__).resolve().parents[4] / "firmware_config" / "profiles" / "snmp-if-mib.yaml"
 
 
 def _profile(*, raise_delay_s: float = 0.0) -> SnmpProfile:

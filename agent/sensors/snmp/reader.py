@@ -1,7 +1,7 @@
 """SNMP v2c/v3 polling: GET for scalars, GETBULK walks for table columns.
 
-v2c goes through pysnmp's message layer alone (``snmp_v2c``); v3 through pysnmp 7's engine
-(``snmp_v3``), imported only when a v3 device is polled because the engine, its security
+v2c goes through pysnmp's message layer alone (``v2c``); v3 through pysnmp 7's engine
+(``v3``), imported only when a v3 device is polled because the engine, its security
 modules and cryptography cost a v2c-only site about 15 MiB of a Pi's memory.
 """
 
@@ -12,7 +12,7 @@ from typing import Any
 from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
 
 from agent.sensors.errors import DeviceError
-from agent.sensors.snmp_session import Response, SnmpSession, parse_oid, require_privacy
+from agent.sensors.snmp.session import Response, SnmpSession, parse_oid, require_privacy
 from siteconfig.profiles import SnmpPoint, SnmpProfile
 from siteconfig.site import SnmpDevice, SnmpV2c
 
@@ -23,10 +23,10 @@ _GET_BATCH = 20
 def open_session(device: SnmpDevice) -> SnmpSession:
     """The protocol session a device's credentials call for."""
     if isinstance(device.auth, SnmpV2c):
-        from agent.sensors.snmp_v2c import V2cSession
+        from agent.sensors.snmp.v2c import V2cSession
 
         return V2cSession(device)
-    from agent.sensors.snmp_v3 import V3Session
+    from agent.sensors.snmp.v3 import V3Session
 
     return V3Session(device)
 

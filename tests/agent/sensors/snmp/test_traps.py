@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 
 from agent.sensing import SensingService
-from agent.sensors.snmp_traps import match_trap
+from agent.sensors.snmp.traps import match_trap
 from clocks import SystemClock
 from siteconfig import SiteConfig, load_profile
 from siteconfig.profiles import SnmpProfile
 from tests.agent.sensors.recording import RecordingSink
-from tests.agent.sensors.snmp_fixtures import free_udp_port
+from tests.agent.sensors.snmp.fixtures import free_udp_port
 
-PROFILES = Path(__file__).resolve().parents[3] / "firmware_config" / "profiles"
+PROFILES = Path(__file__).resolve().parents[4] / "firmware_config" / "profiles"
 UPS_TRAPS = "1.3.6.1.2.1.33.2.0"
 TRAP_OID = "1.3.6.1.6.3.1.1.4.1.0"
 ALARM_DESCR = "1.3.6.1.2.1.33.1.6.2.1.2"
@@ -167,7 +167,7 @@ async def test_v3_inform_is_acknowledged_and_mapped(harness: Harness) -> None:
 async def test_rejected_traps_are_counted_and_logged(
     harness: Harness, caplog: pytest.LogCaptureFixture, kind: str, reason: str
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="agent.sensors.snmp_traps")
+    caplog.set_level(logging.WARNING, logger="agent.sensors.snmp.traps")
     args = {
         "community": [*harness.v2c("not-public"), f"{UPS_TRAPS}.1"],
         "engine": [*harness.v3(engine_id="80000000010203ffff"), f"{UPS_TRAPS}.1"],
@@ -196,7 +196,7 @@ def test_match_trap_needs_the_varbind_condition() -> None:
 async def test_an_undecodable_datagram_is_counted_and_logged(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="agent.sensors.snmp_traps")
+    caplog.set_level(logging.WARNING, logger="agent.sensors.snmp.traps")
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.sendto(b"\x30\x03not snmp at all", ("127.0.0.1", harness.port))
     await harness.until(lambda: harness.service.traps_rejected() == 1)

@@ -18,7 +18,7 @@ from siteconfig import ConfigError, SiteConfig, load_profile, load_profile_text,
 from siteconfig.profiles import SnmpProfile
 from siteconfig.site import SnmpDevice, SnmpV3
 from tests.agent.sensors.recording import RecordingSink, until
-from tests.agent.sensors.snmp_fixtures import (
+from tests.agent.sensors.snmp.fixtures import (
     COMMUNITY,
     UPS,
     V3_AUTH,
@@ -27,7 +27,7 @@ from tests.agent.sensors.snmp_fixtures import (
     Snmpd,
 )
 
-PROFILES = Path(__file__).resolve().parents[3] / "firmware_config" / "profiles"
+PROFILES = Path(__file__).resolve().parents[4] / "firmware_config" / "profiles"
 
 EXPECTED = {
     "battery_status": 2.0,

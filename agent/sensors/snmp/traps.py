@@ -20,7 +20,7 @@ from pysnmp.entity.rfc3413 import ntfrcv
 from pysnmp.proto.rfc1902 import OctetString
 
 from agent.events import AlarmTransition
-from agent.sensors.snmp_session import require_privacy
+from agent.sensors.snmp.session import require_privacy
 from clocks import Clock
 from protocol import Transition
 from siteconfig.profiles import SnmpProfile, SnmpTrap

@@ -18,7 +18,7 @@ from pysnmp.proto.api import v2c
 from pysnmp.proto.rfc1905 import EndOfMibView
 
 from agent.sensors.errors import DeviceError
-from agent.sensors.snmp_session import TIMED_OUT, Oid, Response, parse_oid
+from agent.sensors.snmp.session import TIMED_OUT, Oid, Response, parse_oid
 from siteconfig.site import SnmpDevice, SnmpV2c
 
 _SNMP_V2C = 1  # msgVersion of a v2c message

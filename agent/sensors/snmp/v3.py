@@ -25,7 +25,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
 from pysnmp.proto.rfc1905 import EndOfMibView
 
 from agent.sensors.errors import DeviceError
-from agent.sensors.snmp_session import Oid, Response, parse_oid, require_privacy
+from agent.sensors.snmp.session import Oid, Response, parse_oid, require_privacy
 from siteconfig.site import SnmpDevice, SnmpV3
 
 
