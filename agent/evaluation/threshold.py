@@ -1,13 +1,15 @@
-"""Edge evaluation of measured values: thresholds with hysteresis and delays; bit alarms;
-telemetry with period and deadband. Pure, clock injected."""
+"""Edge evaluation of measured values: thresholds with hysteresis and delays; bit alarms and
+enumerated values; telemetry with period and deadband. Pure, clock injected."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
 from datetime import datetime
 
 from agent.events import AlarmTransition
 from protocol import Transition
-from siteconfig.profiles import BitAlarm, Telemetry, ThresholdAlarm
+from siteconfig.profiles import BitAlarm, EqualsAlarm, Telemetry, ThresholdAlarm
 
 
 class ThresholdEvaluator:
@@ -95,6 +97,50 @@ class BitEvaluator:
             reason=f"{self.point} is {value}",
             ts=now,
         )
+
+
+class EqualsEvaluator:
+    """An alarm while an enumerated value is one of ``equals`` (battery status low = 3), after
+    its delays; with ``only_if``, only while another point of the same row has one of its
+    values (an interface down counts only while administratively up)."""
+
+    def __init__(
+        self, *, equipment_id: str, point: str, alarm: EqualsAlarm, alarm_active: bool = False
+    ) -> None:
+        self.equipment_id = equipment_id
+        self.point = point
+        self._bit = BitEvaluator(
+            equipment_id=equipment_id, point=point, alarm=alarm.as_bit(), alarm_active=alarm_active
+        )
+        self._equals = frozenset(float(v) for v in alarm.equals)
+        self._condition: tuple[str, frozenset[float]] | None = None
+        if alarm.only_if is not None:
+            # A table row "<point>.<index>" is conditioned on the same row of the other column.
+            _, dot, row = point.partition(".")
+            other = f"{alarm.only_if.point}.{row}" if dot else alarm.only_if.point
+            self._condition = (other, frozenset(float(v) for v in alarm.only_if.equals))
+
+    @property
+    def alarm_active(self) -> bool:
+        """Whether the alarm is raised."""
+        return self._bit.alarm_active
+
+    def feed(
+        self,
+        *,
+        value: float | bool,
+        values: Mapping[str, float | bool],
+        now: datetime,
+        mono: float,
+    ) -> AlarmTransition | None:
+        """One reading, with the other values of the same poll (for ``only_if``)."""
+        holds = float(value) in self._equals
+        if holds and self._condition is not None:
+            other, allowed = self._condition
+            holds = other in values and float(values[other]) in allowed
+        transition = self._bit.feed(value=holds, now=now, mono=mono)
+        # The enumerated value, not its truth.
+        return None if transition is None else dataclasses.replace(transition, value=value)
 
 
 class TelemetryGate:

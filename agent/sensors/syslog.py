@@ -1,4 +1,8 @@
-"""Syslog over UDP (RFC 3164 and RFC 5424): parse, match configured patterns, emit transitions."""
+"""Syslog over UDP (RFC 3164 and RFC 5424): receive and parse, nothing more.
+
+Each message is handed on as a ``SyslogMessage``; the site's patterns give it a meaning in
+``agent/evaluation/syslog.py``.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,8 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from agent.events import AlarmTransition
-from clocks import Clock
-from protocol import Transition
-from siteconfig.site import SyslogListener, SyslogPattern
+from agent.sensors.observations import SyslogMessage
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +27,6 @@ _RFC3164 = re.compile(
     r"^(?P<ts>[A-Z][a-z]{2} [ \d]\d \d{2}:\d{2}:\d{2}) (?P<host>\S+) (?P<msg>.*)$", re.DOTALL
 )
 _TAG = re.compile(r"^(?P<app>[^\s:\[]{1,48})(?:\[(?P<procid>[^\]]*)\])?: ?(?P<msg>.*)$", re.DOTALL)
-
-
-@dataclass(frozen=True)
-class SyslogMessage:
-    """One parsed syslog message."""
-
-    facility: int
-    severity: int
-    hostname: str | None
-    app: str | None
-    message: str
-    timestamp: str | None
-    rfc: int  # 3164 or 5424
 
 
 def parse_syslog(data: bytes | str) -> SyslogMessage | None:
@@ -83,49 +70,14 @@ def _nil(value: str) -> str | None:
     return None if value == "-" else value
 
 
-class SyslogMatcher:
-    """Configured patterns -> alarm transitions."""
-
-    def __init__(self, patterns: list[SyslogPattern]) -> None:
-        self._patterns = [(p, re.compile(p.regex)) for p in patterns]
-
-    def match(self, message: SyslogMessage, *, clock: Clock) -> list[AlarmTransition]:
-        """One transition per pattern the message matches."""
-        out = []
-        for pattern, regex in self._patterns:
-            if pattern.host is not None and pattern.host != message.hostname:
-                continue
-            if regex.search(message.message) is None:
-                continue
-            out.append(
-                AlarmTransition(
-                    equipment_id=pattern.equipment,
-                    point=pattern.point,
-                    alarm_type=pattern.alarm_type,
-                    transition=Transition(pattern.transition),
-                    severity=pattern.severity,
-                    value=None,
-                    reason=f"syslog {message.hostname or '?'}: {message.message}"[:500],
-                    ts=clock.now(),
-                )
-            )
-        return out
-
-
 class SyslogReceiver:
     """Async context manager: a UDP syslog socket bound inside the running loop."""
 
     def __init__(
-        self,
-        settings: SyslogListener,
-        *,
-        on_transition: Callable[[AlarmTransition], None],
-        clock: Clock,
+        self, *, bind: str, port: int, on_message: Callable[[SyslogMessage], None]
     ) -> None:
-        self._settings = settings
-        self._matcher = SyslogMatcher(list(settings.patterns))
-        self._on_transition = on_transition
-        self._clock = clock
+        self._bind, self._port = bind, port
+        self._on_message = on_message
         self._transport: asyncio.DatagramTransport | None = None
         self.rejected = 0
         self.received = 0
@@ -140,7 +92,7 @@ class SyslogReceiver:
         loop = asyncio.get_running_loop()
         self._transport, _ = await loop.create_datagram_endpoint(
             lambda: _Protocol(self._datagram),
-            local_addr=(self._settings.bind, self._settings.port),
+            local_addr=(self._bind, self._port),
         )
         return self
 
@@ -156,8 +108,7 @@ class SyslogReceiver:
             log.warning("syslog from %s: not a syslog message (%d bytes)", addr[0], len(data))
             return
         self.received += 1
-        for transition in self._matcher.match(message, clock=self._clock):
-            self._on_transition(transition)
+        self._on_message(message)
 
 
 class _Protocol(asyncio.DatagramProtocol):

@@ -1,8 +1,11 @@
-"""SNMP trap and inform receiver (pysnmp ``ntfrcv``, v2c and v3 authPriv SHA/AES).
+"""SNMP trap and inform receiver (pysnmp ``ntfrcv``, v2c and v3 authPriv SHA/AES): only the
+protocol.
 
-A notification becomes an alarm transition through the traps section of the profile of the
-device that sent it. Everything else is rejected, counted and logged: unknown community, user
-or engine id, bad keys, undecodable datagrams, and notifications no profile maps.
+A notification that passes the protocol's checks is handed on as a ``TrapNotification``; what
+it means (which device sent it, which alarm it raises or clears) is decided in
+``agent/evaluation/traps.py`` from the traps section of the sender's profile. What the protocol
+refuses is rejected here, counted and logged: unknown community, user or engine id, bad keys,
+undecodable datagrams.
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from pysnmp.carrier.asyncio.dgram import udp
@@ -19,16 +21,11 @@ from pysnmp.entity import engine as snmp_engine
 from pysnmp.entity.rfc3413 import ntfrcv
 from pysnmp.proto.rfc1902 import OctetString
 
-from agent.events import AlarmTransition
+from agent.sensors.observations import TrapNotification
 from agent.sensors.snmp.session import require_privacy
-from clocks import Clock
-from protocol import Transition
-from siteconfig.profiles import SnmpProfile, SnmpTrap
-from siteconfig.site import SnmpDevice, TrapListener
+from siteconfig import TrapListener
 
 log = logging.getLogger(__name__)
-
-SNMP_TRAP_OID = (1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0)
 
 # pysnmp drops these silently, only bumping a counter: each one is a rejected datagram.
 _DROP_COUNTERS: tuple[tuple[str, str, str], ...] = (
@@ -47,58 +44,20 @@ _DROP_COUNTERS: tuple[tuple[str, str, str], ...] = (
 )
 
 
-@dataclass(frozen=True)
-class TrapSource:
-    """A device whose notifications are accepted, and what they mean."""
-
-    device: SnmpDevice
-    profile: SnmpProfile
-
-
-def match_trap(
-    traps: tuple[SnmpTrap, ...] | list[SnmpTrap], var_binds: list[tuple[str, str]]
-) -> SnmpTrap | None:
-    """The profile entry a notification's varbinds (dotted OID, text value) select, if any."""
-    values = dict(var_binds)
-    trap_oid = values.get(".".join(str(x) for x in SNMP_TRAP_OID))
-    for trap in traps:
-        if trap.trap_oid != trap_oid:
-            continue
-        if trap.varbind_oid is None:
-            return trap
-        wanted = trap.varbind_oid
-        if any(
-            (oid == wanted or oid.startswith(wanted + ".")) and value == trap.varbind_equals
-            for oid, value in var_binds
-        ):
-            return trap
-    return None
-
-
 class TrapReceiver:
     """Async context manager: binds the trap port inside the running event loop."""
 
     def __init__(
-        self,
-        settings: TrapListener,
-        *,
-        sources: list[TrapSource],
-        on_transition: Callable[[AlarmTransition], None],
-        clock: Clock,
+        self, settings: TrapListener, *, on_notification: Callable[[TrapNotification], None]
     ) -> None:
+        # Only the protocol's part of the settings: where to listen, communities and v3 users.
         self._settings = settings
-        self._by_host = {s.device.host: s for s in sources}
-        by_id = {s.device.id: s for s in sources}
-        for address, device_id in settings.sources.items():
-            if device_id in by_id:
-                self._by_host[address] = by_id[device_id]
-        self._on_transition = on_transition
-        self._clock = clock
+        self._on_notification = on_notification
         self._engine: snmp_engine.SnmpEngine | None = None
         self._receiver: ntfrcv.NotificationReceiver | None = None
         self._sock: socket.socket | None = None
         self.rejected = 0
-        self.accepted = 0
+        self.received = 0
 
     @property
     def port(self) -> int:
@@ -187,31 +146,11 @@ class TrapReceiver:
         cb_ctx: Any,
     ) -> None:
         _, address = engine.message_dispatcher.get_transport_info(state_reference)
-        host = str(address[0])
-        decoded = [(str(oid), value.prettyPrint()) for oid, value in var_binds]
-        source = self._by_host.get(host)
-        trap = match_trap(source.profile.traps, decoded) if source is not None else None
-        if source is None or trap is None:
-            self.rejected += 1
-            trap_oid = dict(decoded).get(".".join(str(x) for x in SNMP_TRAP_OID), "?")
-            log.warning(
-                "snmp trap from %s rejected: %s %s",
-                host,
-                "no device at this address" if source is None else "unmapped trap oid",
-                trap_oid,
-            )
-            return
-        self.accepted += 1
-        self._on_transition(
-            AlarmTransition(
-                equipment_id=source.device.id,
-                point=trap.point,
-                alarm_type=trap.alarm_type,
-                transition=Transition(trap.transition),
-                severity=trap.severity,
-                value=None,
-                reason=f"snmp trap {trap.trap_oid} from {host}"[:500],
-                ts=self._clock.now(),
+        self.received += 1
+        self._on_notification(
+            TrapNotification(
+                host=str(address[0]),
+                var_binds=tuple((str(oid), value.prettyPrint()) for oid, value in var_binds),
             )
         )
 

@@ -1,4 +1,5 @@
-"""Syslog parsing on literal RFC 3164 / 5424 lines, and the UDP receiver end to end."""
+"""Syslog parsing on literal RFC 3164 / 5424 lines, and the UDP receiver end to end (with the
+patterns' evaluation, as sensing wires them)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ import socket
 
 import pytest
 
+from agent.evaluation import SyslogEvaluator
 from agent.events import AlarmTransition
-from agent.sensors.syslog import SyslogMessage, SyslogReceiver, parse_syslog
+from agent.sensors.observations import SyslogMessage
+from agent.sensors.syslog import SyslogReceiver, parse_syslog
 from clocks import SystemClock
 from siteconfig import SyslogListener
 from tests.agent.sensors.snmp.fixtures import free_udp_port
@@ -124,7 +127,13 @@ async def test_a_datagram_to_the_receiver_raises_and_clears(
         }
     )
     got: list[AlarmTransition] = []
-    async with SyslogReceiver(settings, on_transition=got.append, clock=SystemClock()) as rx:
+    patterns, clock = SyslogEvaluator(settings.patterns), SystemClock()
+    receiver = SyslogReceiver(
+        bind=settings.bind,
+        port=settings.port,
+        on_message=lambda message: got.extend(patterns.feed(message, now=clock.now())),
+    )
+    async with receiver as rx:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
             for line in (
                 b"<189>Nov  4 09:01:02 other-host envmond: %ENVMON-2-FAN: Fan 2 FAILED",

@@ -132,6 +132,9 @@ async def test_wrong_credentials_are_a_clear_device_error(
 
 
 async def test_alarms_and_a_dead_device_through_sensing(snmpd: Snmpd) -> None:
+    """OIDs reach evaluation (an enumerated value, a threshold; the hysteresis band and the
+    delays are checked at their exact boundaries in ``tests/agent/evaluation``); snmpd gone
+    raises comm_failure, back clears it."""
     profile = ups_profile()
     dev = device(snmpd.port, V3)
     config = SiteConfig.model_validate(
@@ -154,9 +157,6 @@ async def test_alarms_and_a_dead_device_through_sensing(snmpd: Snmpd) -> None:
         snmpd.set(f"{UPS}.1.2.3.0", "8")  # 8 min left: below 10
         await until(lambda: sink.of("on_battery") == ["raised"])
         await until(lambda: sink.of("battery_autonomy_low") == ["raised"])
-        snmpd.set(f"{UPS}.1.2.3.0", "12")  # in the hysteresis band: still raised
-        await asyncio.sleep(0.3)
-        assert sink.of("battery_autonomy_low") == ["raised"]
         snmpd.set(f"{UPS}.1.4.1.0", "3")
         snmpd.set(f"{UPS}.1.2.3.0", "16")
         await until(lambda: sink.of("on_battery") == ["raised", "cleared"])

@@ -1,0 +1,115 @@
+"""What every device poller is: one task per device that owns its health."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import datetime
+
+from agent.events import SensingSink
+from agent.sensing.active import ActiveAlarms
+from clocks import Clock
+from protocol import DeviceHealth
+from siteconfig import Device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PointValue:
+    """A point's live value, for ``shelterwatch agent check``."""
+
+    device_id: str
+    point: str
+    value: float | bool | None
+    alarm_active: bool
+    at: datetime | None
+
+
+@dataclass
+class PollerHealth:
+    """How a device's polls have gone, as the heartbeat and ``agent check`` report it."""
+
+    ok: bool = False
+    last_ok: datetime | None = None
+    failures: int = 0
+    last_error: str | None = None
+    polls_ok: int = 0
+    polls_failed: int = 0
+
+    def answered(self, now: datetime) -> None:
+        """A poll that worked."""
+        self.ok, self.last_ok, self.failures, self.last_error = True, now, 0, None
+        self.polls_ok += 1
+
+    def failed(self, error: str) -> None:
+        """A poll that failed, and why."""
+        self.ok, self.failures, self.last_error = False, self.failures + 1, error[:500]
+        self.polls_failed += 1
+
+    def report(self, device_id: str) -> DeviceHealth:
+        """As the wire contract carries it."""
+        return DeviceHealth(
+            device_id=device_id,
+            ok=self.ok,
+            last_ok=self.last_ok,
+            consecutive_failures=self.failures,
+            last_error=self.last_error,
+            polls_ok=self.polls_ok,
+            polls_failed=self.polls_failed,
+        )
+
+
+class Poller(ABC):
+    """One device's task (``device-<id>``): polls, evaluates, and reports to the sink."""
+
+    def __init__(
+        self, device: Device, *, sink: SensingSink, clock: Clock, active: ActiveAlarms
+    ) -> None:
+        self.device = device
+        self.health = PollerHealth()
+        self._sink = sink
+        self._clock = clock
+        self._active = active
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def task(self) -> asyncio.Task[None]:
+        """The running task (``start`` first)."""
+        assert self._task is not None, "not started"
+        return self._task
+
+    @property
+    def polls(self) -> int:
+        """Polls done, failed ones included: grows while the poller works (the supervisor
+        watches it)."""
+        return self.health.polls_ok + self.health.polls_failed
+
+    def start(self) -> None:
+        """Start the device's task in the running loop."""
+        self._task = asyncio.create_task(self._run(), name=f"device-{self.device.id}")
+
+    async def stop(self) -> None:
+        """Cancel the task and wait for it to end."""
+        task = self._task
+        if task is None:
+            return
+        task.cancel()
+        # A poller that died has been reported (and its error logged) by the supervisor.
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+    def device_health(self) -> DeviceHealth:
+        """This device's poll health."""
+        return self.health.report(self.device.id)
+
+    @abstractmethod
+    def live_values(self) -> list[PointValue]:
+        """Each point's last value."""
+
+    @abstractmethod
+    async def _run(self) -> None:
+        """The task: polls until cancelled."""
