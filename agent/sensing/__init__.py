@@ -3,7 +3,7 @@ to the sink.
 
 - ``service``: ``SensingService``, what the agent runtime runs (start, hot reload, health,
   live values, and the hooks of the task supervisor: each poller's progress, one restart);
-- ``poller``: what every poller is (its task, its health);
+- ``poller``: what every poller is (its task, its health, a stop that always ends);
 - ``gpio``, ``modbus``, ``snmp``: one poller per device kind (``measured``: what the Modbus
   and SNMP pollers share: retries, timeout, backoff, communication failure);
 - ``listeners``: SNMP traps and syslog;

@@ -70,7 +70,7 @@ class GpioPoller(Poller):
             log.error("device %s: %s", device.id, self.health.last_error)
             raise
         try:
-            while True:
+            while not self._stopping:
                 levels = reader.read()
                 now, mono = self._clock.now(), self._clock.monotonic()
                 self.health.answered(now)

@@ -105,10 +105,12 @@ class MeasuredPoller(Poller):
             failures_to_raise=device.comm_failure_after,
             alarm_active=(device.id, COMM_POINT, COMM_ALARM) in self._active,
         )
-        while True:
+        while not self._stopping:
             try:
                 reading = await self._read_with_retries(reader, timeout_s)
             except DeviceError as err:
+                if self._stopping:
+                    break  # a stop the driver turned into a failure is no failed poll
                 self.health.failed(str(err))
                 log.warning("device %s: %s (%d in a row)", device.id, err, self.health.failures)
                 self._emit(comm.failed(reason=str(err), now=self._clock.now()))

@@ -1,9 +1,9 @@
-"""What every device poller is: one task per device that owns its health."""
+"""What every device poller is: one task per device that owns its health, and a stop that
+always ends."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -16,6 +16,12 @@ from protocol import DeviceHealth
 from siteconfig import Device
 
 log = logging.getLogger(__name__)
+
+# A stopped poller ends within this long, or is left behind (and logged) so that the agent
+# still stops: a reload, a restart by the supervisor or SIGTERM never waits on a driver.
+STOP_WITHIN_S = 5.0
+# A stop cancels its poller again this often: a driver may swallow a cancellation.
+_RECANCEL_S = 0.1
 
 
 @dataclass
@@ -75,6 +81,9 @@ class Poller(ABC):
         self._clock = clock
         self._active = active
         self._task: asyncio.Task[None] | None = None
+        # Set by ``stop``; each poll loop looks at it every turn, so that a cancellation a
+        # driver swallowed still ends the loop.
+        self._stopping = False
 
     @property
     def task(self) -> asyncio.Task[None]:
@@ -92,15 +101,37 @@ class Poller(ABC):
         """Start the device's task in the running loop."""
         self._task = asyncio.create_task(self._run(), name=f"device-{self.device.id}")
 
-    async def stop(self) -> None:
-        """Cancel the task and wait for it to end."""
+    async def stop(self, *, within_s: float = STOP_WITHIN_S) -> bool:
+        """Cancel the task and wait for it to end, ``within_s`` at most; True once it ended.
+
+        The task is cancelled again until it ends: pymodbus connects through
+        ``asyncio.wait_for``, which on Python 3.11 returns the connect's outcome when the
+        cancellation arrives in the same turn of the loop as a failed connect; pymodbus then
+        says "not connected" and the cancellation is lost (the agent used to hang on SIGTERM
+        once its broker, a Modbus TCP device and an RTU line had all gone).
+        """
+        self._stopping = True
         task = self._task
         if task is None:
-            return
-        task.cancel()
-        # A poller that died has been reported (and its error logged) by the supervisor.
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+            return True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within_s
+        while not task.done():
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                log.error(
+                    "device %s: its poller is still running %.1f s after its stop: left behind",
+                    self.device.id,
+                    within_s,
+                )
+                return False
+            task.cancel()
+            await asyncio.wait({task}, timeout=min(_RECANCEL_S, remaining))
+        if not task.cancelled():
+            # Retrieved, not raised: a poller that died was reported (and its error logged)
+            # by the supervisor.
+            task.exception()
+        return True
 
     def device_health(self) -> DeviceHealth:
         """This device's poll health."""
