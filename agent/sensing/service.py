@@ -8,7 +8,7 @@ import logging
 from collections.abc import Sequence
 
 from agent.events import SensingSink
-from agent.sensing.active import ActiveAlarms
+from agent.sensing.active import ActiveAlarms, TrackingSink
 from agent.sensing.gpio import GpioPoller
 from agent.sensing.listeners import Listeners
 from agent.sensing.modbus import ModbusPoller
@@ -44,7 +44,7 @@ class SensingService:
         self._config = config
         self._clock = clock
         self._active = ActiveAlarms(initial_alarms)
-        self._sink = sink
+        self._sink = TrackingSink(sink, self._active)
         self._pollers: dict[str, Poller] = {}
         self._listeners: Listeners | None = None
         self._traps_rejected_before = 0

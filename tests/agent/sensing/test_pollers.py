@@ -1,9 +1,11 @@
 """The pollers: health, retries, backoff and the communication-failure alarm of a measured
-device (with a scripted driver), GPIO contacts on gpiozero's mock pins, and an alarm active at
-start cleared by a normal value (a real Modbus server)."""
+device (with a scripted driver), GPIO contacts on gpiozero's mock pins, and a poller restarted
+by the supervisor or a reload that starts from the alarms raised before it (a real Modbus
+server)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -202,6 +204,24 @@ def _env_site(port: int, *, poll_s: float = 0.05) -> SiteConfig:
             "profiles": {profile.name: quick.model_dump()},
         }
     )
+
+
+async def test_a_restarted_poller_clears_the_alarm_it_raised_before_its_restart(
+    server: ModbusServer,
+) -> None:
+    sink = RecordingSink()
+    async with SensingService(config=_env_site(server.port), sink=sink, clock=SystemClock()) as s:
+        server.data_bank.set_holding_registers(0, [360])  # 36.0 degC
+        await until(lambda: sink.of("temp_high") == ["raised"])
+        await until(
+            lambda: any(v.point == "temperature" and v.alarm_active for v in s.live_values())
+        )
+        await s.restart_device("env-1")  # as the supervisor does with a hung poller
+        await s.reload(_env_site(server.port, poll_s=0.06))  # a changed device restarts too
+        server.data_bank.set_holding_registers(0, [210])
+        await until(lambda: sink.of("temp_high") == ["raised", "cleared"])
+        await asyncio.sleep(0)
+        assert not any(v.alarm_active for v in s.live_values())
 
 
 async def test_an_alarm_the_outbox_holds_as_active_clears_on_a_normal_value(
