@@ -279,16 +279,12 @@ class Outbox:
             if not self._volatile.admits():
                 self._lose(f"state event {name}")
                 return None
-            event = StateEvent(
-                agent_id=self.agent_id,
-                stream_id=self._volatile.stream_id,
-                seq=self._volatile.next_seq,
-                ts=self._clock.now(),
-                clock_synced=clock_synced,
-                clock_offset_s=self._clock_offset(),
-                site_id=self.site_id,
+            event = self._state_message(
                 name=name,
                 detail=detail,
+                stream_id=self._volatile.stream_id,
+                seq=self._volatile.next_seq,
+                synced=clock_synced,
             )
             self._volatile.keep(
                 encode(event),
@@ -593,22 +589,8 @@ class Outbox:
         if not self._volatile.admits(reserved=reserved):
             self._lose(f"alarm {t.alarm_type} {t.transition.value} on {t.equipment_id}")
             return None
-        event = AlarmEvent(
-            agent_id=self.agent_id,
-            stream_id=self._volatile.stream_id,
-            seq=self._volatile.next_seq,
-            ts=t.ts,
-            clock_synced=clock_synced,
-            clock_offset_s=self._clock_offset(),
-            site_id=self.site_id,
-            equipment_id=t.equipment_id,
-            point=t.point,
-            alarm_type=t.alarm_type,
-            transition=t.transition,
-            severity=t.severity,
-            value=_finite_or_none(t.value),
-            reason=t.reason,
-            test=t.test,
+        event = self._alarm_event(
+            t, stream_id=self._volatile.stream_id, seq=self._volatile.next_seq, synced=clock_synced
         )
         self._volatile.keep(
             encode(event),
@@ -909,12 +891,21 @@ class Outbox:
 
     def _store_alarm(self, t: AlarmTransition, clock_synced: bool) -> AlarmEvent:
         seq = self._next("event_seq")
-        event = AlarmEvent(
+        event = self._alarm_event(t, stream_id=self.stream_id, seq=seq, synced=clock_synced)
+        self._insert_event(seq, "alarm", encode(event))
+        self._update_state(t)
+        return event
+
+    def _alarm_event(
+        self, t: AlarmTransition, *, stream_id: str, seq: int, synced: bool
+    ) -> AlarmEvent:
+        """An alarm transition as the wire carries it, on the outbox's or the volatile stream."""
+        return AlarmEvent(
             agent_id=self.agent_id,
-            stream_id=self.stream_id,
+            stream_id=stream_id,
             seq=seq,
             ts=t.ts,
-            clock_synced=clock_synced,
+            clock_synced=synced,
             clock_offset_s=self._clock_offset(),
             site_id=self.site_id,
             equipment_id=t.equipment_id,
@@ -926,9 +917,6 @@ class Outbox:
             reason=t.reason,
             test=t.test,
         )
-        self._insert_event(seq, "alarm", encode(event))
-        self._update_state(t)
-        return event
 
     def _insert_event(self, seq: int, kind: str, payload: bytes) -> None:
         self._db.execute(
@@ -942,19 +930,27 @@ class Outbox:
         self, *, name: str, detail: dict[str, object], clock_synced: bool
     ) -> StateEvent:
         seq = self._next("event_seq")
-        event = StateEvent(
+        event = self._state_message(
+            name=name, detail=detail, stream_id=self.stream_id, seq=seq, synced=clock_synced
+        )
+        self._insert_event(seq, "state", encode(event))
+        return event
+
+    def _state_message(
+        self, *, name: str, detail: dict[str, object], stream_id: str, seq: int, synced: bool
+    ) -> StateEvent:
+        """A state event of the agent as the wire carries it, on either stream."""
+        return StateEvent(
             agent_id=self.agent_id,
-            stream_id=self.stream_id,
+            stream_id=stream_id,
             seq=seq,
             ts=self._clock.now(),
-            clock_synced=clock_synced,
+            clock_synced=synced,
             clock_offset_s=self._clock_offset(),
             site_id=self.site_id,
             name=name,
             detail=detail,
         )
-        self._insert_event(seq, "state", encode(event))
-        return event
 
     def _update_state(self, t: AlarmTransition) -> None:
         key = (t.equipment_id, t.point, t.alarm_type)
