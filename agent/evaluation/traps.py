@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agent.events import AlarmTransition
-from agent.sensors.observations import TrapNotification
+from agent.sensors.observations import SNMP_TRAP_OID, TrapNotification
 from protocol import Transition
 from siteconfig import SnmpDevice, SnmpProfile, SnmpTrap
 
@@ -30,7 +30,7 @@ class Unmapped:
 
 def match_trap(traps: Sequence[SnmpTrap], var_binds: Sequence[tuple[str, str]]) -> SnmpTrap | None:
     """The profile entry a notification's varbinds (dotted OID, text value) select, if any."""
-    trap_oid = TrapNotification(host="", var_binds=tuple(var_binds)).trap_oid
+    trap_oid = dict(var_binds).get(SNMP_TRAP_OID)
     for trap in traps:
         if trap.trap_oid != trap_oid:
             continue
