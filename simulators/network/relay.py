@@ -294,10 +294,14 @@ class LinkRelay:
             # asyncio hands out a TransportSocket, which still sets options.
             sock = writer.get_extra_info("socket")
             if sock is not None:
-                # RST rather than FIN: a rebooted router does not say goodbye.
-                sock.setsockopt(
-                    socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00"
-                )
+                # RST rather than FIN: a rebooted router does not say goodbye. A transport
+                # already closing has let go of its socket (EBADF): it is gone already.
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(
+                        socket.SOL_SOCKET,
+                        socket.SO_LINGER,
+                        b"\x01\x00\x00\x00\x00\x00\x00\x00",
+                    )
             writer.close()
         self._writers.clear()
 
