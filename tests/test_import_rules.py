@@ -72,7 +72,6 @@ cycle feed -> alarms
 cycle feed -> api
 cycle ingest -> alarms
 cycle ingest -> sites
-cycle ingest -> telemetry
 cycle inspections -> access
 cycle inspections -> alarms
 cycle inspections -> api
@@ -98,15 +97,12 @@ cycle reports -> alarms
 cycle reports -> api
 cycle reports -> problems
 cycle reports -> sites
-cycle reports -> telemetry
 cycle reports -> tickets
 cycle sites -> access
 cycle sites -> alarms
 cycle sites -> api
 cycle sites -> feed
-cycle sites -> telemetry
 cycle sites -> tickets
-cycle telemetry -> ingest
 cycle tickets -> access
 cycle tickets -> alarms
 cycle tickets -> api

@@ -30,23 +30,6 @@ class InboundEvent(Base):
     applied: Mapped[bool] = mapped_column(default=False)
 
 
-class TelemetryBatch(Base):
-    """The key of a stored telemetry message, so a re-send stores nothing twice."""
-
-    __tablename__ = "telemetry_batches"
-    __table_args__ = (
-        UniqueConstraint("agent_id", "stream_id", "seq", name="uq_telemetry_batch"),
-        # Keys are pruned with the raw samples they stood for (``collector.telemetry``).
-        Index("ix_telemetry_batches_received_at", "received_at"),
-    )
-
-    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    agent_id: Mapped[str] = mapped_column(String(64))
-    stream_id: Mapped[str] = mapped_column(String(32))
-    seq: Mapped[int] = mapped_column(BigInteger)
-    received_at: Mapped[datetime]
-
-
 class StreamState(Base):
     """Per (agent, stream): how far events have been applied; the per-stream lock row."""
 

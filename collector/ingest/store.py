@@ -27,10 +27,10 @@ from collector.ingest.admission import (
     topic_agent,
 )
 from collector.ingest.eventtime import correction, event_time, shifted
-from collector.ingest.models import InboundEvent, StreamState, TelemetryBatch
+from collector.ingest.models import InboundEvent, StreamState
 from collector.sites.models import Agent, Equipment
 from collector.storage.upsert import dialect_insert, insert_ignore
-from collector.telemetry.models import TelemetrySample
+from collector.telemetry.models import TelemetryBatch, TelemetrySample
 from protocol import (
     MAX_PAYLOAD_BYTES,
     AgentMessage,

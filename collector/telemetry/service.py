@@ -9,9 +9,13 @@ from typing import Any
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 
-from collector.ingest.models import TelemetryBatch
 from collector.storage.upsert import dialect_insert
-from collector.telemetry.models import RollupWatermark, TelemetryHourly, TelemetrySample
+from collector.telemetry.models import (
+    RollupWatermark,
+    TelemetryBatch,
+    TelemetryHourly,
+    TelemetrySample,
+)
 
 DEFAULT_RETENTION = timedelta(days=30)
 

@@ -9,8 +9,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.ingest.models import TelemetryBatch
-from collector.telemetry.models import TelemetryHourly, TelemetrySample
+from collector.telemetry.models import TelemetryBatch, TelemetryHourly, TelemetrySample
 from collector.telemetry.service import rollup_and_prune, series
 
 
