@@ -28,7 +28,7 @@ from sqlalchemy import insert
 
 from benchmarks._machine import print_machine
 from collector.alarms.models import Alarm
-from collector.sites.models import Site
+from collector.inventory.models import Site
 from collector.storage import make_engine
 from collector.storage.schema import create_schema
 from collector.tickets.models import Ticket, TicketClockEvent, TicketOperation

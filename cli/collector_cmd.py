@@ -174,8 +174,8 @@ def host_port(value: str, *, what: str) -> tuple[str, int]:
 def _check_data(settings: Any) -> None:
     """Every data and inventory file, checked before anything starts: one line, exit 2."""
     from collector.datadir import DataError
+    from collector.inventory.files import InventoryError
     from collector.process import check_collector_data
-    from collector.sites.inventory import InventoryError
 
     for option, folder in (("--data", settings.data_dir), ("--inventory", settings.inventory_dir)):
         if folder is not None and not folder.is_dir():
@@ -265,8 +265,8 @@ def _create_token(args: argparse.Namespace) -> int:
     from sqlalchemy.exc import IntegrityError
 
     from clocks import SystemClock
-    from collector.api.auth import UserRefused, create_user
-    from collector.api.deps import Role
+    from collector.identity.access import Role
+    from collector.identity.tokens import UserRefused, create_user
     from collector.process import prepare_database
 
     if args.role == "client" and not args.client_id:
@@ -304,7 +304,7 @@ def _create_token(args: argparse.Namespace) -> int:
 
 def _enrol_agent(args: argparse.Namespace) -> int:
     from collector.enrolment import BrokerAccess, EnrolmentError, SiteSkeleton, enrol_agent
-    from collector.sites.inventory import InventoryError, SiteEntry, check_binding
+    from collector.inventory.files import InventoryError, SiteEntry, check_binding
 
     host, port = host_port(args.broker, what="--broker")
     admin_host, admin_port = host_port(args.admin_broker, what="--admin-broker")
@@ -356,7 +356,7 @@ def _enrol_agent(args: argparse.Namespace) -> int:
 
 
 def _record_binding(directory: Path, *, agent_id: str, site: Any) -> Path:
-    from collector.sites.inventory import InventoryError, record_enrolment
+    from collector.inventory.files import InventoryError, record_enrolment
 
     try:
         return record_enrolment(directory, agent_id=agent_id, site=site)

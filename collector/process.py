@@ -20,16 +20,16 @@ from clocks import Clock, jumped_within
 from collector import datadir
 from collector.alarms import AlarmEngine
 from collector.alarms.rules import load_rules
-from collector.api.app import create_app
+from collector.app import create_app
 from collector.ingest import IngestService
 from collector.ingest.store import BatchStore
 from collector.inspections.service import load_checklist
+from collector.inventory.files import load_inventory, read_inventory
 from collector.listeners import alarm_listeners
 from collector.notifications.settings import load_notification_settings
 from collector.revisions.service import record_file_revisions
 from collector.scheduler import Scheduler
 from collector.settings import CollectorSettings
-from collector.sites.inventory import load_inventory, read_inventory
 from collector.sla.contracts import load_contracts
 from collector.storage import make_engine, make_session_factory
 from collector.storage.locks import lock

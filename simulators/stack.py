@@ -142,8 +142,8 @@ class Stack:
     def create_token(self, *, name: str, role: str, client_id: str | None = None) -> str:
         """Create an API user in the collector database and return its token."""
         from clocks import SystemClock
-        from collector.api.auth import create_user
-        from collector.api.deps import Role
+        from collector.identity.access import Role
+        from collector.identity.tokens import create_user
         from collector.process import prepare_database
 
         factory = prepare_database(self.db_url)
@@ -332,8 +332,8 @@ def enrol_in(session: Session, bindings: Mapping[str, str]) -> None:
     or an NRO when the id says so)."""
     from sqlalchemy import select
 
-    from collector.sites.inventory import bind_agents
-    from collector.sites.models import Site
+    from collector.inventory.files import bind_agents
+    from collector.inventory.models import Site
 
     known = set(session.scalars(select(Site.site_id)))
     for site_id in sorted(set(bindings.values()) - known):

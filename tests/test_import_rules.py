@@ -11,7 +11,7 @@ Every ``import`` counts wherever it is written: at module level, inside a functi
   ``siteconfig``, and the real agent runs as a process of its own;
 - the collector's feature folders (its sub-packages) import each other without a cycle, at
   any length: an edge lying on a cycle is a violation. The collector's top-level modules
-  (``collector/access.py``...) are nodes of that graph too, so that moving a module up out of
+  (``collector/listeners.py``...) are nodes of that graph too, so that moving a module up out of
   its folder does not hide a cycle through it;
 - domain modules do not import FastAPI (or Starlette): domain is every module of a collector
   feature folder but ``routes.py``, ``*_routes.py`` and the ``collector/api/`` folder;
@@ -48,68 +48,20 @@ SHARED = ("protocol", "siteconfig", "clocks")
 # a cycle of their graph).
 KNOWN = """
 # The collector's folder graph: every edge on a cycle.
-cycle access -> sites
-cycle access -> tickets
-cycle alarms -> access
-cycle alarms -> api
 cycle alarms -> inspections
 cycle alarms -> maintenance
-cycle alarms -> sites
 cycle alarms -> tickets
-cycle api -> access
-cycle api -> alarms
-cycle api -> feed
-cycle api -> ingest
-cycle api -> inspections
-cycle api -> listeners
-cycle api -> maintenance
-cycle api -> problems
-cycle api -> reports
-cycle api -> sites
-cycle api -> tickets
-cycle feed -> access
 cycle feed -> alarms
-cycle feed -> api
-cycle ingest -> alarms
-cycle ingest -> sites
-cycle inspections -> access
 cycle inspections -> alarms
-cycle inspections -> api
-cycle inspections -> sites
-cycle listeners -> alarms
-cycle listeners -> feed
-cycle listeners -> inspections
-cycle listeners -> tickets
-cycle maintenance -> access
 cycle maintenance -> alarms
-cycle maintenance -> api
 cycle maintenance -> feed
-cycle maintenance -> sites
 cycle maintenance -> tickets
-cycle notifications -> sites
-cycle problems -> access
 cycle problems -> alarms
-cycle problems -> api
 cycle problems -> feed
 cycle problems -> tickets
-cycle reports -> access
-cycle reports -> alarms
-cycle reports -> api
-cycle reports -> problems
-cycle reports -> sites
-cycle reports -> tickets
-cycle sites -> access
-cycle sites -> alarms
-cycle sites -> api
-cycle sites -> feed
-cycle sites -> tickets
-cycle tickets -> access
 cycle tickets -> alarms
-cycle tickets -> api
 cycle tickets -> feed
-cycle tickets -> notifications
 cycle tickets -> problems
-cycle tickets -> sites
 """
 
 
@@ -205,15 +157,16 @@ def _top(dotted: str) -> str:
 
 
 def _is_domain(root: Path, module: str) -> bool:
-    """A module of a collector feature folder (its ``__init__`` included) but its routes and
-    ``collector/api/``."""
+    """A module of a collector feature folder (its ``__init__`` included) but its routes, its
+    route dependencies (``deps``) and ``collector/api/``."""
     parts = module.split(".")
     if len(parts) < 2 or parts[0] != "collector" or parts[1] == "api":
         return False
     if not _is_package(root, ".".join(parts[:2])):
         return False
     leaf = parts[-1]
-    return not (leaf == "routes" or leaf.endswith("_routes"))
+    # Routes and the route dependencies a feature offers the others (``deps``) are the web layer.
+    return not (leaf in ("routes", "deps") or leaf.endswith("_routes"))
 
 
 def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
@@ -231,7 +184,7 @@ def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
 def _node(root: Path, dotted: str) -> str | None:
     """The node of the collector's folder graph a module belongs to: its feature folder
     (``collector.tickets.service`` -> ``tickets``), or the collector's top-level module itself
-    (``collector.access`` -> ``access``: a cycle through a module moved up is still a cycle)."""
+    (``collector.listeners`` -> ``listeners``: a cycle through a module moved up is a cycle)."""
     parts = dotted.split(".")
     if len(parts) < 2 or parts[0] != "collector":
         return None

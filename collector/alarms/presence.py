@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from collector.alarms.engine import AGENT_EQUIPMENT, UNREACHABLE_TYPE, AlarmEngine
 from collector.alarms.models import Alarm
-from collector.sites.models import Agent
+from collector.inventory.models import Agent
 
 
 def check_presence(

@@ -6,10 +6,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from collector.access import Action
 from collector.alarms import service
 from collector.alarms.schemas import AlarmPage, AlarmRead
-from collector.api.deps import CurrentPrincipal, DbSession, requires
+from collector.api.deps import DbSession
+from collector.identity.access import Action
+from collector.identity.deps import CurrentPrincipal, requires
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from collector.access import Principal, site_scope
 from collector.alarms.models import Alarm
+from collector.identity.access import Principal
+from collector.identity.scope import site_scope
 
 SEVERITY_RANK = {"critical": 0, "major": 1, "minor": 2, "warning": 3}
 

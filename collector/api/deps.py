@@ -1,32 +1,18 @@
-"""Annotated dependencies shared by every route: the DB session, the clock, the caller, and the
-permission each route needs."""
+"""Annotated dependencies shared by every route: the DB session, the clock, the ``If-Match``
+precondition. The caller and the permission a route needs are ``collector.identity.deps``."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock
-from collector.access import Action, Principal, Role, require
-from collector.api.auth import current_principal
 
-__all__ = [
-    "AppClock",
-    "CurrentPrincipal",
-    "DbSession",
-    "IfMatchVersion",
-    "Permit",
-    "Principal",
-    "Role",
-    "get_clock",
-    "get_db",
-    "requires",
-]
+__all__ = ["AppClock", "DbSession", "IfMatchVersion", "get_clock", "get_db"]
 
 # Row ids and versions are 64-bit signed integers in both databases.
 MAX_ID = 2**63 - 1
@@ -47,27 +33,6 @@ def get_clock(request: Request) -> Clock:
 
 DbSession = Annotated[Session, Depends(get_db)]
 AppClock = Annotated[Clock, Depends(get_clock)]
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-
-
-@dataclass(frozen=True, slots=True)
-class Permit:
-    """The route dependency that checks the caller's role against the permission table.
-
-    It runs before the body is looked at: a role without the right gets 403 whatever it sends.
-    """
-
-    action: Action
-
-    def __call__(self, principal: CurrentPrincipal) -> None:
-        require(principal, self.action)
-
-
-def requires(action: Action) -> Any:
-    """``dependencies=[requires(Action.X)]``: the one permission a route needs."""
-    return Depends(Permit(action))
-
-
 _ETAG = re.compile(r'"([0-9]{1,19})"')
 
 

@@ -12,9 +12,10 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy.orm import Session, sessionmaker
 
-from collector.access import Action, Principal
-from collector.api.deps import MAX_ID, CurrentPrincipal, requires
+from collector.api.deps import MAX_ID
 from collector.feed import service
+from collector.identity.access import Action, Principal
+from collector.identity.deps import CurrentPrincipal, requires
 
 router = APIRouter(prefix="/api/v1", tags=["stream"])
 

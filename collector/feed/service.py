@@ -9,10 +9,11 @@ from typing import Any, cast
 from sqlalchemy import Table, delete, event, insert, or_, select
 from sqlalchemy.orm import Session
 
-from collector.access import Principal, client_site_ids
 from collector.alarms.listener import AlarmChange
 from collector.alarms.models import Alarm
 from collector.feed.models import ChangeEvent
+from collector.identity.access import Principal
+from collector.identity.scope import client_site_ids
 from collector.storage import tx_cache
 
 RETENTION = timedelta(days=1)

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from collector.alarms import AlarmEngine
 from collector.alarms.engine import AGENT_EQUIPMENT, COLLECTOR_ALARM_TYPES, MISBEHAVING_TYPE
 from collector.ingest.models import DeadLetter, DeadLetterTotal
-from collector.sites.models import UnenrolledAgent
+from collector.inventory.models import UnenrolledAgent
 from collector.storage.upsert import dialect_insert
 from protocol import MAX_PAYLOAD_BYTES, AgentMessage, AlarmEvent, BirthMessage, parse_topic
 

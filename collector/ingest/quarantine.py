@@ -22,7 +22,7 @@ from collector.alarms import AlarmEngine
 from collector.alarms.engine import QUARANTINED_TYPE
 from collector.ingest.admission import CONDUCT_POINT
 from collector.ingest.models import InboundEvent, StreamIntervention, StreamState
-from collector.sites.models import Agent
+from collector.inventory.models import Agent
 from collector.storage.upsert import insert_ignore
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from collector.ingest.admission import (
 )
 from collector.ingest.eventtime import correction, event_time, shifted
 from collector.ingest.models import InboundEvent, StreamState
-from collector.sites.models import Agent, Equipment
+from collector.inventory.models import Agent, Equipment
 from collector.storage.upsert import dialect_insert, insert_ignore
 from collector.telemetry.models import TelemetryBatch, TelemetrySample
 from protocol import (

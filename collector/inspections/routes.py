@@ -10,11 +10,12 @@ from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from collector.access import Action, client_site_ids
-from collector.api.deps import AppClock, CurrentPrincipal, DbSession, requires
+from collector.api.deps import AppClock, DbSession
+from collector.identity.access import Action
+from collector.identity.deps import CurrentPrincipal, requires
+from collector.identity.scope import client_site_ids, visible_site
 from collector.inspections import service
 from collector.inspections.models import Inspection
-from collector.sites.service import visible_site
 
 # A row id: SQLite and PostgreSQL hold 64-bit integers; a larger one is no inspection at all.
 InspectionId = Annotated[int, PathParam(ge=1, le=2**63 - 1)]

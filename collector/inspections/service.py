@@ -18,12 +18,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from collector.access import Action, Principal, require
 from collector.alarms.listener import AlarmChange
 from collector.alarms.models import Alarm
 from collector.datadir import INSPECTION_CHECKLIST, data_path, load_yaml
+from collector.identity.access import Action, Principal, require
 from collector.inspections.models import Inspection
-from collector.sites.models import Site
+from collector.inventory.models import Site
 
 MAX_DURATION = timedelta(hours=12)
 

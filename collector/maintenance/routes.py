@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
-from collector.access import Action
-from collector.api.deps import AppClock, CurrentPrincipal, DbSession, requires
+from collector.api.deps import AppClock, DbSession
 from collector.feed import service as feed
+from collector.identity.access import Action
+from collector.identity.deps import CurrentPrincipal, requires
+from collector.inventory.models import Site
 from collector.maintenance import service
 from collector.maintenance.schemas import MaintenanceCreate, MaintenanceRead
-from collector.sites.models import Site
 
 router = APIRouter(prefix="/api/v1/maintenance", tags=["maintenance"])
 

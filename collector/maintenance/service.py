@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from collector.access import Principal, site_scope
+from collector.identity.access import Principal
+from collector.identity.scope import site_scope
 from collector.maintenance.models import MaintenanceWindow
 from collector.sla.calendar import WorkingHours
 from collector.tickets import contract_changes

@@ -20,10 +20,10 @@ import httpx
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from collector.inventory.models import Client, Service
+from collector.notifications.duty import on_duty
 from collector.notifications.models import Notification
 from collector.notifications.settings import NotificationSettings, load_notification_settings
-from collector.sites.escalation import on_duty
-from collector.sites.models import Client, Service
 from collector.storage import tx_cache
 from collector.storage.upsert import insert_ignore
 

@@ -8,8 +8,9 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from collector.access import Action
-from collector.api.deps import AppClock, CurrentPrincipal, DbSession, requires
+from collector.api.deps import AppClock, DbSession
+from collector.identity.access import Action
+from collector.identity.deps import CurrentPrincipal, requires
 from collector.problems import service
 from collector.problems.models import Problem
 

@@ -8,11 +8,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from collector.access import Action, Principal, client_site_ids, require
 from collector.alarms.listener import AlarmChange
 from collector.alarms.models import Alarm, AlarmHistory
 from collector.alarms.rules import load_rules
 from collector.feed import service as feed
+from collector.identity.access import Action, Principal, require
+from collector.identity.scope import client_site_ids
 from collector.problems.models import Problem, ProblemTicket
 from collector.tickets.models import Ticket
 

@@ -10,9 +10,10 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from collector.access import Principal, site_scope
 from collector.alarms.models import Alarm
-from collector.sites.models import Agent, Equipment
+from collector.identity.access import Principal
+from collector.identity.scope import site_scope
+from collector.inventory.models import Agent, Equipment
 from collector.telemetry.models import TelemetrySample
 from collector.tickets.models import Ticket
 from collector.tickets.queries import ticket_scope

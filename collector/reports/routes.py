@@ -10,10 +10,11 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from pydantic import AwareDatetime
 
-from collector.access import Action
-from collector.api.deps import AppClock, CurrentPrincipal, DbSession, requires
+from collector.api.deps import AppClock, DbSession
+from collector.identity.access import Action
+from collector.identity.deps import CurrentPrincipal, requires
+from collector.identity.scope import visible_site
 from collector.reports import operations, service
-from collector.sites.service import visible_site
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 

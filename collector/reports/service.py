@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from collector.access import client_site_ids
 from collector.alarms.models import Alarm
+from collector.identity.scope import client_site_ids
+from collector.inventory.models import Client
 from collector.problems.models import Problem
-from collector.sites.models import Client
 from collector.tickets.models import Ticket
 from collector.tickets.sla import sla_view
 

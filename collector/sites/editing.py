@@ -14,25 +14,14 @@ from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from collector.access import Action, Principal, require
 from collector.alarms.models import Alarm
 from collector.feed import service as feed
-from collector.sites.inventory import ClientEntry, EquipmentEntry, ServiceEntry, SiteEntry
-from collector.sites.models import Agent, Client, Equipment, Service, Site
+from collector.identity.access import Action, Principal, require
+from collector.inventory.errors import InventoryConflict, InventoryInvalid, InventoryNotFound
+from collector.inventory.files import ClientEntry, EquipmentEntry, ServiceEntry, SiteEntry
+from collector.inventory.models import Agent, Client, Equipment, Service, Site
 from collector.tickets.lifecycle import OPEN_STATES
 from collector.tickets.models import Ticket
-
-
-class InventoryNotFound(LookupError):
-    """No such site, equipment, client or service."""
-
-
-class InventoryConflict(ValueError):
-    """The change collides with what exists (a duplicate, or live data in the way)."""
-
-
-class InventoryInvalid(ValueError):
-    """The change names something inconsistent (a PM's parent that is not an NRO, ...)."""
 
 
 def _noc_only(principal: Principal) -> None:

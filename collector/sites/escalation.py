@@ -4,17 +4,15 @@ NOC through the API; a client reads its own."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from collector.access import Action, Principal, require
-from collector.sites.editing import InventoryNotFound
-from collector.sites.models import Client, EscalationContact
-from collector.sla.calendar import calendar_from_spec
+from collector.identity.access import Action, Principal, require
+from collector.inventory.errors import InventoryNotFound
+from collector.inventory.models import Client, EscalationContact
 
 MAX_LEVEL = 3
 
@@ -68,22 +66,6 @@ def replace_matrix(
         session.add(EscalationContact(client_id=client_id, **entry.model_dump()))
     session.flush()
     return read_matrix(session, client_id=client_id, principal=principal)
-
-
-def on_duty(
-    session: Session, *, client_id: str, level: int, now: datetime
-) -> list[EscalationContact]:
-    """The contacts of a level whose hours are open at ``now``."""
-    rows = session.scalars(
-        select(EscalationContact)
-        .where(EscalationContact.client_id == client_id, EscalationContact.level == level)
-        .order_by(EscalationContact.id)
-    )
-    return [r for r in rows if _open(r.hours, now)]
-
-
-def _open(hours: str, now: datetime) -> bool:
-    return calendar_from_spec(hours).working_seconds(now, now + timedelta(seconds=1)) > 0
 
 
 def _visible_client(session: Session, *, client_id: str, principal: Principal) -> Client:

@@ -11,16 +11,17 @@ from typing import Annotated
 from fastapi import APIRouter, Response
 from fastapi import Path as PathParam
 
-from collector.access import Action
-from collector.api.deps import AppClock, CurrentPrincipal, DbSession, requires
-from collector.sites import editing, escalation
-from collector.sites.escalation import EscalationMatrix
-from collector.sites.inventory import (
+from collector.api.deps import AppClock, DbSession
+from collector.identity.access import Action
+from collector.identity.deps import CurrentPrincipal, requires
+from collector.inventory.files import (
     CLIENT_ID_PATTERN,
     ClientDetails,
     ClientEntry,
     ServiceEntry,
 )
+from collector.sites import editing, escalation
+from collector.sites.escalation import EscalationMatrix
 from collector.sites.schemas import (
     AgentSummary,
     ClientRead,

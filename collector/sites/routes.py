@@ -10,11 +10,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Response
 from fastapi import Path as PathParam
 
-from collector.access import Action
-from collector.api.deps import AppClock, CurrentPrincipal, DbSession, requires
+from collector.api.deps import AppClock, DbSession
+from collector.identity.access import Action
+from collector.identity.deps import CurrentPrincipal, requires
+from collector.identity.scope import visible_site
+from collector.inventory.errors import InventoryConflict, InventoryInvalid, InventoryNotFound
+from collector.inventory.files import IDENT_PATTERN, EquipmentDetails, EquipmentEntry, SiteEntry
 from collector.sites import editing, service
-from collector.sites.editing import InventoryConflict, InventoryInvalid, InventoryNotFound
-from collector.sites.inventory import IDENT_PATTERN, EquipmentDetails, EquipmentEntry, SiteEntry
 from collector.sites.schemas import (
     AgentRead,
     EquipmentRead,
@@ -130,7 +132,7 @@ def delete_site(
 )
 def list_equipment(site_id: str, db: DbSession, principal: CurrentPrincipal) -> list[EquipmentRead]:
     """A site's equipment with its poll health and open alarms."""
-    service.visible_site(db, principal=principal, site_id=site_id)
+    visible_site(db, principal=principal, site_id=site_id)
     return service.equipment_of(db, site_id=site_id)
 
 
@@ -191,7 +193,7 @@ def telemetry(
     resolution: Literal["raw", "hourly"] = "raw",
 ) -> list[SeriesPoint]:
     """A point's series over the last ``hours`` (raw samples or hourly aggregates)."""
-    service.visible_site(db, principal=principal, site_id=site_id)
+    visible_site(db, principal=principal, site_id=site_id)
     now = clock.now()
     points = series(
         db,
@@ -213,7 +215,7 @@ def telemetry(
 )
 def site_agent(site_id: str, db: DbSession, principal: CurrentPrincipal) -> AgentRead:
     """The site's agent: reachability, last seen, config hash, outbox depth, device health."""
-    service.visible_site(db, principal=principal, site_id=site_id)
+    visible_site(db, principal=principal, site_id=site_id)
     agent = service.site_agent(db, site_id=site_id)
     if agent is None:
         raise HTTPException(status_code=404, detail=f"no agent reports for site {site_id}")

@@ -8,12 +8,12 @@ import json
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from collector.access import Principal, site_scope
 from collector.alarms.models import Alarm
 from collector.alarms.service import SEVERITY_RANK
+from collector.identity.access import Principal
+from collector.identity.scope import site_scope, visible_site
+from collector.inventory.models import Agent, Site
 from collector.sites import editing
-from collector.sites.editing import InventoryNotFound
-from collector.sites.models import Agent, Site
 from collector.sites.schemas import (
     AgentSummary,
     EquipmentRead,
@@ -81,18 +81,6 @@ def _status(site: SiteStatus) -> str:
     if site.agent_reachable is False:
         return "unreachable"
     return "alarm" if site.open_alarms else "ok"
-
-
-def visible_site(session: Session, *, principal: Principal, site_id: str) -> Site:
-    """The site if the caller may see it; otherwise the same not-found as an unknown site."""
-    query = select(Site).where(Site.site_id == site_id)
-    scope = site_scope(principal, Site.site_id)
-    if scope is not None:
-        query = query.where(scope)
-    site = session.scalars(query).first()
-    if site is None:
-        raise InventoryNotFound(f"site {site_id} not found")
-    return site
 
 
 def site_agent(session: Session, *, site_id: str) -> Agent | None:

@@ -9,7 +9,7 @@ from sqlalchemy import Engine
 
 # Each feature folder keeps its tables in its own models module.
 MODEL_MODULES = (
-    "collector.sites.models",
+    "collector.inventory.models",
     "collector.ingest.models",
     "collector.telemetry.models",
     "collector.alarms.models",
@@ -19,7 +19,7 @@ MODEL_MODULES = (
     "collector.problems.models",
     "collector.feed.models",
     "collector.notifications.models",
-    "collector.api.auth_models",
+    "collector.identity.models",
     "collector.revisions.models",
 )
 

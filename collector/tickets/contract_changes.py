@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from collector.access import Action, Principal, require
+from collector.identity.access import Action, Principal, require
 from collector.sla.contracts import load_contracts
 from collector.tickets.errors import InvalidTicketRequest, TicketConflict
 from collector.tickets.lifecycle import OPEN_STATES, TicketState

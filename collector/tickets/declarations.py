@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from collector.access import Principal
-from collector.sites.models import Client, Service
+from collector.identity.access import Principal
+from collector.inventory.models import Client, Service
 from collector.sla.contracts import UnknownCriticality, load_contracts
 from collector.tickets.errors import DeclarationRefused
 from collector.tickets.models import Ticket, TicketAttachment

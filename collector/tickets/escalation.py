@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from collector.access import Action, Principal, require
+from collector.identity.access import Action, Principal, require
 from collector.tickets.errors import EscalationLimit
 from collector.tickets.models import Ticket
 from collector.tickets.operations import log_operation

@@ -10,7 +10,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from collector.access import Action, Principal, require
+from collector.identity.access import Action, Principal, require
 from collector.tickets.errors import NotAllowed
 from collector.tickets.models import Ticket, TicketIntervention
 from collector.tickets.operations import log_operation

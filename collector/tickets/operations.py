@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from collector.access import Principal
 from collector.feed import service as feed
+from collector.identity.access import Principal
 from collector.notifications import service as notifications
 from collector.tickets.models import Ticket, TicketOperation
 

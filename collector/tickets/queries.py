@@ -8,7 +8,8 @@ from typing import Literal
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from collector.access import Principal, client_site_ids
+from collector.identity.access import Principal
+from collector.identity.scope import client_site_ids
 from collector.tickets.errors import TicketNotFound
 from collector.tickets.lifecycle import OPEN_STATES
 from collector.tickets.models import Ticket

@@ -11,8 +11,8 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
-from collector.access import Action, Principal, require
 from collector.alarms.models import Alarm
+from collector.identity.access import Action, Principal, require
 from collector.sla.contracts import load_contracts
 from collector.tickets.criticality import load_criticality_map
 from collector.tickets.errors import ResupervisionRequired, TicketConflict

@@ -12,8 +12,9 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
-from collector.access import Action
-from collector.api.deps import AppClock, CurrentPrincipal, DbSession, IfMatchVersion, requires
+from collector.api.deps import AppClock, DbSession, IfMatchVersion
+from collector.identity.access import Action
+from collector.identity.deps import CurrentPrincipal, requires
 from collector.sla.contracts import UnknownCriticality
 from collector.tickets import (
     contract_changes,

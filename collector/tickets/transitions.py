@@ -14,12 +14,13 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from collector.access import Action, Principal, require, transition_action
+from collector.identity.access import Action, Principal, require
 from collector.sla.contracts import load_contracts
 from collector.tickets.errors import RestorationNoticeRequired, VersionConflict
 from collector.tickets.lifecycle import FINAL_STATES, TicketState, check_transition
 from collector.tickets.models import Ticket
 from collector.tickets.operations import SYSTEM_ACTOR, log_operation
+from collector.tickets.permissions import transition_action
 from collector.tickets.queries import get_ticket
 from collector.tickets.resupervision import check_restorable
 from collector.tickets.schemas import RestorationNotice

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from collector.access import Action, Principal, require
+from collector.identity.access import Action, Principal, require
 from collector.tickets.interventions import check_dispatched
 from collector.tickets.models import Ticket
 from collector.tickets.operations import log_operation

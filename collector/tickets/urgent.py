@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from collector.access import Principal
+from collector.identity.access import Principal
 from collector.sla.contracts import UnknownCriticality, load_contracts
 from collector.tickets.declarations import service_for
 from collector.tickets.errors import DeclarationRefused

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from cli.main import main
-from collector.api.auth import principal_for_token
-from collector.api.auth_models import ApiUser
+from collector.identity.models import ApiUser
+from collector.identity.tokens import principal_for_token
+from collector.inventory.models import Client
 from collector.process import prepare_database
-from collector.sites.models import Client
 
 
 def test_a_token_with_an_expiry_stops_working_after_it(

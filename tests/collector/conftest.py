@@ -20,15 +20,15 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.access import Role
 from collector.alarms import AlarmEngine
-from collector.api.app import create_app
-from collector.api.auth import create_user
+from collector.app import create_app
 from collector.datadir import DEMO_INVENTORY_DIR
+from collector.identity.access import Role
+from collector.identity.tokens import create_user
 from collector.ingest.store import BatchStore
+from collector.inventory.files import load_inventory
 from collector.listeners import alarm_listeners
 from collector.scheduler import Scheduler
-from collector.sites.inventory import load_inventory
 from collector.storage import make_engine, make_session_factory
 from collector.storage.schema import create_schema
 from protocol import AlarmEvent, Severity, Transition

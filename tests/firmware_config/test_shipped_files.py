@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from collector.alarms.rules import load_rules
+from collector.inventory.files import read_inventory
 from collector.notifications.settings import load_notification_settings
-from collector.sites.inventory import read_inventory
 from collector.sla.contracts import load_contracts
 from collector.tickets.criticality import load_criticality_map
 from siteconfig import load_profile, load_site

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.access import Principal, Role
 from collector.alarms import AlarmEngine
 from collector.alarms.models import Alarm
+from collector.identity.access import Principal, Role
 from collector.maintenance.service import MaintenanceRefused, WindowRequest, create_window
 from collector.scheduler import Scheduler
 from collector.tickets.flows import TicketAlarmListener

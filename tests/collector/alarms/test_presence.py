@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
 from collector.alarms.models import Alarm
+from collector.inventory.models import Agent, Site
 from collector.scheduler import Scheduler
-from collector.sites.models import Agent, Site
 from collector.tickets.flows import TicketAlarmListener
 
 TIMEOUT_S = 90.0

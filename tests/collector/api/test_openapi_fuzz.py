@@ -11,12 +11,12 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from clocks import ManualClock
-from collector.access import Role
 from collector.alarms import AlarmEngine
-from collector.api.app import create_app
-from collector.api.auth import create_user
+from collector.app import create_app
 from collector.datadir import DEMO_INVENTORY_DIR
-from collector.sites.inventory import load_inventory
+from collector.identity.access import Role
+from collector.identity.tokens import create_user
+from collector.inventory.files import load_inventory
 from collector.storage import make_engine, make_session_factory
 from collector.storage.schema import create_schema
 from collector.tickets.flows import TicketAlarmListener

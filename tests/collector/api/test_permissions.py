@@ -19,21 +19,22 @@ from httpx import Response
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.access import COLUMNS, PERMISSIONS, Principal, Role, transition_action
-from collector.api.app import create_app
-from collector.api.auth import create_user
-from collector.api.deps import Permit
+from collector.app import create_app
 from collector.datadir import DEMO_INVENTORY_DIR
+from collector.identity.access import COLUMNS, PERMISSIONS, Principal, Role
+from collector.identity.deps import Permit
+from collector.identity.tokens import create_user
 from collector.ingest.models import StreamState
 from collector.inspections.models import Inspection
+from collector.inventory.files import EquipmentEntry, ServiceEntry, SiteEntry, load_inventory
+from collector.inventory.models import Agent
 from collector.problems import service as problems
 from collector.sites import editing
-from collector.sites.inventory import EquipmentEntry, ServiceEntry, SiteEntry, load_inventory
-from collector.sites.models import Agent
 from collector.storage import make_engine, make_session_factory
 from collector.storage.schema import create_schema
 from collector.tickets import declarations, interventions, transitions
 from collector.tickets.lifecycle import ALLOWED, TicketState
+from collector.tickets.permissions import transition_action
 from collector.tickets.schemas import InterventionCreate, RestorationNotice, TicketDeclaration
 from tests.collector.conftest import NOTICE, declaration
 

@@ -18,8 +18,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from cli.main import main
 from collector.enrolment import dynsec
-from collector.sites.inventory import load_inventory, read_inventory
-from collector.sites.models import Agent
+from collector.inventory.files import load_inventory, read_inventory
+from collector.inventory.models import Agent
 from collector.storage import make_engine, make_session_factory
 from collector.storage.schema import create_schema
 from protocol.acksig import derive_ack_key, read_key_file

@@ -14,7 +14,7 @@ from clocks import ManualClock
 from collector.alarms import AlarmEngine
 from collector.alarms.models import Alarm
 from collector.ingest.models import DeadLetter
-from collector.sites.models import Agent, Site, UnenrolledAgent
+from collector.inventory.models import Agent, Site, UnenrolledAgent
 from protocol.messages import MAX_SNAPSHOT_ALARMS
 from tests.collector.conftest import enrol
 from tests.collector.ingest.test_store import STREAM, _alarm, _birth, _msg, _run

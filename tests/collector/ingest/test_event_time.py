@@ -15,7 +15,7 @@ from clocks import ManualClock
 from collector.alarms import AlarmEngine
 from collector.alarms.models import Alarm
 from collector.ingest.store import BatchStore, Received
-from collector.sites.models import Agent
+from collector.inventory.models import Agent
 from collector.telemetry.models import TelemetrySample
 from tests.collector.conftest import enrol
 

@@ -12,12 +12,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.access import Role
 from collector.alarms import AlarmEngine
 from collector.alarms.listener import AlarmChange
 from collector.alarms.models import Alarm
-from collector.api.app import create_app
-from collector.api.auth import create_user
+from collector.app import create_app
+from collector.identity.access import Role
+from collector.identity.tokens import create_user
 from collector.ingest.models import DeadLetter, InboundEvent, StreamIntervention, StreamState
 from collector.ingest.store import BatchStore, Received
 from collector.ingest.writer import BatchWriter

@@ -17,7 +17,7 @@ from collector.alarms.models import Alarm
 from collector.ingest.admission import OVERSIZE_KEEP_BYTES
 from collector.ingest.models import DeadLetter, DeadLetterTotal, InboundEvent, StreamState
 from collector.ingest.store import BatchStore, Received
-from collector.sites.models import Agent
+from collector.inventory.models import Agent
 from tests.collector.conftest import enrol
 
 STREAM = "5f2b8c0e9a1d4c3b8e7f6a5b4c3d2e1f"

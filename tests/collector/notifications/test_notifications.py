@@ -14,12 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.access import Principal, Role
 from collector.alarms import AlarmEngine
+from collector.identity.access import Principal, Role
+from collector.inventory.models import Client, Service, Site
 from collector.notifications.models import Notification
 from collector.notifications.service import deliver_due
 from collector.notifications.settings import NotificationSettings, SmtpSettings
-from collector.sites.models import Client, Service, Site
 from collector.tickets import escalation, transitions
 from collector.tickets.flows import TicketAlarmListener
 from collector.tickets.lifecycle import TicketState

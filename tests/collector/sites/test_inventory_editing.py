@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.access import Role
 from collector.alarms import AlarmEngine
-from collector.api.auth import create_user
 from collector.feed.models import ChangeEvent
+from collector.identity.access import Role
+from collector.identity.tokens import create_user
 from collector.ingest.store import BatchStore, Received
 from protocol import BirthMessage, HeartbeatMessage, OutboxHealth, Transition
 from protocol.messages import DeviceHealth

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from sqlalchemy import select
 
-from collector.sites.models import Client
+from collector.inventory.models import Client
 from collector.sla.contracts import load_contracts
 from collector.tickets.models import Ticket
 from protocol import Transition

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from collector.access import Role
 from collector.alarms.models import Alarm
-from collector.api.auth import create_user
+from collector.identity.access import Role
+from collector.identity.tokens import create_user
 from collector.tickets.models import TicketAttachment
 from protocol import Transition
 from tests.collector.conftest import Desk, declaration

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from collector.sites.models import Agent, Client, Equipment, Service, Site, UnenrolledAgent
+from collector.inventory.models import Agent, Client, Equipment, Service, Site, UnenrolledAgent
 from collector.sla.contracts import load_contracts
 from protocol.topics import AGENT_ID_PATTERN
 

@@ -13,8 +13,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from sqlalchemy import select
 
-from collector.access import Action
-from collector.api.deps import AppClock, CurrentPrincipal, DbSession, Principal, requires
+from collector.api.deps import AppClock, DbSession
+from collector.identity.access import Action, Principal
+from collector.identity.deps import CurrentPrincipal, requires
 from collector.ingest.models import DeadLetter
 from collector.ingest.quarantine import (
     NotQuarantined,
@@ -32,9 +33,9 @@ from collector.ingest.schemas import (
     UnenrolledAgentRead,
 )
 from collector.ingest.store import ApplyFailed, BatchStore
+from collector.inventory.files import bind_agent
+from collector.inventory.models import Agent, UnenrolledAgent
 from collector.sites.editing import get_site
-from collector.sites.inventory import bind_agent
-from collector.sites.models import Agent, UnenrolledAgent
 from protocol.topics import AGENT_ID_PATTERN, valid_agent_id
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])

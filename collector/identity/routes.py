@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from collector.access import Action
-from collector.api.deps import CurrentPrincipal, requires
+from collector.identity.access import Action
+from collector.identity.deps import CurrentPrincipal, requires
 
 router = APIRouter(prefix="/api/v1", tags=["auth"])
 

@@ -1,20 +1,15 @@
-"""Who is calling and what they may do: roles, the permission table, principals, client scoping.
+"""Who is calling and what they may do: roles, the permission table, principals.
 
 ``PERMISSIONS`` is the one place that says which role may do what. Every API route names its
-action (``collector.api.deps.requires``); services ask the same table where the answer depends
-on the data (which lifecycle move a transition is, whose dispatch an intervention is).
+action (``collector.identity.deps.requires``); services ask the same table where the answer
+depends on the data (which lifecycle move a transition is: ``collector.tickets.permissions``;
+whose dispatch an intervention is). What a client may see is ``collector.identity.scope``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-
-from sqlalchemy import ColumnElement, false, or_, select
-from sqlalchemy.orm import InstrumentedAttribute
-
-from collector.sites.models import Service
-from collector.tickets.lifecycle import ALLOWED, TicketState
 
 
 class Role(StrEnum):
@@ -147,22 +142,6 @@ PERMISSIONS: dict[Action, tuple[Grant, ...]] = {
 }
 # fmt: on
 
-# Every move of the lifecycle is one action of the table (a test checks both ways).
-TRANSITION_ACTIONS: dict[tuple[TicketState, TicketState], Action] = {
-    (TicketState.OPENED, TicketState.QUALIFIED): Action.TICKET_QUALIFY,
-    (TicketState.QUALIFIED, TicketState.IN_PROGRESS): Action.TICKET_START,
-    (TicketState.IN_PROGRESS, TicketState.WAITING_CLIENT): Action.TICKET_ASK_CLIENT,
-    (TicketState.WAITING_CLIENT, TicketState.IN_PROGRESS): Action.TICKET_RESUME,
-    (TicketState.IN_PROGRESS, TicketState.RESTORED): Action.TICKET_RESTORE,
-    (TicketState.RESTORED, TicketState.CLOSED): Action.TICKET_CONFIRM_CLOSE,
-    (TicketState.RESTORED, TicketState.IN_PROGRESS): Action.TICKET_REOPEN,
-    **{
-        (state, TicketState.CANCELLED): Action.TICKET_CANCEL
-        for state, targets in ALLOWED.items()
-        if TicketState.CANCELLED in targets
-    },
-}
-
 
 def _check_table() -> None:
     """The table is complete and means one thing: only clients and technicians have OWN."""
@@ -175,10 +154,6 @@ def _check_table() -> None:
         for role, grant in zip(COLUMNS, row, strict=True):
             if grant is Grant.OWN and role not in (Role.CLIENT, Role.TECHNICIAN):
                 raise AssertionError(f"{action}: {role} has no 'own' data")
-    moves = {(a, b) for a, targets in ALLOWED.items() for b in targets}
-    if moves != set(TRANSITION_ACTIONS):
-        odd = moves ^ set(TRANSITION_ACTIONS)
-        raise AssertionError(f"lifecycle moves and their actions differ: {odd}")
 
 
 _check_table()
@@ -220,25 +195,3 @@ def require(principal: Principal, action: Action) -> Grant:
     if given is Grant.NO:
         raise Forbidden(f"the {principal.role.value} role may not do {action.value}")
     return given
-
-
-def transition_action(current: TicketState, wanted: TicketState) -> Action:
-    """The action a lifecycle move is (the move must be legal: see ``check_transition``)."""
-    return TRANSITION_ACTIONS[(current, wanted)]
-
-
-def client_site_ids(client_id: str):  # type: ignore[no-untyped-def]
-    """Subquery of the sites where a client has a service."""
-    return select(Service.site_id).where(Service.client_id == client_id)
-
-
-def site_scope(
-    principal: Principal,
-    site_column: InstrumentedAttribute[str] | InstrumentedAttribute[str | None],
-) -> ColumnElement[bool] | None:
-    """A WHERE clause restricting rows to the client's sites (None: no restriction)."""
-    if not principal.is_client:
-        return None
-    if principal.client_id is None:
-        return false()
-    return or_(site_column.in_(client_site_ids(principal.client_id)))

@@ -6,14 +6,12 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from fastapi import HTTPException, Request
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from clocks import Clock
-from collector.access import Principal, Role
-from collector.api.auth_models import ApiUser
-from collector.sites.models import Client
+from collector.identity.access import Principal, Role
+from collector.identity.models import ApiUser
+from collector.inventory.models import Client
 
 TOKEN_PREFIX = "sw_"
 
@@ -67,20 +65,3 @@ def principal_for_token(session: Session, *, token: str, now: datetime) -> Princ
     if user is None or user.disabled or (user.expires_at is not None and user.expires_at <= now):
         return None
     return Principal(user_id=user.name, role=Role(user.role), client_id=user.client_id)
-
-
-def current_principal(request: Request) -> Principal:
-    """FastAPI dependency: the caller from ``Authorization: Bearer <token>``, or 401."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        token = request.query_params.get("access_token", "")  # EventSource cannot set headers
-    if not token:
-        raise HTTPException(status_code=401, detail="missing bearer token")
-    factory: sessionmaker[Session] = request.app.state.session_factory
-    clock: Clock = request.app.state.clock
-    with factory() as session:
-        principal = principal_for_token(session, token=token.strip(), now=clock.now())
-    if principal is None:
-        raise HTTPException(status_code=401, detail="invalid or expired token")
-    return principal

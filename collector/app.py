@@ -11,21 +11,21 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock
-from collector.access import Action, Forbidden
 from collector.alarms import AlarmEngine
 from collector.alarms.routes import router as alarms_router
-from collector.api.deps import requires
 from collector.api.errors import document_errors, install_domain_errors, install_error_handlers
-from collector.api.ingest_routes import ERROR_STATUS as INGEST_ERRORS
-from collector.api.ingest_routes import router as ingest_router
-from collector.api.me import router as me_router
-from collector.api.metrics import IngestStatsSource, render_metrics
 from collector.feed.routes import router as stream_router
+from collector.identity.access import Action, Forbidden
+from collector.identity.deps import requires
+from collector.identity.routes import router as me_router
+from collector.ingest.routes import ERROR_STATUS as INGEST_ERRORS
+from collector.ingest.routes import router as ingest_router
 from collector.ingest.store import BatchStore
 from collector.inspections.routes import ERROR_STATUS as INSPECTION_ERRORS
 from collector.inspections.routes import router as inspections_router
 from collector.listeners import alarm_listeners
 from collector.maintenance.routes import router as maintenance_router
+from collector.metrics import IngestStatsSource, render_metrics
 from collector.problems.routes import ERROR_STATUS as PROBLEM_ERRORS
 from collector.problems.routes import router as problems_router
 from collector.reports.routes import router as reports_router
@@ -36,7 +36,7 @@ from collector.tickets.routes import ERROR_STATUS as TICKET_ERRORS
 from collector.tickets.routes import router as tickets_router
 from collector.tickets.urgent_routes import router as urgent_router
 
-STATIC_DIR = Path(__file__).resolve().parents[1] / "dashboard" / "static"
+STATIC_DIR = Path(__file__).resolve().parent / "dashboard" / "static"
 
 
 def create_app(
