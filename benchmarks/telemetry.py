@@ -31,8 +31,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from benchmarks._machine import print_machine
-from collector.alarms import AlarmEngine
 from collector.ingest.store import BatchStore, Received
+from collector.listeners import alarm_engine
 from collector.storage import make_engine, make_session_factory
 from collector.storage.schema import create_schema
 from collector.telemetry.service import rollup_and_prune, series
@@ -83,7 +83,7 @@ def _messages(args: argparse.Namespace) -> list[Received]:
 
 
 def _write(sessions: sessionmaker[Session], messages: list[Received]) -> float:
-    store = BatchStore(AlarmEngine([]))
+    store = BatchStore(alarm_engine([]))
     start = time.perf_counter()
     for first in range(0, len(messages), BATCH):
         batch = messages[first : first + BATCH]

@@ -11,7 +11,6 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock
-from collector.alarms import AlarmEngine
 from collector.alarms.routes import router as alarms_router
 from collector.api.errors import document_errors, install_domain_errors, install_error_handlers
 from collector.feed.routes import router as stream_router
@@ -23,7 +22,7 @@ from collector.ingest.routes import router as ingest_router
 from collector.ingest.store import BatchStore
 from collector.inspections.routes import ERROR_STATUS as INSPECTION_ERRORS
 from collector.inspections.routes import router as inspections_router
-from collector.listeners import alarm_listeners
+from collector.listeners import alarm_engine
 from collector.maintenance.routes import router as maintenance_router
 from collector.metrics import IngestStatsSource, render_metrics
 from collector.problems.routes import ERROR_STATUS as PROBLEM_ERRORS
@@ -56,7 +55,7 @@ def create_app(
     )
     app.state.session_factory = session_factory
     app.state.clock = clock
-    app.state.ingest_store = ingest_store or BatchStore(AlarmEngine(alarm_listeners()))
+    app.state.ingest_store = ingest_store or BatchStore(alarm_engine())
     install_error_handlers(app)
     document_errors(app)
     install_domain_errors(app, {Forbidden: 403})

@@ -18,14 +18,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock, jumped_within
 from collector import datadir
-from collector.alarms import AlarmEngine
 from collector.alarms.rules import load_rules
 from collector.app import create_app
 from collector.ingest import IngestService
 from collector.ingest.store import BatchStore
 from collector.inspections.service import load_checklist
 from collector.inventory.files import load_inventory, read_inventory
-from collector.listeners import alarm_listeners
+from collector.listeners import alarm_engine, alarm_listeners
 from collector.notifications.settings import load_notification_settings
 from collector.revisions.service import record_file_revisions
 from collector.scheduler import Scheduler
@@ -146,7 +145,7 @@ async def run_collector(*, settings: CollectorSettings, clock: Clock, stop: asyn
     )
     listeners = alarm_listeners()
     scheduler = Scheduler(
-        listeners=listeners,
+        engine=alarm_engine(listeners),
         will_grace_s=settings.will_grace_s,
         heartbeat_timeout_s=settings.heartbeat_timeout_s,
     )
@@ -156,7 +155,7 @@ async def run_collector(*, settings: CollectorSettings, clock: Clock, stop: asyn
         instance_id=settings.instance_id,
         session_factory=session_factory,
         clock=clock,
-        listeners=listeners,
+        engine=alarm_engine(listeners),
         shared_group=settings.shared_group,
         username=settings.broker_username,
         password=settings.broker_password,
@@ -167,7 +166,7 @@ async def run_collector(*, settings: CollectorSettings, clock: Clock, stop: asyn
         clock=clock,
         readiness=lambda: {"broker": ingest.ready},
         ingest_stats=lambda: ingest.stats,
-        ingest_store=BatchStore(AlarmEngine(listeners)),
+        ingest_store=BatchStore(alarm_engine(listeners)),
     )
     server = _Server(
         uvicorn.Config(

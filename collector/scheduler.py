@@ -8,12 +8,11 @@ SKIP LOCKED.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from collector.alarms import AlarmEngine, AlarmListener
+from collector.alarms import AlarmEngine
 from collector.alarms.presence import check_presence
 from collector.feed import service as feed
 from collector.ingest.retention import prune_applied_events, prune_dead_letters
@@ -39,11 +38,11 @@ class Scheduler:
     def __init__(
         self,
         *,
-        listeners: Sequence[AlarmListener],
+        engine: AlarmEngine,
         will_grace_s: float,
         heartbeat_timeout_s: float,
     ) -> None:
-        self._engine = AlarmEngine(listeners)
+        self._engine = engine
         self._last_rollup: datetime | None = None
         self._will_grace_s = will_grace_s
         self.heartbeat_timeout_s = heartbeat_timeout_s

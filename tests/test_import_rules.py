@@ -14,14 +14,14 @@ Every ``import`` counts wherever it is written: at module level, inside a functi
   (``collector/listeners.py``...) are nodes of that graph too, so that moving a module up out of
   its folder does not hide a cycle through it;
 - domain modules do not import FastAPI (or Starlette): domain is every module of a collector
-  feature folder but ``routes.py``, ``*_routes.py`` and the ``collector/api/`` folder;
+  feature folder but ``routes.py``, ``*_routes.py``, the route dependencies a feature offers
+  (``deps.py``) and the ``collector/api/`` folder;
 - nothing imports ``cli`` but ``cli`` itself (the command line sits on top of everything).
 
 ``tests/`` is not checked: a test may reach anything it tests.
 
-``KNOWN`` lists today's violations, one edge a line. It only shrinks: a violation not listed
-fails the test, and so does a listed one that no longer exists (delete its line). The failure
-message prints the lines to add or delete.
+There is no allow-list: every rule holds for every module (the list the restructuring started
+from shrank to nothing). A failure prints each violation with one import behind it.
 """
 
 from __future__ import annotations
@@ -42,28 +42,6 @@ CHECKED = tuple(
 WEB_FRAMEWORKS = ("fastapi", "starlette")
 SHARED = ("protocol", "siteconfig", "clocks")
 
-# One violation a line: ``<rule> <importer> -> <imported>``. Rules: ``agent-collector``,
-# ``collector-agent``, ``shared``, ``simulators-agent``, ``domain-fastapi`` and ``cli`` name
-# modules; ``cycle`` names two collector feature folders or top-level modules (an edge lying on
-# a cycle of their graph).
-KNOWN = """
-# The collector's folder graph: every edge on a cycle.
-cycle alarms -> inspections
-cycle alarms -> maintenance
-cycle alarms -> tickets
-cycle feed -> alarms
-cycle inspections -> alarms
-cycle maintenance -> alarms
-cycle maintenance -> feed
-cycle maintenance -> tickets
-cycle problems -> alarms
-cycle problems -> feed
-cycle problems -> tickets
-cycle tickets -> alarms
-cycle tickets -> feed
-cycle tickets -> problems
-"""
-
 
 @dataclass(frozen=True, order=True)
 class Violation:
@@ -75,19 +53,6 @@ class Violation:
 
     def __str__(self) -> str:
         return f"{self.rule} {self.importer} -> {self.imported}"
-
-
-def parse_known(text: str) -> set[Violation]:
-    """The allow-list: one ``rule importer -> imported`` a line; blank lines and ``#`` skipped."""
-    known = set()
-    for line in text.splitlines():
-        line = line.split("#", 1)[0].strip()
-        if not line:
-            continue
-        rule, importer, arrow, imported = line.split()
-        assert arrow == "->", f"KNOWN: expected 'rule importer -> imported', got {line!r}"
-        known.add(Violation(rule, importer, imported))
-    return known
 
 
 # -- the import graph -----------------------------------------------------------------------
@@ -248,21 +213,18 @@ def _evidence(graph: dict[str, set[str]], violation: Violation) -> str:
 # -- the source tree --------------------------------------------------------------------------
 
 
-def report(graph: dict[str, set[str]], found: set[Violation], known: set[Violation]) -> str:
-    """What differs between the violations found and the allow-list ("" when nothing)."""
-    message = []
-    if new := sorted(found - known):
-        message.append("new violations (fix them; KNOWN only shrinks):")
-        message += [f"    {v}{_evidence(graph, v)}" for v in new]
-    if gone := sorted(known - found):
-        message.append("fixed, so delete these lines from KNOWN:")
-        message += [f"    {v}" for v in gone]
-    return "\n".join(message)
+def report(graph: dict[str, set[str]], found: set[Violation]) -> str:
+    """Every violation with one import behind it ("" when the rules hold)."""
+    if not found:
+        return ""
+    lines = ["import rules broken (fix them: there is no allow-list):"]
+    lines += [f"    {v}{_evidence(graph, v)}" for v in sorted(found)]
+    return "\n".join(lines)
 
 
 def test_the_source_tree_keeps_its_import_rules() -> None:
     graph = import_graph(ROOT)
-    message = report(graph, violations(ROOT, graph), parse_known(KNOWN))
+    message = report(graph, violations(ROOT, graph))
     assert not message, message
 
 
@@ -327,14 +289,19 @@ def test_a_cycle_through_a_top_level_collector_module_is_a_cycle(tmp_path: Path)
     assert _found(root) == ["cycle access -> tickets", "cycle tickets -> access"]
 
 
-def test_a_known_violation_that_is_gone_must_leave_the_list(tmp_path: Path) -> None:
-    root = _tree(tmp_path, {"collector/a/service.py": "", "collector/b/service.py": ""})
+def test_a_failure_names_each_violation_with_an_import_behind_it(tmp_path: Path) -> None:
+    root = _tree(
+        tmp_path,
+        {
+            "collector/a/service.py": "from collector.b import service\n",
+            "collector/b/service.py": "from collector.a import service\n",
+        },
+    )
     graph = import_graph(root)
-    known = parse_known("cycle a -> b\ncycle b -> a  # fixed since\n")
-    assert report(graph, violations(root, graph), known).splitlines() == [
-        "fixed, so delete these lines from KNOWN:",
-        "    cycle a -> b",
-        "    cycle b -> a",
+    assert report(graph, violations(root, graph)).splitlines() == [
+        "import rules broken (fix them: there is no allow-list):",
+        "    cycle a -> b    # collector.a.service imports collector.b.service",
+        "    cycle b -> a    # collector.b.service imports collector.a.service",
     ]
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, bindparam, func, select
@@ -13,14 +12,9 @@ from sqlalchemy.orm import Session
 
 from collector.alarms.listener import AlarmChange, AlarmListener
 from collector.alarms.models import Alarm, AlarmHistory
+from collector.alarms.onsite import OnSite
 from collector.alarms.rules import AlarmRules, load_rules
 from collector.alarms.storms import group_storm
-from collector.inspections.models import Inspection
-from collector.inspections.service import active_at as active_inspection
-from collector.maintenance.models import MaintenanceWindow
-from collector.maintenance.service import ACCESS_ALARMS, active_window, authorised_access
-from collector.storage import tx_cache
-from collector.tickets.models import TicketIntervention
 from protocol import AlarmEvent, AlarmSnapshot, AlarmState, Transition
 
 # Open = not cleared; spelled as IN so the identity index is used (cleared rows pile up).
@@ -90,40 +84,6 @@ _SYMPTOMS_OF = select(Alarm).where(
 )
 
 
-_SITES_WITH_WINDOWS = select(MaintenanceWindow.site_id).where(
-    MaintenanceWindow.site_id.in_(bindparam("site_ids", expanding=True)),
-    MaintenanceWindow.ends_at > bindparam("since"),
-)
-_SITES_WITH_INSPECTIONS = select(Inspection.site_id).where(
-    Inspection.site_id.in_(bindparam("site_ids", expanding=True)),
-    Inspection.ends_at > bindparam("since"),
-)
-_SITES_WITH_DISPATCHES = select(TicketIntervention.site_id).where(
-    TicketIntervention.site_id.in_(bindparam("site_ids", expanding=True)),
-    TicketIntervention.slot_end > bindparam("since"),
-)
-_PLANNED = "alarms.planned_presence"
-
-
-@dataclass(frozen=True)
-class _PlannedPresence:
-    """Of a batch's sites, those where planned works, an inspection or an on-site dispatch may
-    cover an alarm raised at ``since`` or later: anything ending after ``since`` at the site.
-    A superset of what the exact lookups find, so only those sites are asked about each raise."""
-
-    sites: frozenset[str]
-    since: datetime
-    windows: frozenset[str]
-    inspections: frozenset[str]
-    dispatches: frozenset[str]
-
-    def may_cover(self, kind: str, site_id: str, at: datetime) -> bool:
-        if site_id not in self.sites or at < self.since:
-            return True  # outside what was looked at: ask
-        found: frozenset[str] = getattr(self, kind)
-        return site_id in found
-
-
 def _identity_of(event: AlarmEvent) -> dict[str, str]:
     return {
         "site_id": event.site_id,
@@ -137,9 +97,16 @@ class AlarmEngine:
     """Stateless: everything lives in the database, so any instance can apply any stream."""
 
     def __init__(
-        self, listeners: Sequence[AlarmListener] = (), *, rules: AlarmRules | None = None
+        self,
+        listeners: Sequence[AlarmListener] = (),
+        *,
+        on_site: OnSite,
+        rules: AlarmRules | None = None,
     ) -> None:
+        """``on_site`` says who is expected at a site (planned works, inspections, dispatches):
+        the collector wires it in (``collector.listeners.alarm_engine``)."""
         self._listeners = list(listeners)
+        self._on_site = on_site
         self._rules = rules or load_rules()
 
     def apply_event(
@@ -212,27 +179,19 @@ class AlarmEngine:
         self, session: Session, *, raises: Sequence[tuple[str, datetime]]
     ) -> Iterator[None]:
         """Apply a batch's alarm events inside this block; ``raises`` are their (site, event
-        time). Three queries for the batch instead of up to three for each new alarm (a storm
-        raises thousands at sites with no planned works); forgotten when the block ends, so no
-        window, inspection or dispatch added afterwards is missed."""
-        cache = tx_cache(session)
+        time). Who is expected on those sites is looked up once for the batch instead of for
+        each new alarm (a storm raises thousands at sites where nobody is); forgotten when the
+        block ends, so no window, inspection or dispatch added afterwards is missed."""
         if raises:
-            site_ids = sorted({site_id for site_id, _ in raises})
-            since = min(at for _, at in raises)
-            params = {"site_ids": site_ids, "since": since}
-            cache[_PLANNED] = _PlannedPresence(
-                sites=frozenset(site_ids),
-                since=since,
-                windows=frozenset(session.scalars(_SITES_WITH_WINDOWS, params)),
-                inspections=frozenset(session.scalars(_SITES_WITH_INSPECTIONS, params)),
-                dispatches=frozenset(
-                    s for s in session.scalars(_SITES_WITH_DISPATCHES, params) if s
-                ),
+            self._on_site.prepare(
+                session,
+                site_ids=[site_id for site_id, _ in raises],
+                since=min(at for _, at in raises),
             )
         try:
             yield
         finally:
-            tx_cache(session).pop(_PLANNED, None)
+            self._on_site.forget(session)
 
     def settle_flapping(self, session: Session, *, now: datetime) -> int:
         """Flapping alarms stable for the window go quiet: cleared if the edge says clear."""
@@ -258,13 +217,11 @@ class AlarmEngine:
         alarm.test = False
         self._changed(session, alarm, AlarmChange.TEST_EXPIRED, now)
 
-    def end_maintenance(
-        self, session: Session, *, window: MaintenanceWindow, now: datetime
-    ) -> None:
-        """Alarms still active when planned works end become incidents."""
+    def end_maintenance(self, session: Session, *, site_id: str, now: datetime) -> None:
+        """Alarms still active at a site when its planned works end become incidents."""
         for alarm in session.scalars(
             select(Alarm).where(
-                Alarm.site_id == window.site_id,
+                Alarm.site_id == site_id,
                 Alarm.in_maintenance.is_(True),
                 Alarm.state.in_(OPEN_STATES),
             )
@@ -301,34 +258,18 @@ class AlarmEngine:
         session.flush()
         return alarm
 
-    @staticmethod
-    def _inspected(session: Session, event: AlarmEvent, at: datetime) -> bool:
-        planned: _PlannedPresence | None = tx_cache(session).get(_PLANNED)
-        if planned is not None and not planned.may_cover("inspections", event.site_id, at):
-            return False
-        return active_inspection(session, site_id=event.site_id, at=at) is not None
+    def _inspected(self, session: Session, event: AlarmEvent, at: datetime) -> bool:
+        return self._on_site.inspected(session, site_id=event.site_id, at=at)
 
-    @staticmethod
-    def _muted(session: Session, event: AlarmEvent, at: datetime) -> bool:
+    def _muted(self, session: Session, event: AlarmEvent, at: datetime) -> bool:
         """Under planned works, or a door opened by a dispatched technician in their slot."""
-        planned: _PlannedPresence | None = tx_cache(session).get(_PLANNED)
-        maybe_window = planned is None or planned.may_cover("windows", event.site_id, at)
-        if maybe_window and (
-            active_window(
-                session,
-                site_id=event.site_id,
-                equipment_id=event.equipment_id,
-                alarm_type=event.alarm_type,
-                at=at,
-            )
-            is not None
-        ):
-            return True
-        if event.alarm_type not in ACCESS_ALARMS:
-            return False
-        if planned is not None and not planned.may_cover("dispatches", event.site_id, at):
-            return False
-        return authorised_access(session, site_id=event.site_id, at=at)
+        return self._on_site.muted(
+            session,
+            site_id=event.site_id,
+            equipment_id=event.equipment_id,
+            alarm_type=event.alarm_type,
+            at=at,
+        )
 
     def _raised(
         self, session: Session, alarm: Alarm, *, now: datetime, at: datetime, seq: int | None

@@ -34,8 +34,8 @@ from collector.ingest.schemas import (
 )
 from collector.ingest.store import ApplyFailed, BatchStore
 from collector.inventory.files import bind_agent
+from collector.inventory.lookups import get_site
 from collector.inventory.models import Agent, UnenrolledAgent
-from collector.sites.editing import get_site
 from protocol.topics import AGENT_ID_PATTERN, valid_agent_id
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])

@@ -15,14 +15,13 @@ import random
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock
-from collector.alarms import AlarmEngine, AlarmListener
+from collector.alarms import AlarmEngine
 from collector.ingest.gateway import (
     COLLECTOR_SESSION_EXPIRY_S,
     AckSpec,
@@ -79,7 +78,7 @@ class IngestService:
         instance_id: str,
         session_factory: sessionmaker[Session],
         clock: Clock,
-        listeners: Sequence[AlarmListener] = (),
+        engine: AlarmEngine,
         shared_group: str | None = "shelterwatch",
         username: str | None = None,
         password: str | None = None,
@@ -93,7 +92,7 @@ class IngestService:
         self.instance_id = instance_id
         self._clock = clock
         self._writer = BatchWriter(
-            sessions=session_factory, store=BatchStore(AlarmEngine(listeners)), now=clock.now
+            sessions=session_factory, store=BatchStore(engine), now=clock.now
         )
         self._batch_max = batch_max
         self._batch_max_events = batch_max_events

@@ -51,7 +51,7 @@ def run_maintenance_timers(session: Session, *, engine: AlarmEngine, now: dateti
                 reason=f"planned works #{window.id} ended",
                 actor="system",
             )
-        engine.end_maintenance(session, window=window, now=now)
+        engine.end_maintenance(session, site_id=window.site_id, now=now)
 
 
 def _open_tickets(session: Session, site_id: str) -> list[Ticket]:

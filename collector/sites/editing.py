@@ -19,6 +19,7 @@ from collector.feed import service as feed
 from collector.identity.access import Action, Principal, require
 from collector.inventory.errors import InventoryConflict, InventoryInvalid, InventoryNotFound
 from collector.inventory.files import ClientEntry, EquipmentEntry, ServiceEntry, SiteEntry
+from collector.inventory.lookups import get_site
 from collector.inventory.models import Agent, Client, Equipment, Service, Site
 from collector.tickets.lifecycle import OPEN_STATES
 from collector.tickets.models import Ticket
@@ -47,14 +48,6 @@ def _audit(
         now=now,
         payload={"action": action, "entity": entity, "key": key, "actor": principal.user_id},
     )
-
-
-def get_site(session: Session, site_id: str) -> Site:
-    """A site by id, or ``InventoryNotFound``."""
-    site = session.get(Site, site_id)
-    if site is None:
-        raise InventoryNotFound(f"site {site_id} not found")
-    return site
 
 
 def _check_parent(session: Session, *, kind: str, parent_nro: str | None) -> None:

@@ -20,14 +20,13 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.alarms import AlarmEngine
 from collector.app import create_app
 from collector.datadir import DEMO_INVENTORY_DIR
 from collector.identity.access import Role
 from collector.identity.tokens import create_user
 from collector.ingest.store import BatchStore
 from collector.inventory.files import load_inventory
-from collector.listeners import alarm_listeners
+from collector.listeners import alarm_engine
 from collector.scheduler import Scheduler
 from collector.storage import make_engine, make_session_factory
 from collector.storage.schema import create_schema
@@ -104,14 +103,12 @@ class Desk:
             severity=severity,
         )
         with self.sessions() as session:
-            AlarmEngine(alarm_listeners()).apply_event(
-                session, event=event, agent_id=agent, now=self.clock.now()
-            )
+            alarm_engine().apply_event(session, event=event, agent_id=agent, now=self.clock.now())
             session.commit()
 
     def timers(self) -> None:
         with self.sessions() as session:
-            Scheduler(listeners=alarm_listeners(), will_grace_s=60, heartbeat_timeout_s=180).run(
+            Scheduler(engine=alarm_engine(), will_grace_s=60, heartbeat_timeout_s=180).run(
                 session, now=self.clock.now()
             )
             session.commit()
@@ -144,7 +141,7 @@ def desk(sessions: sessionmaker[Session], clock: ManualClock) -> Desk:
         create_app(
             session_factory=sessions,
             clock=clock,
-            ingest_store=BatchStore(AlarmEngine(alarm_listeners())),
+            ingest_store=BatchStore(alarm_engine()),
         )
     )
     client.headers["Authorization"] = f"Bearer {noc}"

@@ -7,7 +7,6 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from collector.alarms import Alarm, AlarmChange
-from collector.problems import service as problems
 from collector.tickets.flows.cleared import on_cause_cleared
 from collector.tickets.flows.flapping import note_flapping
 from collector.tickets.flows.raised import open_from_alarm
@@ -37,8 +36,6 @@ class TicketAlarmListener:
             # New, raised again while open (a recurrence), still active after planned works, or
             # a test trigger of an inspection that did not return to normal in time.
             open_from_alarm(session, alarm=alarm, now=now)
-            if change in _RAISING:
-                problems.consider(session, alarm=alarm, now=now)
         elif change is AlarmChange.SUPPRESSED:
             absorb_symptom(session, alarm=alarm, now=now)
         elif change is AlarmChange.STORM_GROUPED:

@@ -10,9 +10,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.alarms import AlarmEngine
 from collector.alarms.models import Alarm
 from collector.identity.access import Principal, Role
+from collector.listeners import alarm_engine
 from collector.maintenance.service import MaintenanceRefused, WindowRequest, create_window
 from collector.scheduler import Scheduler
 from collector.tickets.flows import TicketAlarmListener
@@ -47,7 +47,7 @@ class Site:
             severity=Severity.MAJOR,
         )
         with self.sessions() as session:
-            AlarmEngine([TicketAlarmListener()]).apply_event(
+            alarm_engine([TicketAlarmListener()]).apply_event(
                 session, event=event, agent_id=site.lower(), now=self.clock.now()
             )
             session.commit()
@@ -55,7 +55,9 @@ class Site:
     def timers(self) -> None:
         with self.sessions() as session:
             Scheduler(
-                listeners=[TicketAlarmListener()], will_grace_s=60, heartbeat_timeout_s=1e9
+                engine=alarm_engine([TicketAlarmListener()]),
+                will_grace_s=60,
+                heartbeat_timeout_s=1e9,
             ).run(session, now=self.clock.now())
             session.commit()
 

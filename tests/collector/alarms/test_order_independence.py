@@ -17,10 +17,10 @@ from hypothesis import strategies as st
 from sqlalchemy import create_engine, select
 from sqlalchemy.pool import StaticPool
 
-from collector.alarms import AlarmEngine
 from collector.alarms.models import Alarm
 from collector.feed.service import FeedAlarmListener
 from collector.ingest.store import BatchStore, Received
+from collector.listeners import alarm_engine
 from collector.storage import Base, make_session_factory
 from collector.storage.schema import create_schema
 from collector.tickets.flows import TicketAlarmListener
@@ -99,7 +99,7 @@ def _reset() -> None:
 def _final_state(batches: list[list[Received]]) -> tuple[Any, ...]:
     _reset()
     sessions = _SESSIONS
-    store = BatchStore(AlarmEngine([TicketAlarmListener(), FeedAlarmListener()]))
+    store = BatchStore(alarm_engine([TicketAlarmListener(), FeedAlarmListener()]))
     now = T0 + timedelta(hours=1)
     for batch in batches:
         with sessions() as session:

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from clocks import ManualClock
 from collector.alarms.models import Alarm
 from collector.inventory.models import Agent, Site
+from collector.listeners import alarm_engine
 from collector.scheduler import Scheduler
 from collector.tickets.flows import TicketAlarmListener
 
@@ -32,7 +33,7 @@ def _tick(
 ) -> bool:
     """Run the timers; returns whether the agent is still reachable."""
     scheduler = Scheduler(
-        listeners=[TicketAlarmListener()], will_grace_s=60, heartbeat_timeout_s=TIMEOUT_S
+        engine=alarm_engine([TicketAlarmListener()]), will_grace_s=60, heartbeat_timeout_s=TIMEOUT_S
     )
     with sessions() as session:
         scheduler.run(session, now=clock.now(), skipped_s=skipped_s, watching_for_s=watching_for_s)

@@ -12,8 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import create_engine, event, select
 
-from collector.alarms import AlarmEngine
 from collector.alarms.models import Alarm, StormGroup
+from collector.listeners import alarm_engine
 from collector.storage import Base, make_session_factory
 from collector.storage.schema import create_schema
 from collector.tickets.flows import TicketAlarmListener
@@ -43,7 +43,7 @@ def _replay(events: list[Event]) -> tuple[Any, ...]:
     with _ENGINE.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             conn.execute(table.delete())
-    engine = AlarmEngine([TicketAlarmListener()])
+    engine = alarm_engine([TicketAlarmListener()])
     seqs: dict[int, int] = {}
     for site, offset_s, raised in events:
         seqs[site] = seqs.get(site, 0) + 1

@@ -13,13 +13,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.alarms import AlarmEngine
 from collector.app import create_app
 from collector.datadir import DEMO_INVENTORY_DIR
 from collector.feed.service import FeedAlarmListener
 from collector.identity.access import Role
 from collector.identity.tokens import create_user
 from collector.inventory.files import load_inventory
+from collector.listeners import alarm_engine
 from collector.storage import make_engine, make_session_factory
 from collector.storage.schema import create_schema
 from collector.tickets.flows import TicketAlarmListener
@@ -72,7 +72,7 @@ def _world(sessions: sessionmaker[Session], clock: ManualClock) -> Iterator[Worl
             _, tokens[name] = create_user(
                 session, name=name, role=role, client_id=client_id, now=clock.now()
             )
-        engine_ = AlarmEngine([TicketAlarmListener(), FeedAlarmListener()])
+        engine_ = alarm_engine([TicketAlarmListener(), FeedAlarmListener()])
         for seq, site in enumerate(["NRO-LYO-01", BETA_SITE], start=1):
             engine_.apply_event(
                 session,

@@ -11,12 +11,12 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from clocks import ManualClock
-from collector.alarms import AlarmEngine
 from collector.app import create_app
 from collector.datadir import DEMO_INVENTORY_DIR
 from collector.identity.access import Role
 from collector.identity.tokens import create_user
 from collector.inventory.files import load_inventory
+from collector.listeners import alarm_engine
 from collector.storage import make_engine, make_session_factory
 from collector.storage.schema import create_schema
 from collector.tickets.flows import TicketAlarmListener
@@ -35,7 +35,7 @@ def _app_with_data() -> tuple[object, str]:
     with sessions() as session:
         load_inventory(session, INVENTORY)
         _, token = create_user(session, name="noc", role=Role.NOC, now=clock.now())
-        AlarmEngine([TicketAlarmListener()]).apply_event(
+        alarm_engine([TicketAlarmListener()]).apply_event(
             session,
             event=AlarmEvent(
                 agent_id="agent-1",

@@ -11,10 +11,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.alarms import AlarmEngine
 from collector.alarms.models import Alarm
 from collector.ingest.models import DeadLetter
 from collector.inventory.models import Agent, Site, UnenrolledAgent
+from collector.listeners import alarm_engine
 from protocol.messages import MAX_SNAPSHOT_ALARMS
 from tests.collector.conftest import enrol
 from tests.collector.ingest.test_store import STREAM, _alarm, _birth, _msg, _run
@@ -56,7 +56,7 @@ def test_the_misbehaving_alarm_clears_after_a_quiet_while(
     sessions: sessionmaker[Session], clock: ManualClock
 ) -> None:
     _run(sessions, clock, _msg(clock, _foreign(1)))
-    engine = AlarmEngine()
+    engine = alarm_engine()
     clock.advance(minutes=14)
     with sessions() as session:
         assert engine.settle_misbehaving(session, now=clock.now()) == 0

@@ -12,10 +12,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.alarms import AlarmEngine
 from collector.alarms.models import Alarm
 from collector.ingest.store import BatchStore, Received
 from collector.inventory.models import Agent
+from collector.listeners import alarm_engine
 from collector.telemetry.models import TelemetrySample
 from tests.collector.conftest import enrol
 
@@ -77,7 +77,7 @@ def _deliver(
 ) -> None:
     item = Received(f"sw/v1/agents/a1/{channel}", json.dumps(body).encode(), received_at)
     with sessions() as session:
-        BatchStore(AlarmEngine()).process(session, [item], now=received_at)
+        BatchStore(alarm_engine()).process(session, [item], now=received_at)
         session.commit()
 
 

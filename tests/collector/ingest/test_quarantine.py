@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.alarms import AlarmEngine
 from collector.alarms.listener import AlarmChange
 from collector.alarms.models import Alarm
 from collector.app import create_app
@@ -21,7 +20,7 @@ from collector.identity.tokens import create_user
 from collector.ingest.models import DeadLetter, InboundEvent, StreamIntervention, StreamState
 from collector.ingest.store import BatchStore, Received
 from collector.ingest.writer import BatchWriter
-from collector.listeners import alarm_listeners
+from collector.listeners import alarm_engine, alarm_listeners
 from tests.collector.conftest import enrol
 from tests.collector.ingest.test_store import STREAM, _alarm, _msg
 
@@ -45,7 +44,7 @@ def poison() -> Poison:
 
 @pytest.fixture
 def store(poison: Poison) -> BatchStore:
-    return BatchStore(AlarmEngine([poison, *alarm_listeners()]))
+    return BatchStore(alarm_engine([poison, *alarm_listeners()]))
 
 
 @pytest.fixture(autouse=True)

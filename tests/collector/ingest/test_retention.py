@@ -18,6 +18,7 @@ from collector.ingest.retention import (
     prune_dead_letters,
 )
 from collector.ingest.store import Received
+from collector.listeners import alarm_engine
 from collector.scheduler import Scheduler
 from tests.collector.conftest import enrol
 from tests.collector.ingest.test_store import STREAM, _alarm, _msg, _run
@@ -83,7 +84,7 @@ def test_the_scheduler_prunes_with_the_telemetry_retention_run(
 ) -> None:
     _run(sessions, clock, _msg(clock, _alarm(1)))
     clock.advance(seconds=(DEFAULT_EVENT_RETENTION + timedelta(minutes=1)).total_seconds())
-    scheduler = Scheduler(listeners=[], will_grace_s=30, heartbeat_timeout_s=180)
+    scheduler = Scheduler(engine=alarm_engine([]), will_grace_s=30, heartbeat_timeout_s=180)
     with sessions() as session:
         assert scheduler.run(session, now=clock.now())
         session.commit()

@@ -12,12 +12,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.alarms import AlarmEngine
 from collector.alarms.models import Alarm
 from collector.ingest.admission import OVERSIZE_KEEP_BYTES
 from collector.ingest.models import DeadLetter, DeadLetterTotal, InboundEvent, StreamState
 from collector.ingest.store import BatchStore, Received
 from collector.inventory.models import Agent
+from collector.listeners import alarm_engine
 from tests.collector.conftest import enrol
 
 STREAM = "5f2b8c0e9a1d4c3b8e7f6a5b4c3d2e1f"
@@ -63,7 +63,7 @@ def _msg(
 
 
 def _run(sessions: sessionmaker[Session], clock: ManualClock, *items: Received) -> Any:
-    store = BatchStore(AlarmEngine())
+    store = BatchStore(alarm_engine())
     with sessions() as session:
         result = store.process(session, list(items), now=clock.now())
         session.commit()

@@ -16,10 +16,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.alarms import AlarmEngine
 from collector.ingest.models import DeadLetter, InboundEvent, StreamState
 from collector.ingest.store import BatchResult, BatchStore, Received
 from collector.ingest.writer import BatchWriter, is_transient
+from collector.listeners import alarm_engine
 from collector.storage import make_engine, make_session_factory
 from collector.storage.schema import create_schema
 from tests.collector.conftest import enrol
@@ -85,7 +85,7 @@ class PoisonedStore(BatchStore):
     """Fails with a non-transient database error on any batch holding the poisoned seq."""
 
     def __init__(self, poisoned_seq: int) -> None:
-        super().__init__(AlarmEngine())
+        super().__init__(alarm_engine())
         self._poisoned = poisoned_seq
 
     def process(self, session: Session, batch: Any, *, now: Any) -> BatchResult:
@@ -97,7 +97,7 @@ class PoisonedStore(BatchStore):
 def _writer(sessions: Any, clock: ManualClock, store: BatchStore | None = None) -> BatchWriter:
     return BatchWriter(
         sessions=sessions,
-        store=store or BatchStore(AlarmEngine()),
+        store=store or BatchStore(alarm_engine()),
         now=clock.now,
         backoff_s=0.001,
         sleep=lambda _s: None,
@@ -151,7 +151,7 @@ class BuggyStore(BatchStore):
     Counts its transactions."""
 
     def __init__(self, poisoned_seq: int) -> None:
-        super().__init__(AlarmEngine())
+        super().__init__(alarm_engine())
         self._poisoned = poisoned_seq
         self.calls = 0
 
@@ -209,7 +209,7 @@ def test_a_real_postgresql_deadlock_is_retried_as_a_batch(
 ) -> None:
     """Another transaction holds the stream's lock row and then waits for a row the batch has
     just inserted: PostgreSQL aborts the batch (it waited first), which is retried and stored."""
-    writer = BatchWriter(sessions=pg_sessions, store=BatchStore(AlarmEngine()), now=clock.now)
+    writer = BatchWriter(sessions=pg_sessions, store=BatchStore(alarm_engine()), now=clock.now)
     assert writer.write([_msg(clock, _alarm(1))]).result.stored == 1  # the stream exists
     with pg_sessions() as other:
         other.execute(

@@ -14,9 +14,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.alarms import AlarmEngine
 from collector.identity.access import Principal, Role
 from collector.inventory.models import Client, Service, Site
+from collector.listeners import alarm_engine
 from collector.notifications.models import Notification
 from collector.notifications.service import deliver_due
 from collector.notifications.settings import NotificationSettings, SmtpSettings
@@ -98,7 +98,7 @@ def test_open_qualify_escalate_restore_close_notify_noc_and_client_once(
         session.flush()
         session.add(Service(client_id="op-alpha", site_id="PM-1", hosting_ref="HEB00001"))
         session.flush()
-        AlarmEngine([TicketAlarmListener()]).apply_event(
+        alarm_engine([TicketAlarmListener()]).apply_event(
             session,
             event=AlarmEvent(
                 agent_id="a1",

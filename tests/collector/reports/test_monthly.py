@@ -12,12 +12,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.alarms import AlarmEngine
 from collector.app import create_app
 from collector.datadir import DEMO_INVENTORY_DIR
 from collector.identity.access import Role
 from collector.identity.tokens import create_user
 from collector.inventory.files import load_inventory
+from collector.listeners import alarm_engine
 from collector.reports.service import spreadsheet_safe
 from collector.tickets.flows import TicketAlarmListener
 from protocol import AlarmEvent, Severity, Transition
@@ -43,7 +43,7 @@ def app(
         _, alpha = create_user(
             session, name="alpha", role=Role.CLIENT, client_id="op-alpha", now=clock.now()
         )
-        engine_ = AlarmEngine([TicketAlarmListener()])
+        engine_ = alarm_engine([TicketAlarmListener()])
 
         def alarm(seq: int, alarm_type: str, transition: Transition) -> None:
             engine_.apply_event(

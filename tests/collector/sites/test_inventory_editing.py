@@ -9,11 +9,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.alarms import AlarmEngine
 from collector.feed.models import ChangeEvent
 from collector.identity.access import Role
 from collector.identity.tokens import create_user
 from collector.ingest.store import BatchStore, Received
+from collector.listeners import alarm_engine
 from protocol import BirthMessage, HeartbeatMessage, OutboxHealth, Transition
 from protocol.messages import DeviceHealth
 from protocol.topics import Channel, agent_topic
@@ -204,7 +204,7 @@ def _ingest(sessions: sessionmaker[Session], clock: ManualClock, message: Any) -
         clock.now(),
     )
     with sessions() as session:
-        BatchStore(AlarmEngine()).process(session, [received], now=clock.now())
+        BatchStore(alarm_engine()).process(session, [received], now=clock.now())
         session.commit()
 
 
