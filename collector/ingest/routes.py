@@ -1,26 +1,20 @@
 """NOC routes about what agents send: enrolment (the agent-to-site binding), unenrolled agents
 heard on the broker, dead letters, and quarantined streams (release, or skip the failing event).
-
-Here rather than in ``collector/ingest/``: a feature's routes import ``collector.api``, and
-ingest is not one of the features the API already imports both ways (the restructuring moves
-the app's assembly up, after which this file moves to ``collector/ingest/routes.py``).
-"""
+The look-ups are ``collector.ingest.review``'s."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from sqlalchemy import select
 
 from collector.api.deps import AppClock, DbSession
 from collector.identity.access import Action, Principal
 from collector.identity.deps import CurrentPrincipal, requires
-from collector.ingest.models import DeadLetter
+from collector.ingest import review
 from collector.ingest.quarantine import (
     NotQuarantined,
     StreamNotFound,
-    quarantined_streams,
     release_stream,
 )
 from collector.ingest.schemas import (
@@ -35,7 +29,6 @@ from collector.ingest.schemas import (
 from collector.ingest.store import ApplyFailed, BatchStore
 from collector.inventory.files import bind_agent
 from collector.inventory.lookups import get_site
-from collector.inventory.models import Agent, UnenrolledAgent
 from protocol.topics import AGENT_ID_PATTERN, valid_agent_id
 
 router = APIRouter(prefix="/api/v1", tags=["ingest"])
@@ -67,8 +60,7 @@ def enrol_agent(agent_id: str, body: AgentBinding, db: DbSession) -> AgentBindin
 )
 def list_unenrolled(db: DbSession) -> list[UnenrolledAgentRead]:
     """Agent ids heard on the broker that no enrolment knows, latest first (NOC)."""
-    rows = db.scalars(select(UnenrolledAgent).order_by(UnenrolledAgent.last_seen.desc()))
-    return [UnenrolledAgentRead.model_validate(r) for r in rows]
+    return [UnenrolledAgentRead.model_validate(r) for r in review.unenrolled_agents(db)]
 
 
 @router.get(
@@ -83,12 +75,8 @@ def list_dead_letters(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[DeadLetterRead]:
     """The latest refused messages, by reason or agent (NOC)."""
-    query = select(DeadLetter).order_by(DeadLetter.id.desc()).limit(limit)
-    if reason is not None:
-        query = query.where(DeadLetter.reason == reason)
-    if agent_id is not None:
-        query = query.where(DeadLetter.agent_id == agent_id)
-    return [DeadLetterRead.model_validate(r) for r in db.scalars(query)]
+    letters = review.dead_letters(db, reason=reason, agent_id=agent_id, limit=limit)
+    return [DeadLetterRead.model_validate(r) for r in letters]
 
 
 @router.get(
@@ -98,18 +86,17 @@ def list_dead_letters(
 )
 def list_quarantined(db: DbSession) -> list[QuarantinedStream]:
     """Streams applied no further since one of their events failed, oldest first (NOC)."""
-    sites = dict(db.execute(select(Agent.agent_id, Agent.site_id)).all())
     return [
         QuarantinedStream(
             agent_id=state.agent_id,
             stream_id=state.stream_id,
-            site_id=sites.get(state.agent_id),
+            site_id=site_id,
             seq=state.quarantine_seq,
             reason=state.quarantine_reason,
             since=state.quarantined_at,
             applied_through=state.applied_through,
         )
-        for state in quarantined_streams(db)
+        for state, site_id in review.quarantined_with_sites(db)
     ]
 
 
