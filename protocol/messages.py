@@ -232,6 +232,9 @@ class HeartbeatMessage(_Envelope):
     outbox: OutboxHealth
     devices: list[DeviceHealth] = Field(default_factory=list, max_length=500)
     traps_rejected: Count = 0
+    # Why the last configuration offered (file, SIGHUP, collector push) was refused, the agent
+    # running its previous one; None once one is applied. Optional: older agents omit it.
+    config_error: str | None = Field(default=None, max_length=2000)
     # Acks the agent refused since it started (bad or missing signature, another stream, seqs
     # it never published): a forger at work, or a collector with the wrong secret.
     acks_rejected: Count = 0

@@ -6,11 +6,13 @@ telemetry samples (works offline; time is passed in, never read).
   telemetry gate (period, deadband);
 - ``measured``: every point of a Modbus or SNMP device, evaluators built from its profile;
 - ``comm``: the communication-failure alarm of a device that stopped answering;
-- ``traps``, ``syslog``: what an SNMP notification or a syslog message means.
+- ``traps``, ``syslog``: what an SNMP notification or a syslog message means;
+- ``identities``: which alarms a profile can raise.
 """
 
 from agent.evaluation.comm import CommEvaluator
 from agent.evaluation.contact import ContactEvaluator
+from agent.evaluation.identities import alarm_identities, raises
 from agent.evaluation.measured import Evaluated, MeasuredEvaluation
 from agent.evaluation.syslog import SyslogEvaluator
 from agent.evaluation.threshold import (
@@ -34,5 +36,7 @@ __all__ = [
     "TrapEvaluator",
     "TrapSource",
     "Unmapped",
+    "alarm_identities",
     "match_trap",
+    "raises",
 ]

@@ -32,6 +32,10 @@ class FixedStatus:
         """No trap listener: none."""
         return 0
 
+    def config_error(self) -> str | None:
+        """No configuration refused."""
+        return None
+
     def clock_synced(self) -> bool:
         """The clock state given."""
         return self.synced

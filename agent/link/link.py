@@ -93,6 +93,10 @@ class StatusProvider(Protocol):
         """Traps refused by the listener since start."""
         ...
 
+    def config_error(self) -> str | None:
+        """Why the last configuration offered was refused (None: it runs)."""
+        ...
+
     def clock_synced(self) -> bool:
         """Whether the edge clock is synchronised."""
         ...
@@ -701,6 +705,7 @@ class AgentLink:
             outbox=self._outbox.health(),
             devices=self._status.device_health(),
             traps_rejected=self._status.traps_rejected(),
+            config_error=self._status.config_error(),
             acks_rejected=self.state.acks_rejected,
         )
         self._publish(agent_topic(self.agent_id, Channel.HEARTBEAT), encode(hb))

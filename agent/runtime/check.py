@@ -32,6 +32,10 @@ def problems(status: dict[str, Any]) -> list[str]:
             f"{outbox['volatile_lost']} events lost since start: the outbox could not write"
             " and the in-memory queue was full"
         )
+    if status.get("config_error"):
+        found.append(
+            f"configuration refused, the previous one still runs: {status['config_error']}"
+        )
     found += status.get("task_problems", [])
     found += [
         f"task {t['task']} failing: {t.get('last_error') or 'restarting'}"

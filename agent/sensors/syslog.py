@@ -79,6 +79,7 @@ class SyslogReceiver:
         self._bind, self._port = bind, port
         self._on_message = on_message
         self._transport: asyncio.DatagramTransport | None = None
+        self._protocol: _Protocol
         self.rejected = 0
         self.received = 0
 
@@ -90,16 +91,21 @@ class SyslogReceiver:
 
     async def __aenter__(self) -> SyslogReceiver:
         loop = asyncio.get_running_loop()
-        self._transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Protocol(self._datagram),
+        self._transport, self._protocol = await loop.create_datagram_endpoint(
+            lambda: _Protocol(self._datagram, loop.create_future()),
             local_addr=(self._bind, self._port),
         )
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
+        """Closes the socket, and returns only once it is closed."""
+        transport, self._transport = self._transport, None
+        if transport is None:
+            return
+        transport.close()
+        # asyncio closes the socket itself on the next turn of the loop: awaited, so that a
+        # receiver bound again to the same port right after (a hot reload) finds it free.
+        await asyncio.shield(self._protocol.closed)
 
     def _datagram(self, data: bytes, addr: tuple[str, int]) -> None:
         message = parse_syslog(data)
@@ -112,8 +118,15 @@ class SyslogReceiver:
 
 
 class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, handle: Callable[[bytes, tuple[str, int]], None]) -> None:
+    def __init__(
+        self, handle: Callable[[bytes, tuple[str, int]], None], closed: asyncio.Future[None]
+    ) -> None:
         self._handle = handle
+        self.closed = closed
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
         self._handle(data, addr)
