@@ -196,6 +196,9 @@ class DeviceHealth(_Model):
     # Since the agent started; optional so heartbeats of older agents stay valid.
     polls_ok: Count = 0
     polls_failed: Count = 0
+    # The profile's points the device did not serve at its last answer (unknown values);
+    # optional, absent from older agents.
+    points_unknown: list[Ident] = Field(default_factory=list, max_length=500)
 
 
 class OutboxHealth(_Model):

@@ -102,6 +102,9 @@ class ModbusPoint(_Strict):
     unit: str | None = Field(default=None, max_length=16)
     alarm: ThresholdAlarm | BitAlarm | None = None
     telemetry: Telemetry | None = None
+    # A point every device of this model must serve: one that does not raises the device's
+    # profile_mismatch alarm. Any other point a device does not serve is merely unknown.
+    required: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> ModbusPoint:
@@ -182,6 +185,8 @@ class SnmpPoint(_Strict):
     unit: str | None = Field(default=None, max_length=16)
     alarm: ThresholdAlarm | EqualsAlarm | None = None
     telemetry: Telemetry | None = None
+    # As for ModbusPoint: missing, a required point raises profile_mismatch.
+    required: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> SnmpPoint:

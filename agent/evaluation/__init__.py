@@ -7,6 +7,7 @@ telemetry samples (works offline; time is passed in, never read).
 - ``measured``: every point of a Modbus or SNMP device, evaluators built from its profile;
 - ``comm``: the communication-failure alarm of a device that stopped answering;
 - ``traps``, ``syslog``: what an SNMP notification or a syslog message means;
+- ``served``: the points a device does not serve (unknown), and its ``profile_mismatch``;
 - ``identities``: which alarms a profile can raise.
 """
 
@@ -14,6 +15,7 @@ from agent.evaluation.comm import CommEvaluator
 from agent.evaluation.contact import ContactEvaluator
 from agent.evaluation.identities import alarm_identities, raises
 from agent.evaluation.measured import Evaluated, MeasuredEvaluation
+from agent.evaluation.served import ServedEvaluator, unserved
 from agent.evaluation.syslog import SyslogEvaluator
 from agent.evaluation.threshold import (
     BitEvaluator,
@@ -30,6 +32,7 @@ __all__ = [
     "EqualsEvaluator",
     "Evaluated",
     "MeasuredEvaluation",
+    "ServedEvaluator",
     "SyslogEvaluator",
     "TelemetryGate",
     "ThresholdEvaluator",
@@ -39,4 +42,5 @@ __all__ = [
     "alarm_identities",
     "match_trap",
     "raises",
+    "unserved",
 ]

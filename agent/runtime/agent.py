@@ -247,6 +247,7 @@ class AgentRuntime:
                     "value": p.value,
                     "alarm_active": p.alarm_active,
                     "at": p.at.isoformat() if p.at else None,
+                    "unknown": p.unknown,
                 }
                 for p in (self.sensing.live_values() if self.sensing else [])
             ],

@@ -47,6 +47,12 @@ def problems(status: dict[str, Any]) -> list[str]:
         for d in status["devices"]
         if not d["ok"]
     ]
+    found += [
+        f"device {a['equipment_id']}: profile_mismatch, it does not serve a point its profile"
+        " requires (see the points UNKNOWN below)"
+        for a in status.get("active_alarms", [])
+        if a["alarm_type"] == "profile_mismatch"
+    ]
     return found
 
 
@@ -68,6 +74,12 @@ def warnings(status: dict[str, Any]) -> list[str]:
             f"{status['acks_rejected']} acks rejected since start: forged acks on the broker,"
             " or a collector with the wrong ack secret"
         )
+    found += [
+        f"device {d['device_id']} answers but does not serve: {', '.join(d['points_unknown'])}"
+        " (values unknown)"
+        for d in status["devices"]
+        if d["ok"] and d.get("points_unknown")
+    ]
     return found
 
 
@@ -103,7 +115,8 @@ def render(status: dict[str, Any]) -> str:
     lines += ["", f"{'device':<14}{'point':<18}{'value':<12}alarm"]
     for p in status["points"]:
         lines.append(
-            f"{p['device_id']:<14}{p['point']:<18}{_value(p['value']):<12}"
+            f"{p['device_id']:<14}{p['point']:<18}"
+            f"{'UNKNOWN' if p.get('unknown') else _value(p['value']):<12}"
             f"{'ACTIVE' if p['alarm_active'] else '-'}"
         )
     found = problems(status)
