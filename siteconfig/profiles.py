@@ -208,6 +208,9 @@ class SnmpTrap(_Strict):
     # Only when this varbind has this value (e.g. the alarm id of upsTrapAlarmEntryAdded).
     varbind_oid: NumericOid | None = None
     varbind_equals: str | None = None
+    # A raised alarm with no clearing trap and no polled point to reconcile it clears this
+    # long after the last trap that raised it.
+    expire_s: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _condition(self) -> SnmpTrap:
@@ -224,6 +227,31 @@ class SnmpProfile(_Strict):
     description: str = ""
     points: dict[Ident, SnmpPoint] = Field(min_length=1)
     traps: list[SnmpTrap] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _traps_clear(self) -> SnmpProfile:
+        # Every alarm a trap raises has a way to clear: a clearing trap, the poll of the same
+        # point (its alarm of the same type), or an expiry.
+        for index, trap in enumerate(self.traps):
+            if trap.transition != "raised" or trap.expire_s is not None:
+                continue
+            key = (trap.point, trap.alarm_type)
+            cleared_by_trap = any(
+                (t.point, t.alarm_type) == key and t.transition == "cleared" for t in self.traps
+            )
+            polled = self.points.get(trap.point)
+            cleared_by_poll = (
+                polled is not None
+                and polled.alarm is not None
+                and polled.alarm.alarm_type == trap.alarm_type
+            )
+            if not (cleared_by_trap or cleared_by_poll):
+                raise ValueError(
+                    f"traps[{index}] raises {trap.alarm_type} on {trap.point}, which nothing"
+                    " clears: add a clearing trap, an alarm of that type on a polled point"
+                    f" {trap.point}, or expire_s"
+                )
+        return self
 
     @model_validator(mode="after")
     def _conditions_name_points(self) -> SnmpProfile:

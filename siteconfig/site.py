@@ -211,6 +211,8 @@ class SyslogPattern(_Strict):
     transition: Literal["raised", "cleared"]
     # Only messages from this host (the syslog HOSTNAME field), when given.
     host: str | None = None
+    # A raised alarm with no clearing pattern clears this long after the last line raising it.
+    expire_s: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _compiles(self) -> SyslogPattern:
@@ -283,6 +285,41 @@ class SiteConfig(SiteFile):
         """The profile a device uses."""
         return self.profiles[device.profile]
 
+    @model_validator(mode="after")
+    def _every_alarm_clears(self) -> SiteConfig:
+        problem = _uncleared_pattern(self, self.profiles)
+        if problem is not None:
+            raise ValueError(f"syslog.{problem[0]}: {problem[1]}")
+        return self
+
+
+def _uncleared_pattern(site: SiteFile, profiles: dict[str, Profile]) -> tuple[str, str] | None:
+    """The first syslog pattern raising an alarm nothing clears (no clearing pattern, no
+    ``expire_s``, no polled point of that device with an alarm of that type), as (path,
+    reason); None when every alarm has a way to clear."""
+    if site.syslog is None:
+        return None
+    patterns = site.syslog.patterns
+    cleared = {(p.equipment, p.point, p.alarm_type) for p in patterns if p.transition == "cleared"}
+    devices = {d.id: d for d in site.devices}
+    for index, p in enumerate(patterns):
+        if p.transition != "raised" or p.expire_s is not None:
+            continue
+        if (p.equipment, p.point, p.alarm_type) in cleared:
+            continue
+        device = devices.get(p.equipment)
+        profile = profiles.get(device.profile) if device is not None else None
+        polled = profile.points.get(p.point) if profile is not None else None
+        alarm = getattr(polled, "alarm", None)
+        if alarm is not None and alarm.alarm_type == p.alarm_type:
+            continue  # the poll of that point reconciles it
+        return (
+            f"patterns[{index}]",
+            f"raises {p.alarm_type} on {p.equipment} {p.point}, which nothing clears: add a"
+            " pattern with transition: cleared, or expire_s",
+        )
+    return None
+
 
 def load_site(path: Path) -> SiteConfig:
     """Load and validate a site file and the profiles it references."""
@@ -321,6 +358,9 @@ def load_site_text(
         texts[device.profile] = ptext
     for index, device in enumerate(site.devices):
         _check_device(source, index, device, loaded[device.profile])
+    problem = _uncleared_pattern(site, loaded)
+    if problem is not None:
+        raise ConfigError(source, f"syslog.{problem[0]}", problem[1])
     digest = hashlib.sha256(
         json.dumps(
             {

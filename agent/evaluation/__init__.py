@@ -8,11 +8,13 @@ telemetry samples (works offline; time is passed in, never read).
 - ``comm``: the communication-failure alarm of a device that stopped answering;
 - ``traps``, ``syslog``: what an SNMP notification or a syslog message means;
 - ``served``: the points a device does not serve (unknown), and its ``profile_mismatch``;
+- ``expiry``: alarms heard (traps, syslog) that clear by themselves after ``expire_s``;
 - ``identities``: which alarms a profile can raise.
 """
 
 from agent.evaluation.comm import CommEvaluator
 from agent.evaluation.contact import ContactEvaluator
+from agent.evaluation.expiry import Expiries
 from agent.evaluation.identities import alarm_identities, raises
 from agent.evaluation.measured import Evaluated, MeasuredEvaluation
 from agent.evaluation.served import ServedEvaluator, unserved
@@ -31,6 +33,7 @@ __all__ = [
     "ContactEvaluator",
     "EqualsEvaluator",
     "Evaluated",
+    "Expiries",
     "MeasuredEvaluation",
     "ServedEvaluator",
     "SyslogEvaluator",

@@ -18,6 +18,18 @@ class SyslogEvaluator:
     def __init__(self, patterns: Sequence[SyslogPattern]) -> None:
         self._patterns = [(p, re.compile(p.regex)) for p in patterns]
 
+    def expire_s(self, transition: AlarmTransition) -> float | None:
+        """How long after it an alarm a pattern raised clears by itself, if it does."""
+        key = (transition.equipment_id, transition.point, transition.alarm_type)
+        return max(
+            (
+                p.expire_s
+                for p, _ in self._patterns
+                if (p.equipment, p.point, p.alarm_type) == key and p.expire_s is not None
+            ),
+            default=None,
+        )
+
     def feed(self, message: SyslogMessage, *, now: datetime) -> list[AlarmTransition]:
         """One transition per pattern the message matches, in the patterns' order."""
         out = []

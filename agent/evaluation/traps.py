@@ -58,6 +58,23 @@ class TrapEvaluator:
             if device_id in by_id:
                 self._by_host[address] = by_id[device_id]
 
+    def expire_s(self, transition: AlarmTransition) -> float | None:
+        """How long after it an alarm this evaluator raised clears by itself, if it does."""
+        source = next(
+            (s for s in self._by_host.values() if s.device.id == transition.equipment_id), None
+        )
+        if source is None:
+            return None
+        return max(
+            (
+                t.expire_s
+                for t in source.profile.traps
+                if (t.point, t.alarm_type) == (transition.point, transition.alarm_type)
+                and t.expire_s is not None
+            ),
+            default=None,
+        )
+
     def feed(self, notification: TrapNotification, *, now: datetime) -> AlarmTransition | Unmapped:
         """The transition a notification means, or why it means none."""
         source = self._by_host.get(notification.host)

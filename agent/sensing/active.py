@@ -28,6 +28,10 @@ class ActiveAlarms:
     def __contains__(self, identity: Identity) -> bool:
         return identity in self._active
 
+    def alarms_of(self, equipment_id: str) -> set[tuple[str, str]]:
+        """The (point, alarm type) pairs of one equipment with an alarm active."""
+        return {(point, kind) for e, point, kind in self._active if e == equipment_id}
+
     def points_of(self, equipment_id: str) -> set[str]:
         """The points of one equipment with an alarm active."""
         return {point for e, point, _ in self._active if e == equipment_id}

@@ -9,13 +9,14 @@ failure leaves the running listeners as they were, sockets and meaning alike.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from agent.evaluation import SyslogEvaluator, TrapEvaluator, TrapSource, Unmapped
-from agent.events import SensingSink
+from agent.evaluation import Expiries, SyslogEvaluator, TrapEvaluator, TrapSource, Unmapped
+from agent.events import AlarmTransition, SensingSink
 from agent.sensors.observations import SyslogMessage, TrapNotification
 from agent.sensors.syslog import SyslogReceiver
 from clocks import Clock
@@ -142,9 +143,19 @@ class Listeners:
     """The trap and syslog sockets a site file asks for, bound inside the running loop;
     ``apply`` a configuration, ``aclose`` at the end."""
 
-    def __init__(self, *, sink: SensingSink, clock: Clock) -> None:
+    def __init__(
+        self,
+        *,
+        sink: SensingSink,
+        clock: Clock,
+        is_active: Callable[[tuple[str, str, str]], bool] = lambda _: True,
+    ) -> None:
         self._sink = sink
         self._clock = clock
+        # Whether an alarm is still active (a poll may have cleared it before it expires).
+        self._is_active = is_active
+        self._expiries = Expiries()
+        self._expiry_timer: asyncio.TimerHandle | None = None
         self._traps = _Slot("snmp trap")
         self._syslog = _Slot("syslog")
         self._trap_evaluator: TrapEvaluator | None = None
@@ -198,6 +209,8 @@ class Listeners:
 
     async def aclose(self) -> None:
         """Close both sockets."""
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
         await self._traps.aclose()
         await self._syslog.aclose()
 
@@ -230,13 +243,37 @@ class Listeners:
             self._unmapped_traps += 1
             log.warning("snmp trap from %s rejected: %s", notification.host, outcome.reason)
             return
-        self._sink.transition(outcome)
+        self._heard(outcome, self._trap_evaluator.expire_s(outcome))
 
     def _message(self, message: SyslogMessage) -> None:
         if self._syslog_evaluator is None:
             return
         for transition in self._syslog_evaluator.feed(message, now=self._clock.now()):
-            self._sink.transition(transition)
+            self._heard(transition, self._syslog_evaluator.expire_s(transition))
+
+    def _heard(self, transition: AlarmTransition, expire_s: float | None) -> None:
+        self._sink.transition(transition)
+        self._expiries.follow(transition, expire_s=expire_s, mono=self._clock.monotonic())
+        self._arm()
+
+    def _arm(self) -> None:
+        """Wake up when the next self-clearing alarm is due."""
+        if self._expiry_timer is not None:
+            self._expiry_timer.cancel()
+            self._expiry_timer = None
+        due = self._expiries.next_due()
+        if due is not None:
+            delay = max(0.0, due - self._clock.monotonic())
+            self._expiry_timer = asyncio.get_running_loop().call_later(delay, self._expire)
+
+    def _expire(self) -> None:
+        self._expiry_timer = None
+        now, mono = self._clock.now(), self._clock.monotonic()
+        for clear in self._expiries.expired(mono=mono, now=now):
+            identity = (clear.equipment_id, clear.point, clear.alarm_type)
+            if self._is_active(identity):  # not already cleared by a poll or a notice
+                self._sink.transition(clear)
+        self._arm()
 
 
 def _overlap(old: tuple[str, int], new: tuple[str, int]) -> bool:

@@ -144,7 +144,9 @@ class MeasuredPoller(Poller):
             self.health.answered(now, unknown=missing)
             self._emit(comm.answered(now=now))
             self._emit(served.feed(missing, now=now))
-            evaluated = evaluation.feed(reading, now=now, mono=mono)
+            evaluated = evaluation.feed(
+                reading, now=now, mono=mono, active=self._active.alarms_of(device.id)
+            )
             for transition in evaluated.transitions:
                 self._sink.transition(transition)
             if evaluated.samples:

@@ -47,7 +47,9 @@ class SensingService:
         self._active = ActiveAlarms(initial_alarms)
         self._sink = TrackingSink(sink, self._active)
         self._pollers: dict[str, Poller] = {}
-        self._listeners = Listeners(sink=self._sink, clock=clock)
+        self._listeners = Listeners(
+            sink=self._sink, clock=clock, is_active=self._active.__contains__
+        )
 
     @property
     def listeners(self) -> Listeners:

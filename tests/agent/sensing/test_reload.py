@@ -47,6 +47,7 @@ def _syslog(port: int) -> dict[str, Any]:
                 "alarm_type": "fan_failure",
                 "severity": "major",
                 "transition": "raised",
+                "expire_s": 3600,
             }
         ],
     }

@@ -166,6 +166,7 @@ async def test_sensing_service_runs_the_receiver_and_moves_it_on_reload() -> Non
         "alarm_type": "on_battery",
         "severity": "major",
         "transition": "raised",
+        "expire_s": 600,
     }
 
     def config(port: int) -> SiteConfig:

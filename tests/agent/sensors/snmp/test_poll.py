@@ -215,7 +215,7 @@ def test_site_with_snmp_device_traps_and_syslog_loads() -> None:
     text = SITE + (
         "traps: {port: 1162, communities: [public], sources: {192.0.2.11: ups-1}}\n"
         "syslog: {patterns: [{regex: 'FAN.*FAIL', equipment: r1, point: fan,"
-        " alarm_type: hvac_fault, severity: minor, transition: raised}]}\n"
+        " alarm_type: hvac_fault, severity: minor, transition: raised, expire_s: 600}]}\n"
     )
     site = load_site_text(text, source="site.yaml")
     [dev] = site.devices
@@ -234,6 +234,12 @@ def test_site_with_snmp_device_traps_and_syslog_loads() -> None:
             " severity: minor, transition: raised}]}\n",
             "syslog.patterns[0]",
             "regex does not compile",
+        ),
+        (
+            "syslog: {patterns: [{regex: 'FAN', equipment: r, point: p, alarm_type: a,"
+            " severity: minor, transition: raised}]}\n",
+            "syslog.patterns[0]",
+            "raises a on r p, which nothing clears",
         ),
     ],
 )
