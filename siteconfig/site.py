@@ -172,8 +172,10 @@ class TrapUser(_Strict):
     """A v3 trap source: its user, keys and authoritative engine id."""
 
     user: str = Field(min_length=1, max_length=32)
+    # The minimum level accepted from this user: a trap at a lower one is rejected.
+    security_level: Literal["authPriv", "authNoPriv"] = "authPriv"
     auth_key: str = Field(min_length=8)
-    priv_key: str = Field(min_length=8)
+    priv_key: str | None = Field(default=None, min_length=8)
     auth_key_file: Path | None = None
     priv_key_file: Path | None = None
     engine_id: str = Field(pattern=r"^(0x)?([0-9A-Fa-f]{2}){5,32}$")
@@ -185,6 +187,8 @@ class TrapUser(_Strict):
 
     @model_validator(mode="after")
     def _can_encrypt(self) -> TrapUser:
+        if self.security_level == "authPriv" and self.priv_key is None:
+            raise ValueError("an authPriv user needs priv_key (or priv_key_file)")
         _require_cryptography()
         return self
 

@@ -20,6 +20,11 @@ class TrapNotification:
     host: str
     # (dotted OID, value as text), in the order they came.
     var_binds: tuple[tuple[str, str], ...]
+    # Who vouched for it: the v2c community, or the v3 user and the sender's engine id (hex,
+    # lower case, no 0x). None where the protocol does not say.
+    community: str | None = None
+    user: str | None = None
+    engine_id: str | None = None
 
     @property
     def trap_oid(self) -> str | None:
