@@ -213,17 +213,24 @@ class SyslogPattern(_Strict):
     alarm_type: Ident
     severity: Severity
     transition: Literal["raised", "cleared"]
-    # Only messages from this host (the syslog HOSTNAME field), when given.
+    # Only messages from this host: the syslog HOSTNAME field, or the sender's IP address
+    # (for lines that name no host), when given.
     host: str | None = None
+    # Only messages whose tag matches this regular expression (searched in the program name,
+    # "sshd", or the Cisco tag, "%LINK-3-UPDOWN"), when given.
+    tag: str | None = None
     # A raised alarm with no clearing pattern clears this long after the last line raising it.
     expire_s: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _compiles(self) -> SyslogPattern:
-        try:
-            re.compile(self.regex)
-        except re.error as err:
-            raise ValueError(f"regex does not compile: {err}") from err
+        for name, regex in (("regex", self.regex), ("tag", self.tag)):
+            if regex is None:
+                continue
+            try:
+                re.compile(regex)
+            except re.error as err:
+                raise ValueError(f"{name} does not compile: {err}") from err
         return self
 
 

@@ -43,3 +43,9 @@ class SyslogMessage:
     message: str
     timestamp: str | None
     rfc: int  # 3164 or 5424
+    # The Cisco IOS / NX-OS tag ("%ENVMON-3-FAN_FAIL") the message starts with, if any.
+    mnemonic: str | None = None
+    # RFC 5424 structured data, as sent ("[id k="v"]..."), if any.
+    structured_data: str | None = None
+    # The sender's IP address: what identifies a line that names no host.
+    address: str | None = None
