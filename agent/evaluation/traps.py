@@ -23,9 +23,11 @@ class TrapSource:
 
 @dataclass(frozen=True)
 class Unmapped:
-    """A notification that means nothing here, and why."""
+    """A notification that means nothing here, and why (``category``: the reason without its
+    particulars, for counting)."""
 
     reason: str
+    category: str = "unknown sender"
 
 
 def match_trap(traps: Sequence[SnmpTrap], var_binds: Sequence[tuple[str, str]]) -> SnmpTrap | None:
@@ -127,7 +129,9 @@ class TrapEvaluator:
             return Unmapped(f"{source.reason} {notification.trap_oid or '?'}")
         trap = match_trap(source.profile.traps, notification.var_binds)
         if trap is None:
-            return Unmapped(f"unmapped trap oid {notification.trap_oid or '?'}")
+            return Unmapped(
+                f"unmapped trap oid {notification.trap_oid or '?'}", "unmapped trap oid"
+            )
         return AlarmTransition(
             equipment_id=source.device.id,
             point=trap.point,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from protocol import AlarmSnapshot, DeviceHealth
+from protocol import AlarmSnapshot, DeviceHealth, ListenerHealth
 
 
 @dataclass
@@ -35,6 +35,10 @@ class FixedStatus:
     def config_error(self) -> str | None:
         """No configuration refused."""
         return None
+
+    def listener_health(self) -> list[ListenerHealth]:
+        """No listener."""
+        return []
 
     def clock_synced(self) -> bool:
         """The clock state given."""

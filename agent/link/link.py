@@ -49,6 +49,7 @@ from protocol import (
     ConfigMessage,
     DeviceHealth,
     HeartbeatMessage,
+    ListenerHealth,
     WillMessage,
     agent_topic,
     encode,
@@ -95,6 +96,10 @@ class StatusProvider(Protocol):
 
     def config_error(self) -> str | None:
         """Why the last configuration offered was refused (None: it runs)."""
+        ...
+
+    def listener_health(self) -> list[ListenerHealth]:
+        """Each listener's address and counts since start."""
         ...
 
     def clock_synced(self) -> bool:
@@ -706,6 +711,7 @@ class AgentLink:
             devices=self._status.device_health(),
             traps_rejected=self._status.traps_rejected(),
             config_error=self._status.config_error(),
+            listeners=self._status.listener_health(),
             acks_rejected=self.state.acks_rejected,
         )
         self._publish(agent_topic(self.agent_id, Channel.HEARTBEAT), encode(hb))

@@ -29,6 +29,7 @@ from protocol import (
     CommandMessage,
     ConfigMessage,
     DeviceHealth,
+    ListenerHealth,
     Severity,
     Transition,
 )
@@ -97,6 +98,9 @@ class _Status:
 
     def config_error(self) -> str | None:
         return self._rt.config_error
+
+    def listener_health(self) -> list[ListenerHealth]:
+        return self._rt.sensing.listener_health() if self._rt.sensing else []
 
     def clock_synced(self) -> bool:
         return self._rt.clock_synced()
@@ -250,6 +254,10 @@ class AgentRuntime:
                     "unknown": p.unknown,
                 }
                 for p in (self.sensing.live_values() if self.sensing else [])
+            ],
+            "listeners": [
+                h.model_dump(mode="json")
+                for h in (self.sensing.listener_health() if self.sensing else [])
             ],
             "active_alarms": [a.model_dump(mode="json") for a in self.outbox.active_alarms()],
             # What the storage_fault alarm says now (None: clear).

@@ -69,6 +69,12 @@ def warnings(status: dict[str, Any]) -> list[str]:
         )
     if not status.get("acks_authenticated", True):
         found.append("acks not authenticated: no mqtt.ack_key_file in the site file")
+    found += [
+        f"{h['kind']} listener on {h['bind']}:{h['port']} rejected {_rejected(h['rejected'])}:"
+        " a sender with the wrong credentials, or not in the site file"
+        for h in status.get("listeners", [])
+        if h["rejected"]
+    ]
     if status.get("acks_rejected", 0):
         found.append(
             f"{status['acks_rejected']} acks rejected since start: forged acks on the broker,"
@@ -77,7 +83,7 @@ def warnings(status: dict[str, Any]) -> list[str]:
     found += [
         f"device {d['device_id']} answers but does not serve: {', '.join(d['points_unknown'])}"
         " (values unknown)"
-        for d in status["devices"]
+        for d in status.get("devices", [])
         if d["ok"] and d.get("points_unknown")
     ]
     return found
@@ -112,6 +118,13 @@ def render(status: dict[str, Any]) -> str:
             f"{d['device_id']:<14}{'ok' if d['ok'] else 'FAIL':<8}{_short(d.get('last_ok')):<22}"
             f"{d['consecutive_failures']:<10}{d.get('last_error') or ''}"
         )
+    if status.get("listeners"):
+        lines += ["", f"{'listener':<12}{'address':<22}{'received':<10}{'accepted':<10}rejected"]
+        for h in status["listeners"]:
+            lines.append(
+                f"{h['kind']:<12}{h['bind'] + ':' + str(h['port']):<22}{h['received']:<10}"
+                f"{h['accepted']:<10}{_rejected(h['rejected'])}"
+            )
     lines += ["", f"{'device':<14}{'point':<18}{'value':<12}alarm"]
     for p in status["points"]:
         lines.append(
@@ -124,6 +137,13 @@ def render(status: dict[str, Any]) -> str:
     lines += [f"  - {p}" for p in found]
     lines += [f"  (warning) {w}" for w in warnings(status)]
     return "\n".join(lines)
+
+
+def _rejected(by_reason: dict[str, int]) -> str:
+    if not by_reason:
+        return "0"
+    total = sum(by_reason.values())
+    return f"{total} (" + ", ".join(f"{r}: {n}" for r, n in sorted(by_reason.items())) + ")"
 
 
 def _mib(free: int | None) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -20,6 +21,7 @@ from agent.events import AlarmTransition, SensingSink
 from agent.sensors.observations import SyslogMessage, TrapNotification
 from agent.sensors.syslog import SyslogReceiver
 from clocks import Clock
+from protocol import ListenerHealth
 from siteconfig import SiteConfig, SnmpDevice, SnmpProfile, SyslogListener, TrapListener
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ log = logging.getLogger(__name__)
 class _Receiver(Protocol):
     received: int
     rejected: int
+    rejected_by: dict[str, int]
 
     async def __aenter__(self) -> Any: ...
 
@@ -55,6 +58,22 @@ class _Slot:
         self.bound: _Bound | None = None
         self.received_before = 0
         self.rejected_before = 0
+        self.rejected_by_before: Counter[str] = Counter()
+        # Where the last receiver listened (kept once closed: the counts are its too).
+        self.address: tuple[str, int] | None = None
+
+    def counts(self) -> tuple[int, int, Counter[str]]:
+        """Passed on, rejected, and rejected by reason, since start (closed receivers too)."""
+        receiver = self.receiver
+        by = Counter(self.rejected_by_before)
+        if receiver is None:
+            return self.received_before, self.rejected_before, by
+        by.update(receiver.rejected_by)
+        return (
+            self.received_before + receiver.received,
+            self.rejected_before + receiver.rejected,
+            by,
+        )
 
     @property
     def receiver(self) -> _Receiver | None:
@@ -97,6 +116,7 @@ class _Slot:
     async def _close(self, bound: _Bound) -> None:
         self.received_before += bound.receiver.received
         self.rejected_before += bound.receiver.rejected
+        self.rejected_by_before.update(bound.receiver.rejected_by)
         await bound.receiver.__aexit__(None, None, None)
 
     async def _reopen(self, old: _Bound) -> None:
@@ -128,6 +148,9 @@ class _Change:
         if self.slot.bound is not None:
             await self.slot.aclose()
         self.slot.bound = self.new
+        if self.new is not None:
+            port = getattr(self.new.receiver, "port", self.new.address[1])
+            self.slot.address = (self.new.address[0], int(port))
 
     async def undo(self) -> None:
         """Close what was bound and put back what was closed."""
@@ -160,15 +183,44 @@ class Listeners:
         self._syslog = _Slot("syslog")
         self._trap_evaluator: TrapEvaluator | None = None
         self._syslog_evaluator: SyslogEvaluator | None = None
-        self._unmapped_traps = 0
+        self._unmapped_traps: Counter[str] = Counter()
 
     @property
     def traps_rejected(self) -> int:
         """Notifications refused by the protocol (credentials, undecodable) or meaning nothing
         here (unknown sender, unmapped trap), since start."""
-        slot = self._traps
-        current = slot.receiver.rejected if slot.receiver is not None else 0
-        return slot.rejected_before + current + self._unmapped_traps
+        _, rejected, _ = self._traps.counts()
+        return rejected + sum(self._unmapped_traps.values())
+
+    def health(self) -> list[ListenerHealth]:
+        """Each listener's address and counts since start, for the heartbeat and the check."""
+        out = []
+        if self._traps.address is not None:
+            passed, rejected, by = self._traps.counts()
+            unmapped = sum(self._unmapped_traps.values())
+            out.append(
+                ListenerHealth(
+                    kind="snmp_traps",
+                    bind=self._traps.address[0],
+                    port=self._traps.address[1],
+                    received=passed + rejected,
+                    accepted=passed - unmapped,
+                    rejected=dict(by + self._unmapped_traps),
+                )
+            )
+        if self._syslog.address is not None:
+            passed, rejected, by = self._syslog.counts()
+            out.append(
+                ListenerHealth(
+                    kind="syslog",
+                    bind=self._syslog.address[0],
+                    port=self._syslog.address[1],
+                    received=passed + rejected,
+                    accepted=passed,
+                    rejected=dict(by),
+                )
+            )
+        return out
 
     @property
     def trap_port(self) -> int | None:
@@ -240,7 +292,7 @@ class Listeners:
             return  # bound for a reload that was then refused: heard by nobody
         outcome = self._trap_evaluator.feed(notification, now=self._clock.now())
         if isinstance(outcome, Unmapped):
-            self._unmapped_traps += 1
+            self._unmapped_traps[outcome.category] += 1
             log.warning("snmp trap from %s rejected: %s", notification.host, outcome.reason)
             return
         self._heard(outcome, self._trap_evaluator.expire_s(outcome))

@@ -16,7 +16,7 @@ from agent.sensing.modbus import ModbusPoller
 from agent.sensing.poller import PointValue, Poller
 from agent.sensing.snmp import SnmpPoller
 from clocks import Clock
-from protocol import AlarmSnapshot, DeviceHealth, Transition
+from protocol import AlarmSnapshot, DeviceHealth, ListenerHealth, Transition
 from siteconfig import (
     Device,
     GpioDevice,
@@ -121,6 +121,10 @@ class SensingService:
     def traps_rejected(self) -> int:
         """SNMP notifications rejected since start (bad credentials, unknown source, unmapped)."""
         return self._listeners.traps_rejected
+
+    def listener_health(self) -> list[ListenerHealth]:
+        """Each listener's address and counts since start."""
+        return self._listeners.health()
 
     def live_values(self) -> list[PointValue]:
         """Each point's last value: contacts first, then measured points."""

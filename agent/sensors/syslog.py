@@ -41,6 +41,9 @@ _MNEMONIC = re.compile(r"^%(?:[A-Z0-9_]+-)+[0-7]-[A-Z0-9_]+:")
 _HOSTNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 
 
+_NOT_SYSLOG = "not a syslog message"
+
+
 def parse_syslog(data: bytes | str, *, address: str | None = None) -> SyslogMessage | None:
     """A message parsed from one datagram (sent from ``address``), or ``None`` when it has no
     valid ``<PRI>``."""
@@ -124,6 +127,7 @@ class SyslogReceiver:
         self._protocol: _Protocol
         self.rejected = 0
         self.received = 0
+        self.rejected_by: dict[str, int] = {}
 
     @property
     def port(self) -> int:
@@ -153,6 +157,7 @@ class SyslogReceiver:
         message = parse_syslog(data, address=addr[0])
         if message is None:
             self.rejected += 1
+            self.rejected_by[_NOT_SYSLOG] = self.rejected
             log.warning("syslog from %s: not a syslog message (%d bytes)", addr[0], len(data))
             return
         self.received += 1

@@ -190,8 +190,8 @@ def _listeners_work(ups: Snmpd, agent: AgentProcess, community: str = "public") 
     wait_for("the syslog clear", lambda: SYSLOG_ALARM not in _active(agent))
 
 
-def _heartbeat_config_error(stack: Stack, agent: AgentProcess) -> str | None:
-    """The ``config_error`` of the next heartbeat the agent publishes."""
+def _heartbeat(stack: Stack, agent: AgentProcess) -> dict[str, Any]:
+    """The next heartbeat the agent publishes."""
     got: list[dict[str, Any]] = []
     arrived = threading.Event()
 
@@ -209,8 +209,7 @@ def _heartbeat_config_error(stack: Stack, agent: AgentProcess) -> str | None:
     finally:
         client.loop_stop()
         client.disconnect()
-    error = got[0].get("config_error")
-    return None if error is None else str(error)
+    return got[0]
 
 
 EDITS: list[tuple[str, Callable[[dict[str, Any]], None]]] = [
@@ -268,7 +267,12 @@ def test_a_refused_edit_keeps_the_running_listeners_and_is_reported(
     assert "traps.communitees: Extra inputs are not permitted" in error
     assert _status(agent)["config_hash"] == running
     assert REJECTED_ALARM in _active(agent)
-    assert "traps.communitees" in (_heartbeat_config_error(stack, agent) or "")
+    beat = _heartbeat(stack, agent)
+    assert "traps.communitees" in (beat.get("config_error") or "")
+    # The listeners, where they still listen, in the heartbeat and in agent check.
+    where = {h["kind"]: h["port"] for h in beat["listeners"]}
+    assert where == {"snmp_traps": _config(agent)["traps"]["port"], "syslog": listening}
+    assert {h["kind"] for h in _status(agent)["listeners"]} == {"snmp_traps", "syslog"}
     view = wait_for(
         "the refusal at the collector",
         lambda: stack.api("GET", f"/api/v1/sites/{SITE}/agent").json().get("config_error"),
@@ -283,5 +287,5 @@ def test_a_refused_edit_keeps_the_running_listeners_and_is_reported(
 
     _edit(agent, fixed)
     _applied(stack, agent)
-    assert _heartbeat_config_error(stack, agent) is None
+    assert _heartbeat(stack, agent).get("config_error") is None
     _listeners_work(ups, agent)
