@@ -105,6 +105,9 @@ class ModbusPoint(_Strict):
     # A point every device of this model must serve: one that does not raises the device's
     # profile_mismatch alarm. Any other point a device does not serve is merely unknown.
     required: bool = False
+    # Decimals a value is given with (default: those of scale and offset; a float32, its 7
+    # significant digits): 61.2, never 61.20000076293945.
+    precision: int | None = Field(default=None, ge=0, le=9)
 
     @model_validator(mode="after")
     def _consistent(self) -> ModbusPoint:
@@ -187,6 +190,8 @@ class SnmpPoint(_Strict):
     telemetry: Telemetry | None = None
     # As for ModbusPoint: missing, a required point raises profile_mismatch.
     required: bool = False
+    # As for ModbusPoint: decimals a value is given with (default: those of scale, offset).
+    precision: int | None = Field(default=None, ge=0, le=9)
 
     @model_validator(mode="after")
     def _consistent(self) -> SnmpPoint:
@@ -271,3 +276,18 @@ class SnmpProfile(_Strict):
 
 
 Profile = Annotated[GpioProfile | ModbusProfile | SnmpProfile, Field(discriminator="kind")]
+
+
+def with_precision(point: ModbusPoint | SnmpPoint, value: float) -> float:
+    """A decoded value rounded as the profile means it: ``precision`` decimals; or those of
+    ``scale`` and ``offset`` (0.1 -> 1); or, for a float32, its 7 significant digits."""
+    if point.precision is not None:
+        return round(value, point.precision)
+    if point.type == "float32":
+        return float(f"{value:.7g}")
+    return round(value, max(_decimals(point.scale), _decimals(point.offset)))
+
+
+def _decimals(number: float) -> int:
+    text = f"{number:.10f}".rstrip("0")
+    return len(text.split(".", 1)[1]) if "." in text else 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -29,6 +30,7 @@ from siteconfig.profiles import GpioProfile, Ident, Profile
 
 _M = TypeVar("_M", bound=BaseModel)
 
+log = logging.getLogger(__name__)
 DEFAULT_PROFILES_DIR = Path(__file__).resolve().parents[1] / "firmware_config" / "profiles"
 
 
@@ -109,7 +111,27 @@ class SnmpV2c(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _secrets(cls, data: Any) -> Any:
-        return _read_secrets(data, "community")
+        return _read_secrets(_as_text(data, "community"), "community")
+
+
+_ENGINE_ID = r"^(0x)?([0-9A-Fa-f]{2}){5,32}$"
+
+
+def _engine_id(data: Any) -> Any:
+    """An engine id as people write it (``80:00:1f:88:...``, ``0x8000 1F88``): the hex kept."""
+    if isinstance(data, dict) and isinstance(data.get("engine_id"), str):
+        data = {**data, "engine_id": data["engine_id"].replace(":", "").replace(" ", "")}
+    return data
+
+
+def _as_text(data: Any, *names: str) -> Any:
+    """YAML reads ``community: 1234`` as a number: a community is text, whatever it looks like."""
+    if not isinstance(data, dict):
+        return data
+    return {
+        k: str(v) if k in names and isinstance(v, int | float) and not isinstance(v, bool) else v
+        for k, v in data.items()
+    }
 
 
 class SnmpV3(_Strict):
@@ -124,12 +146,13 @@ class SnmpV3(_Strict):
     auth_key_file: Path | None = None
     priv_key_file: Path | None = None
     # The authoritative engine id of this device, as hex, when it sends v3 traps.
-    engine_id: str | None = Field(default=None, pattern=r"^(0x)?([0-9A-Fa-f]{2}){5,32}$")
+    engine_id: str | None = Field(default=None, pattern=_ENGINE_ID)
 
     @model_validator(mode="before")
     @classmethod
     def _secrets(cls, data: Any) -> Any:
-        return _read_secrets(data, "auth_key", "priv_key")
+        data = _as_text(data, "user", "auth_key", "priv_key", "engine_id")
+        return _engine_id(_read_secrets(data, "auth_key", "priv_key"))
 
     @model_validator(mode="after")
     def _can_encrypt(self) -> SnmpV3:
@@ -178,12 +201,13 @@ class TrapUser(_Strict):
     priv_key: str | None = Field(default=None, min_length=8)
     auth_key_file: Path | None = None
     priv_key_file: Path | None = None
-    engine_id: str = Field(pattern=r"^(0x)?([0-9A-Fa-f]{2}){5,32}$")
+    engine_id: str = Field(pattern=_ENGINE_ID)
 
     @model_validator(mode="before")
     @classmethod
     def _secrets(cls, data: Any) -> Any:
-        return _read_secrets(data, "auth_key", "priv_key")
+        data = _as_text(data, "user", "auth_key", "priv_key", "engine_id")
+        return _engine_id(_read_secrets(data, "auth_key", "priv_key"))
 
     @model_validator(mode="after")
     def _can_encrypt(self) -> TrapUser:
@@ -195,6 +219,16 @@ class TrapUser(_Strict):
 
 class TrapListener(_Strict):
     """Where SNMP traps and informs are received, and whom they are accepted from."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _communities_as_text(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("communities"), list):
+            data = {
+                **data,
+                "communities": [_as_text({"c": c}, "c")["c"] for c in data["communities"]],
+            }
+        return data
 
     bind: str = "0.0.0.0"
     port: int = Field(default=162, ge=1, le=65535)
@@ -352,18 +386,24 @@ def load_site_text(
     """Validate site YAML; profiles come from ``profiles`` (YAML texts by name) or from disk."""
     raw = _yaml(text, source)
     site = _validate(SiteFile, raw, source)
-    profiles_dir = _profiles_dir(site, base_dir)
+    # The site's own profiles first, then the shipped ones: profiles_dir adds to them.
+    folders = [_profiles_dir(site, base_dir), DEFAULT_PROFILES_DIR]
     loaded: dict[str, Profile] = {}
     texts: dict[str, str] = {}
-    for index, device in enumerate(site.devices):
+    for device in site.devices:
         if device.profile in loaded:
             continue
         if profiles is not None and device.profile in profiles:
             ptext, psource = profiles[device.profile], f"{source} (profile {device.profile})"
         else:
-            pfile = profiles_dir / f"{device.profile}.yaml"
-            if not pfile.is_file():
-                raise ConfigError(source, f"devices[{index}].profile", f"no profile file {pfile}")
+            pfile = _profile_file(device.profile, folders)
+            if pfile is None:
+                where = " or ".join(str(f) for f in dict.fromkeys(folders))
+                raise ConfigError(
+                    source,
+                    f"devices[{device.id}].profile",
+                    f"no profile {device.profile}.yaml in {where}",
+                )
             ptext, psource = pfile.read_text(), str(pfile)
         loaded[device.profile] = load_profile_text(ptext, source=psource)
         texts[device.profile] = ptext
@@ -405,14 +445,14 @@ def load_profile_text(text: str, *, source: str) -> Profile:
         return _PROFILE.validate_python(raw)
     except ValidationError as err:
         first = err.errors()[0]
-        raise ConfigError(source, _path(first["loc"]) or "<root>", first["msg"]) from err
+        raise ConfigError(source, _path(first["loc"], raw) or "<root>", _words(first)) from err
 
 
 def _check_device(source: str, index: int, device: Device, profile: Profile) -> None:
     if profile.kind != device.driver:
         raise ConfigError(
             source,
-            f"devices[{index}].profile",
+            f"devices[{device.id}].profile",
             f"{profile.name} is a {profile.kind} profile, not {device.driver}",
         )
     if isinstance(device, GpioDevice) and isinstance(profile, GpioProfile):
@@ -420,14 +460,22 @@ def _check_device(source: str, index: int, device: Device, profile: Profile) -> 
         unknown = sorted(set(device.pins) - set(profile.points))
         if missing:
             raise ConfigError(
-                source, f"devices[{index}].pins", f"no pin for point(s) {', '.join(missing)}"
+                source, f"devices[{device.id}].pins", f"no pin for point(s) {', '.join(missing)}"
             )
         if unknown:
             raise ConfigError(
                 source,
-                f"devices[{index}].pins",
+                f"devices[{device.id}].pins",
                 f"point(s) {', '.join(unknown)} not in profile {profile.name}",
             )
+
+
+def _profile_file(name: str, folders: list[Path]) -> Path | None:
+    """The first folder's ``<name>.yaml``; a site profile overriding a shipped one is logged."""
+    found = [f / f"{name}.yaml" for f in dict.fromkeys(folders) if (f / f"{name}.yaml").is_file()]
+    if len(found) > 1:
+        log.warning("profile %s: %s overrides the shipped %s (same name)", name, found[0], found[1])
+    return found[0] if found else None
 
 
 def _profiles_dir(site: SiteFile, base_dir: Path | None) -> Path:
@@ -455,15 +503,51 @@ def _validate(model: type[_M], raw: Any, source: str) -> _M:
         return model.model_validate(raw)
     except ValidationError as err:
         first = err.errors()[0]
-        path = _path(first["loc"])
-        raise ConfigError(source, path or "<root>", first["msg"]) from err
+        path = _path(first["loc"], raw)
+        raise ConfigError(source, path or "<root>", _words(first)) from err
 
 
-def _path(loc: tuple[Any, ...]) -> str:
+# What a value must look like, in words, for the patterns a site or profile uses.
+_PATTERN_WORDS = {
+    _ENGINE_ID: "an engine id: 5 to 32 bytes in hex, e.g. 80001f8880aabbccdd01"
+    " (0x and colons allowed)",
+    r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$": "a name: letters, digits and _ . : - (up to 128,"
+    " starting with a letter or a digit)",
+    r"^1(\.(0|[1-9][0-9]{0,9})){1,127}$": "a numeric OID such as 1.3.6.1.2.1.33.1.2.1.0",
+    AGENT_ID_PATTERN: "an agent id: letters, digits, - and _",
+}
+
+
+def _words(error: Any) -> str:
+    """Pydantic's message, with a pattern said in words rather than as a regex."""
+    if error.get("type") == "string_pattern_mismatch":
+        pattern = str(error.get("ctx", {}).get("pattern", ""))
+        expected = _PATTERN_WORDS.get(pattern)
+        got = error.get("input")
+        if expected is not None:
+            return f"expected {expected}; got {got!r}"
+    return str(error["msg"])
+
+
+def _path(loc: tuple[Any, ...], raw: Any = None) -> str:
+    """``devices[ups-1].auth.engine_id``: a list entry with an ``id`` is named by it, and the
+    tags pydantic adds for a discriminated union (``snmp``, ``v3``) are left out."""
     out = ""
-    for part in loc:
+    node = raw
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if isinstance(node, dict) and part not in node and (not last or _is_tag(node, part)):
+            continue  # the union member pydantic tried (snmp, v3, ThresholdAlarm), no key
         if isinstance(part, int):
-            out += f"[{part}]"
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            name = item.get("id") if isinstance(item, dict) else None
+            out += f"[{name}]" if isinstance(name, str) and name else f"[{part}]"
+            node = item
         else:
             out += f".{part}" if out else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
     return out
+
+
+def _is_tag(node: dict[str, Any], part: object) -> bool:
+    return any(str(node.get(k)) == part for k in ("driver", "version", "kind") if k in node)

@@ -13,7 +13,7 @@ from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
 
 from agent.sensors.errors import DeviceError
 from agent.sensors.snmp.session import Response, SnmpSession, parse_oid, require_privacy
-from siteconfig.profiles import SnmpPoint, SnmpProfile
+from siteconfig.profiles import SnmpPoint, SnmpProfile, with_precision
 from siteconfig.site import SnmpDevice, SnmpV2c
 
 # A GET carries at most this many OIDs, well under any agent's PDU size limit.
@@ -47,7 +47,7 @@ def decode(point: SnmpPoint, raw: Any) -> float | str:
         number = float(int(raw))
     except (TypeError, ValueError) as err:
         raise DeviceError(f"OID {point.oid}: {raw!r} is not a number") from err
-    return number * point.scale + point.offset
+    return with_precision(point, number * point.scale + point.offset)
 
 
 class SnmpReader:
