@@ -471,9 +471,11 @@ def _check_device(source: str, index: int, device: Device, profile: Profile) -> 
 
 
 def _profile_file(name: str, folders: list[Path]) -> Path | None:
-    """The first folder's ``<name>.yaml``; a site profile overriding a shipped one is logged."""
+    """The first folder's ``<name>.yaml``; a site profile overriding a different shipped one
+    is logged."""
     found = [f / f"{name}.yaml" for f in dict.fromkeys(folders) if (f / f"{name}.yaml").is_file()]
-    if len(found) > 1:
+    if len(found) > 1 and found[0].read_text() != found[1].read_text():
+        # A copy of the shipped profile overrides nothing: said only when they differ.
         log.warning("profile %s: %s overrides the shipped %s (same name)", name, found[0], found[1])
     return found[0] if found else None
 

@@ -167,11 +167,6 @@ class SnmpDeviceSimulator:
         self._values[oid] = [kind, value]
         self._write()
 
-    def withdraw(self, oid: str) -> None:
-        """Stop serving an object, as a device without it."""
-        self._values.pop(oid, None)
-        self._write()
-
     def set_fault(self, fault: Fault | str, *, slow_s: float = 3.0) -> None:
         """Make the agent see a silent, slow, garbled, stopped or healthy device."""
         fault = Fault(fault)

@@ -83,12 +83,16 @@ def test_profiles_dir_adds_to_the_shipped_profiles(
     config = load_site(site)
     assert set(config.profiles) == {"my-sensor", "snmp-ups-mib"}  # the shipped one found too
     assert caplog.records == []
-    # A profile of the same name as a shipped one overrides it, and says so.
+    # A copy of a shipped profile changes nothing and says nothing; a different one of the
+    # same name overrides it, and says so.
     shipped = Path(__file__).resolve().parents[2] / "firmware_config/profiles/snmp-ups-mib.yaml"
+    caplog.set_level(logging.WARNING, logger="siteconfig")
+    (own / "snmp-ups-mib.yaml").write_text(shipped.read_text())
+    load_site(site)
+    assert caplog.records == []
     (own / "snmp-ups-mib.yaml").write_text(
         shipped.read_text().replace("description: Any UPS", "description: Our UPS")
     )
-    caplog.set_level(logging.WARNING, logger="siteconfig")
     config = load_site(site)
     assert config.profiles["snmp-ups-mib"].description.startswith("Our UPS")
     assert f"profile snmp-ups-mib: {own / 'snmp-ups-mib.yaml'} overrides the shipped" in caplog.text
