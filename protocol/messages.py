@@ -196,6 +196,24 @@ class DeviceHealth(_Model):
     # Since the agent started; optional so heartbeats of older agents stay valid.
     polls_ok: Count = 0
     polls_failed: Count = 0
+    # The profile's points the device did not serve at its last answer (unknown values);
+    # optional, absent from older agents.
+    points_unknown: list[Ident] = Field(default_factory=list, max_length=500)
+
+
+class ListenerHealth(_Model):
+    """One listening socket of the agent (SNMP traps, syslog), counted since the agent started:
+    every datagram ``received`` is ``accepted`` (traps: mapped to an alarm of a device;
+    syslog: a parsed line) or rejected, counted by reason."""
+
+    kind: Literal["snmp_traps", "syslog"]
+    bind: str = Field(max_length=64)
+    port: Annotated[int, Field(ge=0, le=65535)]
+    received: Count = 0
+    accepted: Count = 0
+    rejected: dict[Annotated[str, Field(max_length=120)], Count] = Field(
+        default_factory=dict, max_length=32
+    )
 
 
 class OutboxHealth(_Model):
@@ -232,6 +250,11 @@ class HeartbeatMessage(_Envelope):
     outbox: OutboxHealth
     devices: list[DeviceHealth] = Field(default_factory=list, max_length=500)
     traps_rejected: Count = 0
+    # Each listener's address and counts (optional: older agents omit it).
+    listeners: list[ListenerHealth] = Field(default_factory=list, max_length=8)
+    # Why the last configuration offered (file, SIGHUP, collector push) was refused, the agent
+    # running its previous one; None once one is applied. Optional: older agents omit it.
+    config_error: str | None = Field(default=None, max_length=2000)
     # Acks the agent refused since it started (bad or missing signature, another stream, seqs
     # it never published): a forger at work, or a collector with the wrong secret.
     acks_rejected: Count = 0

@@ -102,6 +102,12 @@ class ModbusPoint(_Strict):
     unit: str | None = Field(default=None, max_length=16)
     alarm: ThresholdAlarm | BitAlarm | None = None
     telemetry: Telemetry | None = None
+    # A point every device of this model must serve: one that does not raises the device's
+    # profile_mismatch alarm. Any other point a device does not serve is merely unknown.
+    required: bool = False
+    # Decimals a value is given with (default: those of scale and offset; a float32, its 7
+    # significant digits): 61.2, never 61.20000076293945.
+    precision: int | None = Field(default=None, ge=0, le=9)
 
     @model_validator(mode="after")
     def _consistent(self) -> ModbusPoint:
@@ -182,6 +188,10 @@ class SnmpPoint(_Strict):
     unit: str | None = Field(default=None, max_length=16)
     alarm: ThresholdAlarm | EqualsAlarm | None = None
     telemetry: Telemetry | None = None
+    # As for ModbusPoint: missing, a required point raises profile_mismatch.
+    required: bool = False
+    # As for ModbusPoint: decimals a value is given with (default: those of scale, offset).
+    precision: int | None = Field(default=None, ge=0, le=9)
 
     @model_validator(mode="after")
     def _consistent(self) -> SnmpPoint:
@@ -203,6 +213,9 @@ class SnmpTrap(_Strict):
     # Only when this varbind has this value (e.g. the alarm id of upsTrapAlarmEntryAdded).
     varbind_oid: NumericOid | None = None
     varbind_equals: str | None = None
+    # A raised alarm with no clearing trap and no polled point to reconcile it clears this
+    # long after the last trap that raised it.
+    expire_s: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _condition(self) -> SnmpTrap:
@@ -219,6 +232,31 @@ class SnmpProfile(_Strict):
     description: str = ""
     points: dict[Ident, SnmpPoint] = Field(min_length=1)
     traps: list[SnmpTrap] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _traps_clear(self) -> SnmpProfile:
+        # Every alarm a trap raises has a way to clear: a clearing trap, the poll of the same
+        # point (its alarm of the same type), or an expiry.
+        for index, trap in enumerate(self.traps):
+            if trap.transition != "raised" or trap.expire_s is not None:
+                continue
+            key = (trap.point, trap.alarm_type)
+            cleared_by_trap = any(
+                (t.point, t.alarm_type) == key and t.transition == "cleared" for t in self.traps
+            )
+            polled = self.points.get(trap.point)
+            cleared_by_poll = (
+                polled is not None
+                and polled.alarm is not None
+                and polled.alarm.alarm_type == trap.alarm_type
+            )
+            if not (cleared_by_trap or cleared_by_poll):
+                raise ValueError(
+                    f"traps[{index}] raises {trap.alarm_type} on {trap.point}, which nothing"
+                    " clears: add a clearing trap, an alarm of that type on a polled point"
+                    f" {trap.point}, or expire_s"
+                )
+        return self
 
     @model_validator(mode="after")
     def _conditions_name_points(self) -> SnmpProfile:
@@ -238,3 +276,18 @@ class SnmpProfile(_Strict):
 
 
 Profile = Annotated[GpioProfile | ModbusProfile | SnmpProfile, Field(discriminator="kind")]
+
+
+def with_precision(point: ModbusPoint | SnmpPoint, value: float) -> float:
+    """A decoded value rounded as the profile means it: ``precision`` decimals; or those of
+    ``scale`` and ``offset`` (0.1 -> 1); or, for a float32, its 7 significant digits."""
+    if point.precision is not None:
+        return round(value, point.precision)
+    if point.type == "float32":
+        return float(f"{value:.7g}")
+    return round(value, max(_decimals(point.scale), _decimals(point.offset)))
+
+
+def _decimals(number: float) -> int:
+    text = f"{number:.10f}".rstrip("0")
+    return len(text.split(".", 1)[1]) if "." in text else 0

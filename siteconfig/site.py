@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -29,6 +30,7 @@ from siteconfig.profiles import GpioProfile, Ident, Profile
 
 _M = TypeVar("_M", bound=BaseModel)
 
+log = logging.getLogger(__name__)
 DEFAULT_PROFILES_DIR = Path(__file__).resolve().parents[1] / "firmware_config" / "profiles"
 
 
@@ -109,7 +111,27 @@ class SnmpV2c(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _secrets(cls, data: Any) -> Any:
-        return _read_secrets(data, "community")
+        return _read_secrets(_as_text(data, "community"), "community")
+
+
+_ENGINE_ID = r"^(0x)?([0-9A-Fa-f]{2}){5,32}$"
+
+
+def _engine_id(data: Any) -> Any:
+    """An engine id as people write it (``80:00:1f:88:...``, ``0x8000 1F88``): the hex kept."""
+    if isinstance(data, dict) and isinstance(data.get("engine_id"), str):
+        data = {**data, "engine_id": data["engine_id"].replace(":", "").replace(" ", "")}
+    return data
+
+
+def _as_text(data: Any, *names: str) -> Any:
+    """YAML reads ``community: 1234`` as a number: a community is text, whatever it looks like."""
+    if not isinstance(data, dict):
+        return data
+    return {
+        k: str(v) if k in names and isinstance(v, int | float) and not isinstance(v, bool) else v
+        for k, v in data.items()
+    }
 
 
 class SnmpV3(_Strict):
@@ -124,12 +146,13 @@ class SnmpV3(_Strict):
     auth_key_file: Path | None = None
     priv_key_file: Path | None = None
     # The authoritative engine id of this device, as hex, when it sends v3 traps.
-    engine_id: str | None = Field(default=None, pattern=r"^(0x)?([0-9A-Fa-f]{2}){5,32}$")
+    engine_id: str | None = Field(default=None, pattern=_ENGINE_ID)
 
     @model_validator(mode="before")
     @classmethod
     def _secrets(cls, data: Any) -> Any:
-        return _read_secrets(data, "auth_key", "priv_key")
+        data = _as_text(data, "user", "auth_key", "priv_key", "engine_id")
+        return _engine_id(_read_secrets(data, "auth_key", "priv_key"))
 
     @model_validator(mode="after")
     def _can_encrypt(self) -> SnmpV3:
@@ -172,25 +195,40 @@ class TrapUser(_Strict):
     """A v3 trap source: its user, keys and authoritative engine id."""
 
     user: str = Field(min_length=1, max_length=32)
+    # The minimum level accepted from this user: a trap at a lower one is rejected.
+    security_level: Literal["authPriv", "authNoPriv"] = "authPriv"
     auth_key: str = Field(min_length=8)
-    priv_key: str = Field(min_length=8)
+    priv_key: str | None = Field(default=None, min_length=8)
     auth_key_file: Path | None = None
     priv_key_file: Path | None = None
-    engine_id: str = Field(pattern=r"^(0x)?([0-9A-Fa-f]{2}){5,32}$")
+    engine_id: str = Field(pattern=_ENGINE_ID)
 
     @model_validator(mode="before")
     @classmethod
     def _secrets(cls, data: Any) -> Any:
-        return _read_secrets(data, "auth_key", "priv_key")
+        data = _as_text(data, "user", "auth_key", "priv_key", "engine_id")
+        return _engine_id(_read_secrets(data, "auth_key", "priv_key"))
 
     @model_validator(mode="after")
     def _can_encrypt(self) -> TrapUser:
+        if self.security_level == "authPriv" and self.priv_key is None:
+            raise ValueError("an authPriv user needs priv_key (or priv_key_file)")
         _require_cryptography()
         return self
 
 
 class TrapListener(_Strict):
     """Where SNMP traps and informs are received, and whom they are accepted from."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _communities_as_text(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("communities"), list):
+            data = {
+                **data,
+                "communities": [_as_text({"c": c}, "c")["c"] for c in data["communities"]],
+            }
+        return data
 
     bind: str = "0.0.0.0"
     port: int = Field(default=162, ge=1, le=65535)
@@ -209,15 +247,24 @@ class SyslogPattern(_Strict):
     alarm_type: Ident
     severity: Severity
     transition: Literal["raised", "cleared"]
-    # Only messages from this host (the syslog HOSTNAME field), when given.
+    # Only messages from this host: the syslog HOSTNAME field, or the sender's IP address
+    # (for lines that name no host), when given.
     host: str | None = None
+    # Only messages whose tag matches this regular expression (searched in the program name,
+    # "sshd", or the Cisco tag, "%LINK-3-UPDOWN"), when given.
+    tag: str | None = None
+    # A raised alarm with no clearing pattern clears this long after the last line raising it.
+    expire_s: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _compiles(self) -> SyslogPattern:
-        try:
-            re.compile(self.regex)
-        except re.error as err:
-            raise ValueError(f"regex does not compile: {err}") from err
+        for name, regex in (("regex", self.regex), ("tag", self.tag)):
+            if regex is None:
+                continue
+            try:
+                re.compile(regex)
+            except re.error as err:
+                raise ValueError(f"{name} does not compile: {err}") from err
         return self
 
 
@@ -283,6 +330,41 @@ class SiteConfig(SiteFile):
         """The profile a device uses."""
         return self.profiles[device.profile]
 
+    @model_validator(mode="after")
+    def _every_alarm_clears(self) -> SiteConfig:
+        problem = _uncleared_pattern(self, self.profiles)
+        if problem is not None:
+            raise ValueError(f"syslog.{problem[0]}: {problem[1]}")
+        return self
+
+
+def _uncleared_pattern(site: SiteFile, profiles: dict[str, Profile]) -> tuple[str, str] | None:
+    """The first syslog pattern raising an alarm nothing clears (no clearing pattern, no
+    ``expire_s``, no polled point of that device with an alarm of that type), as (path,
+    reason); None when every alarm has a way to clear."""
+    if site.syslog is None:
+        return None
+    patterns = site.syslog.patterns
+    cleared = {(p.equipment, p.point, p.alarm_type) for p in patterns if p.transition == "cleared"}
+    devices = {d.id: d for d in site.devices}
+    for index, p in enumerate(patterns):
+        if p.transition != "raised" or p.expire_s is not None:
+            continue
+        if (p.equipment, p.point, p.alarm_type) in cleared:
+            continue
+        device = devices.get(p.equipment)
+        profile = profiles.get(device.profile) if device is not None else None
+        polled = profile.points.get(p.point) if profile is not None else None
+        alarm = getattr(polled, "alarm", None)
+        if alarm is not None and alarm.alarm_type == p.alarm_type:
+            continue  # the poll of that point reconciles it
+        return (
+            f"patterns[{index}]",
+            f"raises {p.alarm_type} on {p.equipment} {p.point}, which nothing clears: add a"
+            " pattern with transition: cleared, or expire_s",
+        )
+    return None
+
 
 def load_site(path: Path) -> SiteConfig:
     """Load and validate a site file and the profiles it references."""
@@ -304,23 +386,32 @@ def load_site_text(
     """Validate site YAML; profiles come from ``profiles`` (YAML texts by name) or from disk."""
     raw = _yaml(text, source)
     site = _validate(SiteFile, raw, source)
-    profiles_dir = _profiles_dir(site, base_dir)
+    # The site's own profiles first, then the shipped ones: profiles_dir adds to them.
+    folders = [_profiles_dir(site, base_dir), DEFAULT_PROFILES_DIR]
     loaded: dict[str, Profile] = {}
     texts: dict[str, str] = {}
-    for index, device in enumerate(site.devices):
+    for device in site.devices:
         if device.profile in loaded:
             continue
         if profiles is not None and device.profile in profiles:
             ptext, psource = profiles[device.profile], f"{source} (profile {device.profile})"
         else:
-            pfile = profiles_dir / f"{device.profile}.yaml"
-            if not pfile.is_file():
-                raise ConfigError(source, f"devices[{index}].profile", f"no profile file {pfile}")
+            pfile = _profile_file(device.profile, folders)
+            if pfile is None:
+                where = " or ".join(str(f) for f in dict.fromkeys(folders))
+                raise ConfigError(
+                    source,
+                    f"devices[{device.id}].profile",
+                    f"no profile {device.profile}.yaml in {where}",
+                )
             ptext, psource = pfile.read_text(), str(pfile)
         loaded[device.profile] = load_profile_text(ptext, source=psource)
         texts[device.profile] = ptext
     for index, device in enumerate(site.devices):
         _check_device(source, index, device, loaded[device.profile])
+    problem = _uncleared_pattern(site, loaded)
+    if problem is not None:
+        raise ConfigError(source, f"syslog.{problem[0]}", problem[1])
     digest = hashlib.sha256(
         json.dumps(
             {
@@ -354,14 +445,14 @@ def load_profile_text(text: str, *, source: str) -> Profile:
         return _PROFILE.validate_python(raw)
     except ValidationError as err:
         first = err.errors()[0]
-        raise ConfigError(source, _path(first["loc"]) or "<root>", first["msg"]) from err
+        raise ConfigError(source, _path(first["loc"], raw) or "<root>", _words(first)) from err
 
 
 def _check_device(source: str, index: int, device: Device, profile: Profile) -> None:
     if profile.kind != device.driver:
         raise ConfigError(
             source,
-            f"devices[{index}].profile",
+            f"devices[{device.id}].profile",
             f"{profile.name} is a {profile.kind} profile, not {device.driver}",
         )
     if isinstance(device, GpioDevice) and isinstance(profile, GpioProfile):
@@ -369,14 +460,24 @@ def _check_device(source: str, index: int, device: Device, profile: Profile) -> 
         unknown = sorted(set(device.pins) - set(profile.points))
         if missing:
             raise ConfigError(
-                source, f"devices[{index}].pins", f"no pin for point(s) {', '.join(missing)}"
+                source, f"devices[{device.id}].pins", f"no pin for point(s) {', '.join(missing)}"
             )
         if unknown:
             raise ConfigError(
                 source,
-                f"devices[{index}].pins",
+                f"devices[{device.id}].pins",
                 f"point(s) {', '.join(unknown)} not in profile {profile.name}",
             )
+
+
+def _profile_file(name: str, folders: list[Path]) -> Path | None:
+    """The first folder's ``<name>.yaml``; a site profile overriding a different shipped one
+    is logged."""
+    found = [f / f"{name}.yaml" for f in dict.fromkeys(folders) if (f / f"{name}.yaml").is_file()]
+    if len(found) > 1 and found[0].read_text() != found[1].read_text():
+        # A copy of the shipped profile overrides nothing: said only when they differ.
+        log.warning("profile %s: %s overrides the shipped %s (same name)", name, found[0], found[1])
+    return found[0] if found else None
 
 
 def _profiles_dir(site: SiteFile, base_dir: Path | None) -> Path:
@@ -404,15 +505,51 @@ def _validate(model: type[_M], raw: Any, source: str) -> _M:
         return model.model_validate(raw)
     except ValidationError as err:
         first = err.errors()[0]
-        path = _path(first["loc"])
-        raise ConfigError(source, path or "<root>", first["msg"]) from err
+        path = _path(first["loc"], raw)
+        raise ConfigError(source, path or "<root>", _words(first)) from err
 
 
-def _path(loc: tuple[Any, ...]) -> str:
+# What a value must look like, in words, for the patterns a site or profile uses.
+_PATTERN_WORDS = {
+    _ENGINE_ID: "an engine id: 5 to 32 bytes in hex, e.g. 80001f8880aabbccdd01"
+    " (0x and colons allowed)",
+    r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$": "a name: letters, digits and _ . : - (up to 128,"
+    " starting with a letter or a digit)",
+    r"^1(\.(0|[1-9][0-9]{0,9})){1,127}$": "a numeric OID such as 1.3.6.1.2.1.33.1.2.1.0",
+    AGENT_ID_PATTERN: "an agent id: letters, digits, - and _",
+}
+
+
+def _words(error: Any) -> str:
+    """Pydantic's message, with a pattern said in words rather than as a regex."""
+    if error.get("type") == "string_pattern_mismatch":
+        pattern = str(error.get("ctx", {}).get("pattern", ""))
+        expected = _PATTERN_WORDS.get(pattern)
+        got = error.get("input")
+        if expected is not None:
+            return f"expected {expected}; got {got!r}"
+    return str(error["msg"])
+
+
+def _path(loc: tuple[Any, ...], raw: Any = None) -> str:
+    """``devices[ups-1].auth.engine_id``: a list entry with an ``id`` is named by it, and the
+    tags pydantic adds for a discriminated union (``snmp``, ``v3``) are left out."""
     out = ""
-    for part in loc:
+    node = raw
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if isinstance(node, dict) and part not in node and (not last or _is_tag(node, part)):
+            continue  # the union member pydantic tried (snmp, v3, ThresholdAlarm), no key
         if isinstance(part, int):
-            out += f"[{part}]"
+            item = node[part] if isinstance(node, list) and part < len(node) else None
+            name = item.get("id") if isinstance(item, dict) else None
+            out += f"[{name}]" if isinstance(name, str) and name else f"[{part}]"
+            node = item
         else:
             out += f".{part}" if out else str(part)
+            node = node.get(part) if isinstance(node, dict) else None
     return out
+
+
+def _is_tag(node: dict[str, Any], part: object) -> bool:
+    return any(str(node.get(k)) == part for k in ("driver", "version", "kind") if k in node)

@@ -94,9 +94,19 @@ class MeasuredEvaluation:
         self.values: dict[str, float | bool] = {}
 
     def feed(
-        self, reading: Mapping[str, float | bool | str], *, now: datetime, mono: float
+        self,
+        reading: Mapping[str, float | bool | str],
+        *,
+        now: datetime,
+        mono: float,
+        active: Collection[tuple[str, str]] | None = None,
     ) -> Evaluated:
-        """One poll's values: the transitions they cause and the samples worth sending."""
+        """One poll's values: the transitions they cause and the samples worth sending.
+
+        ``active``: the (point, alarm type) pairs active for this device now, whatever raised
+        them. An evaluator that disagrees adopts that state first, so that a poll reconciles
+        what a trap said: a trap-raised alarm is cleared by a normal value, a trap-cleared
+        one raised again by a value still in alarm."""
         out = Evaluated(values=self._numeric(reading, mono=mono))
         self.values = out.values
         for name, value in out.values.items():
@@ -105,6 +115,9 @@ class MeasuredEvaluation:
                 continue
             if name not in self._prepared:
                 self._prepare(name, spec)
+            evaluator = self._evaluators.get(name)
+            if active is not None and evaluator is not None:
+                evaluator.adopt((name, evaluator.alarm_type) in active)
             transition = self._evaluate(name, value, out.values, now=now, mono=mono)
             if transition is not None:
                 out.transitions.append(transition)

@@ -24,6 +24,17 @@ class ThresholdEvaluator:
         self.alarm_active = alarm_active
         self._since: float | None = None
 
+    @property
+    def alarm_type(self) -> str:
+        """The alarm's type."""
+        return self._alarm.alarm_type
+
+    def adopt(self, active: bool) -> None:
+        """Take the alarm's state from elsewhere (a trap raised or cleared it): the next
+        value is judged from there, its delays starting afresh."""
+        if active != self.alarm_active:
+            self.alarm_active, self._since = active, None
+
     def _beyond(self, value: float, bound: float) -> bool:
         return value >= bound if self._alarm.direction == "above" else value <= bound
 
@@ -73,6 +84,16 @@ class BitEvaluator:
         self._alarm = alarm
         self.alarm_active = alarm_active
         self._since: float | None = None
+
+    @property
+    def alarm_type(self) -> str:
+        """The alarm's type."""
+        return self._alarm.alarm_type
+
+    def adopt(self, active: bool) -> None:
+        """Take the alarm's state from elsewhere (a trap raised or cleared it)."""
+        if active != self.alarm_active:
+            self.alarm_active, self._since = active, None
 
     def feed(self, *, value: bool, now: datetime, mono: float) -> AlarmTransition | None:
         """One reading of the bit."""
@@ -125,6 +146,15 @@ class EqualsEvaluator:
         """Whether the alarm is raised."""
         return self._bit.alarm_active
 
+    @property
+    def alarm_type(self) -> str:
+        """The alarm's type."""
+        return self._bit.alarm_type
+
+    def adopt(self, active: bool) -> None:
+        """Take the alarm's state from elsewhere (a trap raised or cleared it)."""
+        self._bit.adopt(active)
+
     def feed(
         self,
         *,
@@ -139,8 +169,14 @@ class EqualsEvaluator:
             other, allowed = self._condition
             holds = other in values and float(values[other]) in allowed
         transition = self._bit.feed(value=holds, now=now, mono=mono)
-        # The enumerated value, not its truth.
-        return None if transition is None else dataclasses.replace(transition, value=value)
+        if transition is None:
+            return None
+        # The enumerated value, not its truth ("output_source = 5", not "is True").
+        listed = ", ".join(f"{v:g}" for v in sorted(self._equals))
+        word = "one of" if transition.transition is Transition.RAISED else "no longer one of"
+        return dataclasses.replace(
+            transition, value=value, reason=f"{self.point} = {float(value):g}, {word} {listed}"
+        )
 
 
 class TelemetryGate:

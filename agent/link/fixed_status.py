@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from protocol import AlarmSnapshot, DeviceHealth
+from protocol import AlarmSnapshot, DeviceHealth, ListenerHealth
 
 
 @dataclass
@@ -31,6 +31,14 @@ class FixedStatus:
     def traps_rejected(self) -> int:
         """No trap listener: none."""
         return 0
+
+    def config_error(self) -> str | None:
+        """No configuration refused."""
+        return None
+
+    def listener_health(self) -> list[ListenerHealth]:
+        """No listener."""
+        return []
 
     def clock_synced(self) -> bool:
         """The clock state given."""

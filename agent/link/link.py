@@ -49,6 +49,7 @@ from protocol import (
     ConfigMessage,
     DeviceHealth,
     HeartbeatMessage,
+    ListenerHealth,
     WillMessage,
     agent_topic,
     encode,
@@ -91,6 +92,14 @@ class StatusProvider(Protocol):
 
     def traps_rejected(self) -> int:
         """Traps refused by the listener since start."""
+        ...
+
+    def config_error(self) -> str | None:
+        """Why the last configuration offered was refused (None: it runs)."""
+        ...
+
+    def listener_health(self) -> list[ListenerHealth]:
+        """Each listener's address and counts since start."""
         ...
 
     def clock_synced(self) -> bool:
@@ -701,6 +710,8 @@ class AgentLink:
             outbox=self._outbox.health(),
             devices=self._status.device_health(),
             traps_rejected=self._status.traps_rejected(),
+            config_error=self._status.config_error(),
+            listeners=self._status.listener_health(),
             acks_rejected=self.state.acks_rejected,
         )
         self._publish(agent_topic(self.agent_id, Channel.HEARTBEAT), encode(hb))

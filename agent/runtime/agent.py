@@ -29,6 +29,7 @@ from protocol import (
     CommandMessage,
     ConfigMessage,
     DeviceHealth,
+    ListenerHealth,
     Severity,
     Transition,
 )
@@ -44,6 +45,9 @@ STORAGE_CHECK_S = 1.0
 # A task loop that has not turned for this long is stuck.
 STALL_AFTER_S = 30.0
 TASK_FAILED = "task_failed"
+# A configuration the agent refused (it keeps running the previous one); the next accepted
+# configuration clears it.
+CONFIG_REJECTED = "config_rejected"
 AGENT_EQUIPMENT = "agent"
 
 
@@ -92,6 +96,12 @@ class _Status:
     def traps_rejected(self) -> int:
         return self._rt.sensing.traps_rejected() if self._rt.sensing else 0
 
+    def config_error(self) -> str | None:
+        return self._rt.config_error
+
+    def listener_health(self) -> list[ListenerHealth]:
+        return self._rt.sensing.listener_health() if self._rt.sensing else []
+
     def clock_synced(self) -> bool:
         return self._rt.clock_synced()
 
@@ -135,6 +145,10 @@ class AgentRuntime:
         self._policy = supervision
         self.supervisor: Supervisor | None = None
         self._handles: dict[str, TaskHandle] = {}
+        self._reload_lock = asyncio.Lock()
+        # The last configuration refused, until one is accepted (None: the running one is the
+        # last one offered).
+        self.config_error: str | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set; never exits because the broker is unreachable.
@@ -143,6 +157,8 @@ class AgentRuntime:
         starts the agent afresh)."""
         self._loop = asyncio.get_running_loop()
         self._report_recovery()
+        # The site file loaded at start is valid: a refusal from before the restart is over.
+        self._config_alarm(Transition.CLEARED, f"configuration {self.config.config_hash} loaded")
         sink = _Sink(self.outbox, self.clock_synced)
         initial = self.outbox.active_alarms()
         sensing = SensingService(
@@ -214,6 +230,7 @@ class AgentRuntime:
             "boot": self.boot,
             "agent_version": AGENT_VERSION,
             "config_hash": self.config.config_hash,
+            "config_error": self.config_error,
             "clock_synced": self.clock_synced(),
             "clock_offset_s": self.clock_watch.offset_s(),
             "now": self.clock.now().isoformat(),
@@ -234,8 +251,13 @@ class AgentRuntime:
                     "value": p.value,
                     "alarm_active": p.alarm_active,
                     "at": p.at.isoformat() if p.at else None,
+                    "unknown": p.unknown,
                 }
                 for p in (self.sensing.live_values() if self.sensing else [])
+            ],
+            "listeners": [
+                h.model_dump(mode="json")
+                for h in (self.sensing.listener_health() if self.sensing else [])
             ],
             "active_alarms": [a.model_dump(mode="json") for a in self.outbox.active_alarms()],
             # What the storage_fault alarm says now (None: clear).
@@ -452,45 +474,78 @@ class AgentRuntime:
             log.info("command %s (%s) not handled by this agent", message.command, message.cmd_id)
 
     async def _apply(self, load: Callable[[], SiteConfig], *, origin: str) -> None:
-        """Validate first; an invalid config keeps the running one and is reported."""
+        """Validate, bind, then swap; any failure keeps the running configuration and is
+        reported (log, state event, ``config_error``, the ``config_rejected`` alarm)."""
+        # One reload at a time: a SIGHUP during a file change's reload waits its turn.
+        async with self._reload_lock:
+            try:
+                new = load()
+                if new.agent_id != self.config.agent_id or new.site_id != self.config.site_id:
+                    raise ConfigError(
+                        origin, "agent_id/site_id", "cannot change while the agent runs"
+                    )
+                if new.config_hash == self.config.config_hash:
+                    if self.config_error is not None:
+                        self._accepted(new, origin=origin, untouched=[])
+                    return
+                untouched = _needs_restart(self.config, new)
+                assert self.sensing is not None
+                await self.sensing.reload(new)
+            except Exception as err:
+                # Not only ConfigError: a port in use, a driver refusing a device. Nothing
+                # escapes unlogged, and the running configuration stays.
+                self._rejected(err, origin=origin)
+                return
+            self.config = new.model_copy(
+                update={"mqtt": self.config.mqtt, "outbox": self.config.outbox}
+            )
+            self._accepted(new, origin=origin, untouched=untouched)
+
+    def _rejected(self, err: Exception, *, origin: str) -> None:
+        why = str(err) if isinstance(err, ConfigError) else f"{type(err).__name__}: {err}"
+        log.error("config from %s rejected, keeping %s: %s", origin, self.config.config_hash, why)
+        self.config_error = f"{origin}: {why}"[:2000]
         synced = self.clock_synced()
-        try:
-            new = load()
-        except ConfigError as err:
-            log.error(
-                "config from %s rejected, keeping %s: %s", origin, self.config.config_hash, err
-            )
-            self.outbox.append_state(
-                name="config_rejected",
-                detail={"origin": origin, "error": str(err)[:500]},
-                clock_synced=synced,
-            )
-            self._wake()
-            return
-        if new.config_hash == self.config.config_hash:
-            return
-        untouched = _needs_restart(self.config, new)
-        if new.agent_id != self.config.agent_id or new.site_id != self.config.site_id:
-            log.error("config from %s changes the agent or site id: rejected", origin)
-            self.outbox.append_state(
-                name="config_rejected",
-                detail={"origin": origin, "error": "agent_id/site_id cannot change at run time"},
-                clock_synced=synced,
-            )
-            self._wake()
-            return
-        assert self.sensing is not None
-        await self.sensing.reload(new)
-        self.config = new.model_copy(
-            update={"mqtt": self.config.mqtt, "outbox": self.config.outbox}
+        self.outbox.append_state(
+            name="config_rejected",
+            detail={"origin": origin, "error": why[:500]},
+            clock_synced=synced,
         )
+        self._config_alarm(Transition.RAISED, f"configuration from {origin} rejected: {why}")
+        self._wake()
+
+    def _accepted(self, new: SiteConfig, *, origin: str, untouched: list[str]) -> None:
         log.info("config %s applied from %s", new.config_hash, origin)
+        self.config_error = None
         self.outbox.append_state(
             name="config_applied",
             detail={"origin": origin, "config_hash": new.config_hash, "needs_restart": untouched},
-            clock_synced=synced,
+            clock_synced=self.clock_synced(),
         )
+        self._config_alarm(Transition.CLEARED, f"configuration {new.config_hash} applied")
         self._wake()
+
+    def _config_alarm(self, transition: Transition, reason: str) -> None:
+        """Raise or clear the agent's ``config_rejected`` alarm, if it is not so already."""
+        active = any(
+            a.equipment_id == AGENT_EQUIPMENT and a.alarm_type == CONFIG_REJECTED
+            for a in self.outbox.active_alarms()
+        )
+        if active == (transition is Transition.RAISED):
+            return
+        self.outbox.append_alarm(
+            AlarmTransition(
+                equipment_id=AGENT_EQUIPMENT,
+                point="config",
+                alarm_type=CONFIG_REJECTED,
+                transition=transition,
+                severity=Severity.MINOR,
+                value=None,
+                reason=reason[:500],
+                ts=self.clock.now(),
+            ),
+            clock_synced=self.clock_synced(),
+        )
 
     def _wake(self) -> None:
         if self._link is not None:

@@ -32,6 +32,10 @@ def problems(status: dict[str, Any]) -> list[str]:
             f"{outbox['volatile_lost']} events lost since start: the outbox could not write"
             " and the in-memory queue was full"
         )
+    if status.get("config_error"):
+        found.append(
+            f"configuration refused, the previous one still runs: {status['config_error']}"
+        )
     found += status.get("task_problems", [])
     found += [
         f"task {t['task']} failing: {t.get('last_error') or 'restarting'}"
@@ -42,6 +46,12 @@ def problems(status: dict[str, Any]) -> list[str]:
         f"device {d['device_id']}: {d.get('last_error') or 'not answering'}"
         for d in status["devices"]
         if not d["ok"]
+    ]
+    found += [
+        f"device {a['equipment_id']}: profile_mismatch, it does not serve a point its profile"
+        " requires (see the points UNKNOWN below)"
+        for a in status.get("active_alarms", [])
+        if a["alarm_type"] == "profile_mismatch"
     ]
     return found
 
@@ -59,11 +69,23 @@ def warnings(status: dict[str, Any]) -> list[str]:
         )
     if not status.get("acks_authenticated", True):
         found.append("acks not authenticated: no mqtt.ack_key_file in the site file")
+    found += [
+        f"{h['kind']} listener on {h['bind']}:{h['port']} rejected {_rejected(h['rejected'])}:"
+        " a sender with the wrong credentials, or not in the site file"
+        for h in status.get("listeners", [])
+        if h["rejected"]
+    ]
     if status.get("acks_rejected", 0):
         found.append(
             f"{status['acks_rejected']} acks rejected since start: forged acks on the broker,"
             " or a collector with the wrong ack secret"
         )
+    found += [
+        f"device {d['device_id']} answers but does not serve: {', '.join(d['points_unknown'])}"
+        " (values unknown)"
+        for d in status.get("devices", [])
+        if d["ok"] and d.get("points_unknown")
+    ]
     return found
 
 
@@ -96,10 +118,18 @@ def render(status: dict[str, Any]) -> str:
             f"{d['device_id']:<14}{'ok' if d['ok'] else 'FAIL':<8}{_short(d.get('last_ok')):<22}"
             f"{d['consecutive_failures']:<10}{d.get('last_error') or ''}"
         )
+    if status.get("listeners"):
+        lines += ["", f"{'listener':<12}{'address':<22}{'received':<10}{'accepted':<10}rejected"]
+        for h in status["listeners"]:
+            lines.append(
+                f"{h['kind']:<12}{h['bind'] + ':' + str(h['port']):<22}{h['received']:<10}"
+                f"{h['accepted']:<10}{_rejected(h['rejected'])}"
+            )
     lines += ["", f"{'device':<14}{'point':<18}{'value':<12}alarm"]
     for p in status["points"]:
         lines.append(
-            f"{p['device_id']:<14}{p['point']:<18}{_value(p['value']):<12}"
+            f"{p['device_id']:<14}{p['point']:<18}"
+            f"{'UNKNOWN' if p.get('unknown') else _value(p['value']):<12}"
             f"{'ACTIVE' if p['alarm_active'] else '-'}"
         )
     found = problems(status)
@@ -107,6 +137,13 @@ def render(status: dict[str, Any]) -> str:
     lines += [f"  - {p}" for p in found]
     lines += [f"  (warning) {w}" for w in warnings(status)]
     return "\n".join(lines)
+
+
+def _rejected(by_reason: dict[str, int]) -> str:
+    if not by_reason:
+        return "0"
+    total = sum(by_reason.values())
+    return f"{total} (" + ", ".join(f"{r}: {n}" for r, n in sorted(by_reason.items())) + ")"
 
 
 def _mib(free: int | None) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from agent.events import AlarmTransition, Sample, SensingSink
-from protocol import AlarmSnapshot, Transition
+from protocol import AlarmSnapshot, Severity, Transition
 
 Identity = tuple[str, str, str]  # equipment, point, alarm type
 
@@ -17,10 +17,20 @@ class ActiveAlarms:
     it."""
 
     def __init__(self, initial: Iterable[AlarmSnapshot] = ()) -> None:
-        self._active: set[Identity] = {(a.equipment_id, a.point, a.alarm_type) for a in initial}
+        self._active: dict[Identity, Severity] = {
+            (a.equipment_id, a.point, a.alarm_type): a.severity for a in initial
+        }
+
+    def items(self) -> list[tuple[Identity, Severity]]:
+        """Each active alarm and its severity."""
+        return list(self._active.items())
 
     def __contains__(self, identity: Identity) -> bool:
         return identity in self._active
+
+    def alarms_of(self, equipment_id: str) -> set[tuple[str, str]]:
+        """The (point, alarm type) pairs of one equipment with an alarm active."""
+        return {(point, kind) for e, point, kind in self._active if e == equipment_id}
 
     def points_of(self, equipment_id: str) -> set[str]:
         """The points of one equipment with an alarm active."""
@@ -30,9 +40,9 @@ class ActiveAlarms:
         """Follow one transition."""
         identity = (event.equipment_id, event.point, event.alarm_type)
         if event.transition is Transition.RAISED:
-            self._active.add(identity)
+            self._active[identity] = event.severity
         else:
-            self._active.discard(identity)
+            self._active.pop(identity, None)
 
 
 class TrackingSink:

@@ -9,9 +9,11 @@ from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Protocol
 
-from agent.evaluation import CommEvaluator, MeasuredEvaluation
+from agent.evaluation import CommEvaluator, MeasuredEvaluation, ServedEvaluator, unserved
 from agent.evaluation.comm import ALARM_TYPE as COMM_ALARM
 from agent.evaluation.comm import POINT as COMM_POINT
+from agent.evaluation.served import ALARM_TYPE as MISMATCH_ALARM
+from agent.evaluation.served import POINT as MISMATCH_POINT
 from agent.events import AlarmTransition, SensingSink
 from agent.sensing.active import ActiveAlarms
 from agent.sensing.poller import PointValue, Poller
@@ -42,7 +44,9 @@ class MeasuredPoller(Poller):
     A poll is tried ``retries`` more times, each within the reader's timeout; a failed poll
     waits ``poll_s`` doubled per failure in a row, up to ``backoff_max_s``; after
     ``comm_failure_after`` failed polls the device's ``comm_failure`` alarm is raised, and its
-    first answer clears it. A dead device is never silent.
+    first answer clears it. A dead device is never silent. A device that answers without
+    serving some point leaves that point unknown (its alarm state as it was), and raises
+    ``profile_mismatch`` when the point is required: that is no communication failure.
     """
 
     device: ModbusDevice | SnmpDevice
@@ -69,7 +73,7 @@ class MeasuredPoller(Poller):
         if self._evaluation is None:
             return []
         active = self._active.points_of(self.device.id)
-        return [
+        served = [
             PointValue(
                 device_id=self.device.id,
                 point=point,
@@ -79,6 +83,18 @@ class MeasuredPoller(Poller):
             )
             for point, value in self._evaluation.values.items()
         ]
+        unknown = [
+            PointValue(
+                device_id=self.device.id,
+                point=point,
+                value=None,
+                alarm_active=point in active,
+                at=None,
+                unknown=True,
+            )
+            for point in self.health.unknown
+        ]
+        return served + unknown
 
     def backoff_s(self) -> float:
         """How long to wait after the failed polls in a row so far."""
@@ -105,6 +121,11 @@ class MeasuredPoller(Poller):
             failures_to_raise=device.comm_failure_after,
             alarm_active=(device.id, COMM_POINT, COMM_ALARM) in self._active,
         )
+        served = ServedEvaluator(
+            equipment_id=device.id,
+            points=self._points,
+            alarm_active=(device.id, MISMATCH_POINT, MISMATCH_ALARM) in self._active,
+        )
         while not self._stopping:
             try:
                 reading = await self._read_with_retries(reader, timeout_s)
@@ -117,9 +138,15 @@ class MeasuredPoller(Poller):
                 await asyncio.sleep(self.backoff_s())
                 continue
             now, mono = self._clock.now(), self._clock.monotonic()
-            self.health.answered(now)
+            missing = unserved(self._points, reading)
+            if missing != self.health.unknown:
+                log.warning("device %s: points not served: %s", device.id, missing or "none")
+            self.health.answered(now, unknown=missing)
             self._emit(comm.answered(now=now))
-            evaluated = evaluation.feed(reading, now=now, mono=mono)
+            self._emit(served.feed(missing, now=now))
+            evaluated = evaluation.feed(
+                reading, now=now, mono=mono, active=self._active.alarms_of(device.id)
+            )
             for transition in evaluated.transitions:
                 self._sink.transition(transition)
             if evaluated.samples:

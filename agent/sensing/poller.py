@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from agent.events import SensingSink
@@ -33,6 +33,8 @@ class PointValue:
     value: float | bool | None
     alarm_active: bool
     at: datetime | None
+    # The device answers but does not serve this point: its value is unknown.
+    unknown: bool = False
 
 
 @dataclass
@@ -45,11 +47,14 @@ class PollerHealth:
     last_error: str | None = None
     polls_ok: int = 0
     polls_failed: int = 0
+    # The points the device did not serve at its last answer.
+    unknown: list[str] = field(default_factory=list)
 
-    def answered(self, now: datetime) -> None:
-        """A poll that worked."""
+    def answered(self, now: datetime, *, unknown: list[str] | None = None) -> None:
+        """A poll that worked (``unknown``: the points it had no value for)."""
         self.ok, self.last_ok, self.failures, self.last_error = True, now, 0, None
         self.polls_ok += 1
+        self.unknown = list(unknown or [])
 
     def failed(self, error: str) -> None:
         """A poll that failed, and why."""
@@ -66,6 +71,7 @@ class PollerHealth:
             last_error=self.last_error,
             polls_ok=self.polls_ok,
             polls_failed=self.polls_failed,
+            points_unknown=self.unknown,
         )
 
 

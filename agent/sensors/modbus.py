@@ -12,6 +12,13 @@ from agent.sensors.modbus_codec import ReadBlock, decode_block, plan_reads
 from siteconfig.profiles import ModbusProfile
 from siteconfig.site import ModbusDevice, ModbusTcp
 
+# The exception code of a device that has no such register or bit.
+_ILLEGAL_ADDRESS = 2
+
+
+class _IllegalAddress(DeviceError):
+    """The device answered that an address is not one of its own."""
+
 
 class ModbusReader:
     """Reads every point of one device, in as few requests as the addresses allow."""
@@ -45,12 +52,23 @@ class ModbusReader:
         self._client = client
 
     async def read(self) -> dict[str, float | bool]:
-        """One value per point; ``DeviceError`` says what failed."""
+        """One value per point the device serves (an address it calls illegal leaves its
+        point out); ``DeviceError`` says what failed."""
         if not self._client.connected and not await self._client.connect():
             raise DeviceError(f"cannot connect to {self._describe()}")
         values: dict[str, float | bool] = {}
         for block in self.blocks:
-            values.update(await self._read_block(block))
+            try:
+                values.update(await self._read_block(block))
+            except _IllegalAddress:
+                if len(block.points) == 1:
+                    continue  # the device answered: this point is not there
+                # One absent register fails a merged read: each point then on its own.
+                for name, point in block.points:
+                    try:
+                        values.update(await self._read_block(plan_reads({name: point})[0]))
+                    except _IllegalAddress:
+                        continue
         return values
 
     async def _read_block(self, block: ReadBlock) -> dict[str, float | bool]:
@@ -65,6 +83,8 @@ class ModbusReader:
         except ModbusException as err:
             self._client.close()
             raise DeviceError(f"{self._describe()}: {err}") from err
+        if result.isError() and getattr(result, "exception_code", None) == _ILLEGAL_ADDRESS:
+            raise _IllegalAddress(f"{self._describe()}: no {block.function}/{block.start}")
         if result.isError():
             raise DeviceError(
                 f"{self._describe()}: function {block.function} at {block.start}: {result}"

@@ -10,7 +10,7 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from siteconfig.profiles import ModbusPoint
+from siteconfig.profiles import ModbusPoint, with_precision
 
 MAX_REGISTERS = 125
 MAX_BITS = 2000
@@ -63,7 +63,7 @@ def decode_registers(point: ModbusPoint, words: Sequence[int]) -> float | bool:
     if point.bit is not None:
         return bool((int.from_bytes(raw, "big") >> point.bit) & 1)
     (value,) = struct.unpack(_FORMATS[point.type], raw)
-    return float(value) * point.scale + point.offset
+    return with_precision(point, float(value) * point.scale + point.offset)
 
 
 def decode_block(

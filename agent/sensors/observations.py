@@ -20,6 +20,11 @@ class TrapNotification:
     host: str
     # (dotted OID, value as text), in the order they came.
     var_binds: tuple[tuple[str, str], ...]
+    # Who vouched for it: the v2c community, or the v3 user and the sender's engine id (hex,
+    # lower case, no 0x). None where the protocol does not say.
+    community: str | None = None
+    user: str | None = None
+    engine_id: str | None = None
 
     @property
     def trap_oid(self) -> str | None:
@@ -38,3 +43,9 @@ class SyslogMessage:
     message: str
     timestamp: str | None
     rfc: int  # 3164 or 5424
+    # The Cisco IOS / NX-OS tag ("%ENVMON-3-FAN_FAIL") the message starts with, if any.
+    mnemonic: str | None = None
+    # RFC 5424 structured data, as sent ("[id k="v"]..."), if any.
+    structured_data: str | None = None
+    # The sender's IP address: what identifies a line that names no host.
+    address: str | None = None

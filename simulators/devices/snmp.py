@@ -162,6 +162,11 @@ class SnmpDeviceSimulator:
             self._values[oid][1] = str(value)
         self._write()
 
+    def serve(self, oid: str, kind: str, value: str) -> None:
+        """Serve one more object (``kind``: a net-snmp pass type)."""
+        self._values[oid] = [kind, value]
+        self._write()
+
     def set_fault(self, fault: Fault | str, *, slow_s: float = 3.0) -> None:
         """Make the agent see a silent, slow, garbled, stopped or healthy device."""
         fault = Fault(fault)

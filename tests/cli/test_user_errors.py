@@ -34,7 +34,7 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
             "agent_id: a1\nsite_id: S1\nsite_kind: pm\n"
             "devices:\n"
             "  - {driver: gpio, id: c, profile: gpio-shelter-contacts, pins: {door: 17}}\n",
-            "devices[0].pins",
+            "devices[c].pins",
         ),
     ],
 )

@@ -13,11 +13,13 @@ from pysnmp.proto.rfc1905 import EndOfMibView, NoSuchInstance, NoSuchObject
 
 from agent.sensors.errors import DeviceError
 from agent.sensors.snmp.session import Response, SnmpSession, parse_oid, require_privacy
-from siteconfig.profiles import SnmpPoint, SnmpProfile
+from siteconfig.profiles import SnmpPoint, SnmpProfile, with_precision
 from siteconfig.site import SnmpDevice, SnmpV2c
 
 # A GET carries at most this many OIDs, well under any agent's PDU size limit.
 _GET_BATCH = 20
+# The error-status of a v1-style answer to a GET naming an object the agent does not serve.
+_NO_SUCH_NAME = "noSuchName"
 
 
 def open_session(device: SnmpDevice) -> SnmpSession:
@@ -45,7 +47,7 @@ def decode(point: SnmpPoint, raw: Any) -> float | str:
         number = float(int(raw))
     except (TypeError, ValueError) as err:
         raise DeviceError(f"OID {point.oid}: {raw!r} is not a number") from err
-    return number * point.scale + point.offset
+    return with_precision(point, number * point.scale + point.offset)
 
 
 class SnmpReader:
@@ -59,7 +61,8 @@ class SnmpReader:
         self._tables = {n: p for n, p in profile.points.items() if p.table}
 
     async def read(self) -> dict[str, float | str]:
-        """One value per scalar point, one per table row (``<point>.<index>``)."""
+        """One value per scalar point, one per table row (``<point>.<index>``); a point the
+        device does not serve (no such object or instance, an empty column) has none."""
         values: dict[str, float | str] = {}
         names = list(self._scalars)
         try:
@@ -74,12 +77,23 @@ class SnmpReader:
         return values
 
     async def _get(self, names: list[str]) -> dict[str, float | str]:
+        """The values of the points the device serves; one it does not serve is left out
+        (the point is unknown, the device answered)."""
         response = await self._session.get([self._scalars[n].oid for n in names])
+        if response.status == _NO_SUCH_NAME and len(names) > 1:
+            # SNMPv1-style agents (and proxies) refuse a whole GET for one absent object:
+            # asked one by one, the others are read all the same.
+            out: dict[str, float | str] = {}
+            for name in names:
+                out.update(await self._get([name]))
+            return out
+        if response.status == _NO_SUCH_NAME:
+            return {}
         self._check(response, where=f"at index {response.index}")
-        out: dict[str, float | str] = {}
+        out = {}
         for name, (_, raw) in zip(names, response.var_binds, strict=True):
             if isinstance(raw, NoSuchObject | NoSuchInstance | EndOfMibView):
-                raise DeviceError(f"{self._describe()}: no {self._scalars[name].oid} ({name})")
+                continue
             out[name] = decode(self._scalars[name], raw)
         return out
 

@@ -28,6 +28,8 @@ from siteconfig import TrapListener
 log = logging.getLogger(__name__)
 
 # pysnmp drops these silently, only bumping a counter: each one is a rejected datagram.
+# (An inform sender's engine-id discovery bumps usmStatsUnknownEngineIDs, and its time
+# synchronisation usmStatsNotInTimeWindows: see ``_discovery``.)
 _DROP_COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("__SNMPv2-MIB", "snmpInBadCommunityNames", "unknown community"),
     ("__SNMPv2-MIB", "snmpInASNParseErrs", "undecodable"),
@@ -58,6 +60,12 @@ class TrapReceiver:
         self._sock: socket.socket | None = None
         self.rejected = 0
         self.received = 0
+        self.rejected_by: dict[str, int] = {}
+        # Engine-id discoveries answered (informs): not rejections.
+        self.discoveries = 0
+        self._levels = {u.user: _LEVELS[u.security_level] for u in settings.users}
+        self._communities = {f"trap-community-{i}": c for i, c in enumerate(settings.communities)}
+        self._usm_engine_id = b""
 
     @property
     def port(self) -> int:
@@ -89,9 +97,9 @@ class TrapReceiver:
             keys: dict[str, Any] = {
                 "authProtocol": snmp_config.USM_AUTH_HMAC96_SHA,
                 "authKey": user.auth_key,
-                "privProtocol": snmp_config.USM_PRIV_CFB128_AES,
-                "privKey": user.priv_key,
             }
+            if user.security_level == "authPriv":
+                keys.update(privProtocol=snmp_config.USM_PRIV_CFB128_AES, privKey=user.priv_key)
             # Traps are authoritative at the sender: its engine id must be known in advance.
             snmp_config.add_v3_user(
                 engine,
@@ -101,6 +109,9 @@ class TrapReceiver:
             )
             # Informs are authoritative here, at our own engine id (the sender discovers it).
             snmp_config.add_v3_user(engine, user.user, **keys)
+        # USM forgets the message's authoritative engine id before the PDU reaches us: noted
+        # as it passes.
+        engine.observer.register_observer(self._usm_seen, "rfc3414.processIncomingMsg")
         self._receiver = ntfrcv.NotificationReceiver(engine, self._notification)
         self._engine = engine
         return self
@@ -115,6 +126,9 @@ class TrapReceiver:
             self._sock.close()
             self._sock = None
 
+    def _usm_seen(self, engine: Any, execpoint: str, variables: Any, context: Any) -> None:
+        self._usm_engine_id = bytes(variables["securityEngineId"])
+
     def _drop_counts(self) -> list[int]:
         assert self._engine is not None
         builder = self._engine.get_mib_builder()
@@ -123,7 +137,9 @@ class TrapReceiver:
             for module, name, _ in _DROP_COUNTERS
         ]
 
-    def _checked(self, process: Callable[[], None], address: tuple[str, int]) -> None:
+    def _checked(
+        self, process: Callable[[], None], address: tuple[str, int], datagram: bytes
+    ) -> None:
         before = self._drop_counts()
         process()
         after = self._drop_counts()
@@ -132,9 +148,18 @@ class TrapReceiver:
             for (_, _, reason), b, a in zip(_DROP_COUNTERS, before, after, strict=True)
             if a > b
         ]
+        if reasons and _discovery(datagram):
+            # An inform sender learning our engine id, boots and time (RFC 3414 4): answered
+            # with a report, as it should be; no trap was refused.
+            self.discoveries += 1
+            return
         if reasons:
-            self.rejected += 1
-            log.warning("snmp trap from %s rejected: %s", address[0], ", ".join(reasons))
+            self._reject(address, ", ".join(reasons))
+
+    def _reject(self, address: tuple[str, int], reason: str) -> None:
+        self.rejected += 1
+        self.rejected_by[reason] = self.rejected_by.get(reason, 0) + 1
+        log.warning("snmp trap from %s rejected: %s", address[0], reason)
 
     def _notification(
         self,
@@ -146,13 +171,65 @@ class TrapReceiver:
         cb_ctx: Any,
     ) -> None:
         _, address = engine.message_dispatcher.get_transport_info(state_reference)
+        host = (str(address[0]), int(address[1]))
+        request = engine.observer.get_execution_context("rfc3412.receiveMessage:request")
+        model, name = int(request["securityModel"]), str(request["securityName"])
+        level = int(request["securityLevel"])
+        community = user = engine_id = None
+        if model == _USM:
+            user = name
+            wanted = self._levels.get(name, _LEVELS["authPriv"])
+            if level < wanted:
+                # The user's configured level is the minimum: an authNoPriv trap for an
+                # authPriv user is refused, as a forger knowing only the auth key would send.
+                self._reject(host, f"security level below {_LEVEL_NAMES[wanted]} for {name}")
+                return
+            engine_id = _sender_engine(
+                engine, self._usm_engine_id, bytes(request["contextEngineId"])
+            )
+        else:
+            community = self._communities.get(name, name)
         self.received += 1
         self._on_notification(
             TrapNotification(
-                host=str(address[0]),
+                host=host[0],
                 var_binds=tuple((str(oid), value.prettyPrint()) for oid, value in var_binds),
+                community=community,
+                user=user,
+                engine_id=engine_id,
             )
         )
+
+
+_USM = 3  # securityModel of SNMPv3
+_LEVELS = {"authNoPriv": 2, "authPriv": 3}
+_LEVEL_NAMES = {v: k for k, v in _LEVELS.items()}
+
+
+def _sender_engine(engine: snmp_engine.SnmpEngine, authoritative: bytes, context: bytes) -> str:
+    """The sender's engine id: the authoritative one of a trap; for an inform (authoritative
+    here) the context engine id the sender put in its PDU."""
+    ours = bytes(engine.snmpEngineID.asOctets())
+    return (context if authoritative in (ours, b"") else authoritative).hex()
+
+
+def _discovery(datagram: bytes) -> bool:
+    """Whether an SNMPv3 message is an engine-id discovery or time synchronisation probe: no
+    authoritative engine id, or boots and time still 0 (RFC 3414 4)."""
+    try:
+        from pyasn1.codec.ber import decoder  # type: ignore[import-untyped]
+        from pysnmp.proto.mpmod.rfc3412 import SNMPv3Message
+        from pysnmp.proto.secmod.rfc3414.service import UsmSecurityParameters
+
+        message, _ = decoder.decode(datagram, asn1Spec=SNMPv3Message())
+        params, _ = decoder.decode(
+            bytes(message.getComponentByPosition(2)), asn1Spec=UsmSecurityParameters()
+        )
+    except Exception:  # not a v3 message, or not one we can read: not a discovery
+        return False
+    engine_id = bytes(params.getComponentByPosition(0))
+    boots, time = int(params.getComponentByPosition(1)), int(params.getComponentByPosition(2))
+    return not engine_id or (boots == 0 and time == 0)
 
 
 class _CheckedTransport(udp.UdpAsyncioTransport):  # type: ignore[misc]
@@ -171,4 +248,5 @@ class _CheckedTransport(udp.UdpAsyncioTransport):  # type: ignore[misc]
             self._receiver._checked,
             lambda: callback(self, transportAddress, datagram),
             address,
+            datagram,
         )

@@ -68,7 +68,9 @@ def test_a_notification_means_what_its_senders_profile_says(clock: ManualClock) 
     assert hear("10.0.0.6", f"{UPS_TRAPS}.1") == Unmapped(
         f"no device at this address {UPS_TRAPS}.1"
     )
-    assert hear("10.0.0.5", f"{UPS_TRAPS}.2") == Unmapped(f"unmapped trap oid {UPS_TRAPS}.2")
+    assert hear("10.0.0.5", f"{UPS_TRAPS}.2") == Unmapped(
+        f"unmapped trap oid {UPS_TRAPS}.2", "unmapped trap oid"
+    )
 
 
 def test_syslog_patterns_match_by_host_and_text_in_their_order(clock: ManualClock) -> None:

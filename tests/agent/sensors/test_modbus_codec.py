@@ -78,3 +78,23 @@ def test_profile_rules_are_checked() -> None:
                 },
             }
         )
+
+
+@pytest.mark.parametrize(
+    ("point", "words", "expected"),
+    [
+        # A float32 holds about 7 significant digits: 61.2, not 61.20000076293945.
+        ({"type": "float32"}, [0x4274, 0xCCCD], 61.2),
+        # Scaled integers keep the decimals of their scale: 0.3, not 0.30000000000000004.
+        ({"type": "uint16", "scale": 0.1}, [3], 0.3),
+        ({"type": "uint16", "scale": 0.1, "precision": 0}, [3], 0.0),
+        ({"type": "float32", "precision": 3}, [0x4274, 0xCCCD], 61.2),
+    ],
+)
+def test_values_have_the_profile_precision(
+    point: dict[str, object], words: list[int], expected: float
+) -> None:
+    decoded = decode_registers(
+        ModbusPoint.model_validate({"function": 3, "address": 0, **point}), words
+    )
+    assert decoded == expected and repr(decoded) == repr(expected)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -13,8 +15,52 @@ from agent.events import AlarmTransition
 from agent.sensors.observations import SyslogMessage
 from agent.sensors.syslog import SyslogReceiver, parse_syslog
 from clocks import SystemClock
-from siteconfig import SyslogListener
+from siteconfig import SyslogListener, load_site
+from tests.agent.sensors.recording import RecordingSink, until
 from tests.agent.sensors.snmp.fixtures import free_udp_port
+
+
+def _3164(host: str | None, ts: str, message: str, **more: str | None) -> SyslogMessage:
+    fields: dict[str, object] = {"app": None, "mnemonic": None, **more}
+    return SyslogMessage(
+        facility=23, severity=5, hostname=host, message=message, timestamp=ts, rfc=3164,
+        **fields,  # type: ignore[arg-type]
+    )  # fmt: skip
+
+
+EXAMPLE = Path(__file__).resolve().parents[3] / "firmware_config/sites/snmp-example.yaml"
+UPDOWN = "%LINK-3-UPDOWN: Interface GigabitEthernet0/1, changed state to down"
+# Network equipment's RFC 3164 forms (moved last in the parameter list by the ids below).
+CISCO = [
+    (  # the issue's line: hostname, then the Cisco tag (not a program name)
+        b"<187>Dec  7 01:52:05 router-1 %ENVMON-3-FAN_FAIL: Fan tray 2 FAIL",
+        SyslogMessage(
+            facility=23, severity=3, hostname="router-1", app=None,
+            message="%ENVMON-3-FAN_FAIL: Fan tray 2 FAIL", timestamp="Dec  7 01:52:05",
+            rfc=3164, mnemonic="%ENVMON-3-FAN_FAIL",
+        ),
+    ),
+    (  # IOS default: sequence number, unsynchronised clock, milliseconds, no hostname
+        b"<189>58: *Mar  1 00:15:32.123: " + UPDOWN.encode(),
+        _3164(None, "*Mar  1 00:15:32.123", UPDOWN, mnemonic="%LINK-3-UPDOWN"),
+    ),
+    (  # IOS "logging origin-id hostname": the hostname first, with a colon
+        b"<189>59: router-1: *Mar  1 00:15:32.123: " + UPDOWN.encode(),
+        _3164("router-1", "*Mar  1 00:15:32.123", UPDOWN, mnemonic="%LINK-3-UPDOWN"),
+    ),
+    (  # NX-OS: a year, then the hostname
+        b"<189>2026 Dec  7 01:52:05 nxos-1 %ETHPORT-5-IF_DOWN_LINK_FAILURE: Ethernet1/1 is down",
+        _3164(
+            "nxos-1", "2026 Dec  7 01:52:05",
+            "%ETHPORT-5-IF_DOWN_LINK_FAILURE: Ethernet1/1 is down",
+            mnemonic="%ETHPORT-5-IF_DOWN_LINK_FAILURE",
+        ),
+    ),
+    (  # RFC 3164 without a hostname: the token after the time is the program
+        b"<189>Dec  7 01:52:05 upsd[77]: UPS on battery",
+        _3164(None, "Dec  7 01:52:05", "UPS on battery", app="upsd"),
+    ),
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -43,6 +89,7 @@ from tests.agent.sensors.snmp.fixtures import free_udp_port
                 message="%ENVMON-2-FAN: Fan 2 FAILED",
                 timestamp="Nov  4 09:01:02",
                 rfc=3164,
+                mnemonic="%ENVMON-2-FAN",
             ),
         ),
         (
@@ -72,8 +119,11 @@ from tests.agent.sensors.snmp.fixtures import free_udp_port
                 message="An application event log entry...",
                 timestamp="2003-10-11T22:14:15.003Z",
                 rfc=5424,
+                structured_data='[exampleSDID@32473 iut="3" eventSource="Application"'
+                ' eventID="1011"]',
             ),
         ),
+        *CISCO,
         (
             b"<13>1 - - - - - -",
             SyslogMessage(
@@ -87,7 +137,8 @@ from tests.agent.sensors.snmp.fixtures import free_udp_port
             ),
         ),
     ],
-    ids=["3164-rfc-example", "3164-router", "5424-bom", "5424-structured-data", "5424-nil"],
+    ids=["3164-rfc-example", "3164-router", "5424-bom", "5424-structured-data", "5424-nil"]
+    + [f"cisco-{i}" for i in range(1, len(CISCO) + 1)],
 )
 def test_parses_literal_lines(line: bytes, expected: SyslogMessage) -> None:
     assert parse_syslog(line) == expected
@@ -166,6 +217,7 @@ async def test_sensing_service_runs_the_receiver_and_moves_it_on_reload() -> Non
         "alarm_type": "on_battery",
         "severity": "major",
         "transition": "raised",
+        "expire_s": 600,
     }
 
     def config(port: int) -> SiteConfig:
@@ -205,3 +257,53 @@ async def test_sensing_service_runs_the_receiver_and_moves_it_on_reload() -> Non
     # The old port was released by the reload.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", first))
+
+
+async def test_real_world_forms_raise_and_clear_through_the_shipped_example_patterns() -> None:
+    """The shipped example's patterns against ``logger`` (RFC 3164 and RFC 5424 with
+    structured data) and raw Cisco lines, as a router sends them."""
+    from agent.sensing import SensingService
+
+    site = load_site(EXAMPLE)
+    assert site.syslog is not None
+    port = free_udp_port()
+    # Only the listener: the example's devices are not here; the router is this machine.
+    patterns = [
+        p.model_copy(update={"host": "127.0.0.1"}) if p.host else p for p in site.syslog.patterns
+    ]
+    config = site.model_copy(
+        update={
+            "devices": [],
+            "traps": None,
+            "syslog": site.syslog.model_copy(
+                update={"bind": "127.0.0.1", "port": port, "patterns": patterns}
+            ),
+        }
+    )
+    sink = RecordingSink()
+
+    def logger(*args: str) -> None:
+        base = ["logger", "-d", "-n", "127.0.0.1", "-P", str(port)]
+        subprocess.run([*base, *args], check=True)
+
+    def raw(line: bytes) -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            sender.sendto(line, ("127.0.0.1", port))
+
+    async with SensingService(config=config, sink=sink, clock=SystemClock()):
+        raw(b"<187>Dec  7 01:52:05 router-1 %ENVMON-3-FAN_FAIL: Fan tray 2 FAIL")
+        await until(lambda: sink.of("hvac_fault") == ["raised"])
+        logger("--rfc5424", "--sd-id", "envmon@9", "--sd-param", 'tray="2"', "-t", "envmon",
+               "%ENVMON-6-FAN_OK: Fan tray 2 OK")  # fmt: skip
+        await until(lambda: sink.of("hvac_fault") == ["raised", "cleared"])
+        # IOS's default form names no host: the sender's address stands for it.
+        raw(b"<187>58: *Mar  1 00:15:32.123: %LINK-3-UPDOWN: Interface GigabitEthernet0/1,"
+            b" changed state to down")  # fmt: skip
+        await until(lambda: sink.of("link_down") == ["raised"])
+        logger("--rfc3164", "-t", "relay", "%LINK-3-UPDOWN: Interface GigabitEthernet0/1,"
+               " changed state to up")  # fmt: skip
+        await until(lambda: sink.of("link_down") == ["raised", "cleared"])
+        # The same text under another program's tag does not match the tag pattern.
+        raw(b"<13>Dec  7 01:52:06 router-1 fake: GigabitEthernet0/1, changed state to down")
+        await asyncio.sleep(0.2)
+        assert sink.of("link_down") == ["raised", "cleared"]

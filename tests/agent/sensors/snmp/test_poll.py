@@ -178,13 +178,17 @@ async def test_alarms_and_a_dead_device_through_sensing(snmpd: Snmpd) -> None:
 @pytest.mark.parametrize(
     ("patch", "path", "reason"),
     [
-        ({"oid": "1.3.6.1.2.1.33.x"}, "snmp.points.p.oid", "String should match pattern"),
+        (
+            {"oid": "1.3.6.1.2.1.33.x"},
+            "points.p.oid",
+            "expected a numeric OID such as 1.3.6.1.2.1.33.1.2.1.0; got '1.3.6.1.2.1.33.x'",
+        ),
         (
             {"alarm": {"alarm_type": "a", "severity": "major", "equals": []}},
-            "snmp.points.p.alarm",
+            "points.p.alarm.direction",
             "",
         ),
-        ({"type": "string", "telemetry": {}}, "snmp.points.p", "a string point carries no alarm"),
+        ({"type": "string", "telemetry": {}}, "points.p", "a string point carries no alarm"),
     ],
 )
 def test_profile_errors_say_file_path_and_reason(
@@ -215,7 +219,7 @@ def test_site_with_snmp_device_traps_and_syslog_loads() -> None:
     text = SITE + (
         "traps: {port: 1162, communities: [public], sources: {192.0.2.11: ups-1}}\n"
         "syslog: {patterns: [{regex: 'FAN.*FAIL', equipment: r1, point: fan,"
-        " alarm_type: hvac_fault, severity: minor, transition: raised}]}\n"
+        " alarm_type: hvac_fault, severity: minor, transition: raised, expire_s: 600}]}\n"
     )
     site = load_site_text(text, source="site.yaml")
     [dev] = site.devices
@@ -235,6 +239,12 @@ def test_site_with_snmp_device_traps_and_syslog_loads() -> None:
             "syslog.patterns[0]",
             "regex does not compile",
         ),
+        (
+            "syslog: {patterns: [{regex: 'FAN', equipment: r, point: p, alarm_type: a,"
+            " severity: minor, transition: raised}]}\n",
+            "syslog.patterns[0]",
+            "raises a on r p, which nothing clears",
+        ),
     ],
 )
 def test_site_errors_say_file_path_and_reason(extra: str, path: str, reason: str) -> None:
@@ -246,7 +256,7 @@ def test_site_errors_say_file_path_and_reason(extra: str, path: str, reason: str
 
 def test_v3_device_without_priv_key_is_refused() -> None:
     text = SITE.replace(", priv_key: priv-key-1", "")
-    with pytest.raises(ConfigError, match=r"^site.yaml: devices\[0\]\.snmp\.auth\.v3\.priv_key: "):
+    with pytest.raises(ConfigError, match=r"^site.yaml: devices\[ups-1\]\.auth\.priv_key: "):
         load_site_text(text, source="site.yaml")
 
 
@@ -266,7 +276,7 @@ def test_a_missing_key_file_names_the_file(tmp_path: Path) -> None:
     text = SITE.replace("priv_key: priv-key-1", f"priv_key_file: {tmp_path / 'nope'}")
     with pytest.raises(ConfigError) as err:
         load_site_text(text, source="site.yaml")
-    assert str(err.value).startswith("site.yaml: devices[0].snmp.auth.v3: ")
+    assert str(err.value).startswith("site.yaml: devices[ups-1].auth: ")
     assert f"cannot read priv_key_file {tmp_path / 'nope'}: No such file" in str(err.value)
 
 
@@ -278,7 +288,5 @@ def test_v3_without_cryptography_is_refused_at_load(monkeypatch: pytest.MonkeyPa
         "find_spec",
         lambda name, *a: None if name == "cryptography" else real(name, *a),
     )
-    with pytest.raises(
-        ConfigError, match=r"^site.yaml: devices\[0\]\.snmp\.auth\.v3: .*cryptography"
-    ):
+    with pytest.raises(ConfigError, match=r"^site.yaml: devices\[ups-1\]\.auth: .*cryptography"):
         load_site_text(SITE, source="site.yaml")
