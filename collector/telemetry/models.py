@@ -62,7 +62,9 @@ class TelemetryChunk(Base):
     __table_args__ = (
         # Time-only scans (a day of every series): a BRIN, a few pages for a whole partition.
         Index("ix_telemetry_chunks_day", "day", postgresql_using="brin"),
-        {"postgresql_partition_by": "RANGE (day)", "sqlite_with_rowid": False},
+        # A rowid table on SQLite: a day of a series (a kilobyte or more) stays in its page,
+        # where a WITHOUT ROWID row that size spills into an overflow page of its own.
+        {"postgresql_partition_by": "RANGE (day)"},
     )
 
     series_id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -39,11 +39,12 @@ def ensure(session: Session, days: Iterable[date]) -> None:
         return
     missing = set(days) - set(_partitions(session))
     for day in sorted(missing):
-        after = day + timedelta(days=1)
+        # The last day Python knows has no next one: its partition is open-ended.
+        after = "MAXVALUE" if day == date.max else f"'{day + timedelta(days=1)}'"
         session.execute(
             text(
                 f'CREATE TABLE IF NOT EXISTS "{_name(day)}" PARTITION OF {PARENT}'
-                f" FOR VALUES FROM ('{day.isoformat()}') TO ('{after.isoformat()}')"
+                f" FOR VALUES FROM ('{day.isoformat()}') TO ({after})"
             )
         )
 

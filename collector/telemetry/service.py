@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import LargeBinary, Table, bindparam, cast, delete, func, select, tuple_
+from sqlalchemy import Date, Table, delete, func, select, tuple_
 from sqlalchemy.orm import Session
 
+from collector.storage.base import UTCDateTime
 from collector.storage.upsert import dialect_insert
 from collector.telemetry import codec, partitions
 from collector.telemetry.models import (
@@ -38,6 +39,7 @@ PACK_PIECE = 200_000
 # Pieces a scheduler run packs at most: a backlog (an upgrade's samples) takes several runs.
 PACK_PIECES = 25
 _IN_CHUNK = 500  # keys a look-up sends at once (SQLite's host parameters are limited)
+_IDS_AT_ONCE = 5_000
 _MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
 
 SeriesKey = tuple[str, str, str, str]  # site, equipment, point, unit ('' for none)
@@ -160,14 +162,15 @@ def pack_staged(
     aggregate. Returns how many were packed, and whether the staging is now empty."""
     packed = 0
     floor_us = None if roll_from is None else to_us(roll_from)
-    staging = _table(TelemetryStaged)
+    connection = session.connection()
+    take = (
+        "DELETE FROM telemetry_staging WHERE id IN"
+        " (SELECT id FROM telemetry_staging ORDER BY id LIMIT ?)"
+        " RETURNING series_id, ts_us, value"
+    ).replace("?", _MARKERS[connection.dialect.paramstyle])
     for _ in range(pieces):
-        piece = select(staging.c.id).order_by(staging.c.id).limit(PACK_PIECE).scalar_subquery()
-        rows = session.execute(
-            delete(staging)
-            .where(staging.c.id.in_(piece))
-            .returning(staging.c.series_id, staging.c.ts_us, staging.c.value)
-        ).all()
+        # Straight from the driver: a piece is a few hundred thousand rows.
+        rows = connection.exec_driver_sql(take, (PACK_PIECE,)).fetchall()
         packed += len(rows)
         samples: dict[int, list[tuple[int, float]]] = defaultdict(list)
         for series_id, ts_us, value in rows:
@@ -185,7 +188,9 @@ def _append(session: Session, samples: dict[int, list[tuple[int, float]]]) -> No
         for point in sorted(points, key=lambda p: p[0]):
             by_chunk[(series_id, _day(point[0]))].append(point)
     tails: dict[tuple[int, date], tuple[int, codec.Tail]] = {}
-    for part in _chunks(sorted(by_chunk)):
+    days = sorted({day for _, day in by_chunk})
+    # Plain IN lists of ids and days (the days are one or two): far cheaper to bind than pairs.
+    for part in _chunks(sorted(samples), _IDS_AT_ONCE):
         query = select(
             TelemetryChunk.series_id,
             TelemetryChunk.day,
@@ -193,63 +198,68 @@ def _append(session: Session, samples: dict[int, list[tuple[int, float]]]) -> No
             TelemetryChunk.last_us,
             TelemetryChunk.step_us,
             TelemetryChunk.last_value,
-        ).where(tuple_(TelemetryChunk.series_id, TelemetryChunk.day).in_(part))
-        for series_id, day, n, last_us, step_us, last_value in session.execute(query):
-            tails[(series_id, day)] = (n, codec.Tail(last_us, step_us, last_value))
-    new: list[dict[str, Any]] = []
-    grown: list[dict[str, Any]] = []
+        ).where(TelemetryChunk.series_id.in_(part), TelemetryChunk.day.in_(days))
+        for series_id, day, n, last_us, step_us, last_value in session.connection().execute(query):
+            if (series_id, day) in by_chunk:
+                tails[(series_id, day)] = (n, codec.Tail(last_us, step_us, last_value))
+    new: list[tuple[Any, ...]] = []
+    grown: list[tuple[Any, ...]] = []
     for (series_id, day), points in by_chunk.items():
         n, tail = tails.get((series_id, day), (0, codec.start(_day_us(day))))
         data, tail = codec.append(tail, points)
-        row = {
-            "s": series_id,
-            "d": day,
-            "n": n + len(points),
-            "last_us": tail.ts_us,
-            "step_us": tail.step_us,
-            "last_value": tail.value,
-            "data": data,
-        }
-        (grown if n else new).append(row)
-    chunks = _table(TelemetryChunk)
+        values = (n + len(points), tail.ts_us, tail.step_us, tail.value, data)
+        if n:
+            grown.append((*values, series_id, day))
+        else:
+            new.append((series_id, day, *values))
+    postgresql = session.get_bind().dialect.name == "postgresql"
     if new:
-        partitions.ensure(session, {row["d"] for row in new})
-        session.execute(
-            chunks.insert(),
-            [
-                {
-                    "series_id": r["s"],
-                    "day": r["d"],
-                    "n": r["n"],
-                    "last_us": r["last_us"],
-                    "step_us": r["step_us"],
-                    "last_value": r["last_value"],
-                    "data": r["data"],
-                }
-                for r in new
-            ],
+        partitions.ensure(session, {row[1] for row in new})
+        _many(
+            session,
+            "INSERT INTO telemetry_chunks (series_id, day, n, last_us, step_us, last_value, data)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            new,
+            dates=(1,),
         )
     if grown:
         # SQLite's || makes text of two blobs: cast back, the bytes are the same.
-        session.connection().execute(
-            chunks.update()
-            .where(chunks.c.series_id == bindparam("s"), chunks.c.day == bindparam("d"))
-            .values(
-                n=bindparam("n"),
-                last_us=bindparam("last_us"),
-                step_us=bindparam("step_us"),
-                last_value=bindparam("last_value"),
-                data=cast(
-                    chunks.c.data.op("||")(bindparam("data", type_=LargeBinary)), LargeBinary
-                ),
-            ),
+        appended = "data || ?" if postgresql else "CAST(data || ? AS BLOB)"
+        _many(
+            session,
+            "UPDATE telemetry_chunks SET n = ?, last_us = ?, step_us = ?, last_value = ?,"
+            f" data = {appended} WHERE series_id = ? AND day = ?",
             grown,
+            dates=(6,),
         )
+
+
+def _many(
+    session: Session,
+    sql: str,
+    rows: list[tuple[Any, ...]],
+    *,
+    dates: Sequence[int] = (),
+    datetimes: Sequence[int] = (),
+) -> None:
+    """One executemany straight to the driver (``?`` markers): SQLAlchemy's work per row cost
+    more than the statement. Dates and datetimes are bound by the column types' own
+    processors, so what is stored is what SQLAlchemy stores."""
+    connection = session.connection()
+    dialect = connection.dialect
+    kinds: tuple[tuple[Sequence[int], Any], ...] = ((dates, Date()), (datetimes, UTCDateTime()))
+    for positions, kind in kinds:
+        processor = kind.dialect_impl(dialect).bind_processor(dialect)
+        if processor is None:
+            continue
+        for i in positions:
+            rows = [(*row[:i], processor(row[i]), *row[i + 1 :]) for row in rows]
+    connection.exec_driver_sql(sql.replace("?", _MARKERS[dialect.paramstyle]), rows)
 
 
 def _names(session: Session, ids: Iterable[int]) -> dict[int, SeriesKey]:
     names: dict[int, SeriesKey] = {}
-    for part in _chunks(sorted(ids)):
+    for part in _chunks(sorted(ids), _IDS_AT_ONCE):
         query = select(
             TelemetrySeries.id,
             TelemetrySeries.site_id,
@@ -257,7 +267,7 @@ def _names(session: Session, ids: Iterable[int]) -> dict[int, SeriesKey]:
             TelemetrySeries.point,
             TelemetrySeries.unit,
         ).where(TelemetrySeries.id.in_(part))
-        for row in session.execute(query):
+        for row in session.connection().execute(query):
             names[row[0]] = tuple(row[1:])  # type: ignore[assignment]
     return names
 
@@ -284,37 +294,24 @@ def _accumulate(
                 agg[3] += value
     if not hours:
         return
-    insert = dialect_insert(session, TelemetryHourly)
     lowest, highest = (
-        (func.least, func.greatest)
-        if session.get_bind().dialect.name == "postgresql"
-        else (func.min, func.max)
+        ("least", "greatest") if session.get_bind().dialect.name == "postgresql" else ("min", "max")
     )
-    hourly = _table(TelemetryHourly)
-    upsert = insert.on_conflict_do_update(
-        index_elements=["site_id", "equipment_id", "point", "hour"],
-        set_={
-            "count": hourly.c.count + insert.excluded.count,
-            "minimum": lowest(hourly.c.minimum, insert.excluded.minimum),
-            "maximum": highest(hourly.c.maximum, insert.excluded.maximum),
-            "total": hourly.c.total + insert.excluded.total,
-        },
-    )
-    session.execute(
-        upsert,
+    _many(
+        session,
+        "INSERT INTO telemetry_hourly"
+        " (site_id, equipment_id, point, hour, count, minimum, maximum, total)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (site_id, equipment_id, point, hour) DO UPDATE SET"
+        " count = telemetry_hourly.count + excluded.count,"
+        f" minimum = {lowest}(telemetry_hourly.minimum, excluded.minimum),"
+        f" maximum = {highest}(telemetry_hourly.maximum, excluded.maximum),"
+        " total = telemetry_hourly.total + excluded.total",
         [
-            {
-                "site_id": site,
-                "equipment_id": equipment,
-                "point": point,
-                "hour": from_us(hour_us),
-                "count": agg[0],
-                "minimum": agg[1],
-                "maximum": agg[2],
-                "total": agg[3],
-            }
+            (site, equipment, point, from_us(hour_us), *agg)
             for (site, equipment, point, hour_us), agg in hours.items()
         ],
+        datetimes=(3,),
     )
 
 

@@ -72,7 +72,6 @@ def upgrade() -> None:
         sa.Column("data", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("series_id", "day"),
         postgresql_partition_by="RANGE (day)",
-        sqlite_with_rowid=False,
     )
     op.create_index("ix_telemetry_chunks_day", "telemetry_chunks", ["day"], postgresql_using="brin")
     op.create_table(
