@@ -1,19 +1,26 @@
-"""Telemetry storage benchmark: write rate, size on disk, roll-up, pruning and series queries.
+"""Telemetry storage benchmark: write rate, size on disk in steady state, series queries,
+pruning a day.
 
-Run: ``.venv/bin/python -m benchmarks.telemetry`` (about three minutes on SQLite; ``--db`` for
+Run: ``.venv/bin/python -m benchmarks.telemetry`` (about six minutes on SQLite; ``--db`` for
 another database, e.g. PostgreSQL; ``--help`` for the knobs). The last line is one JSON object.
 
 What a national fleet asks of the collector's telemetry tables, measured on a slice of it and
 extrapolated (the extrapolation is arithmetic, printed as such):
 
-1. write: ``--sites`` sites report ``--points`` points every ``--interval-s`` for ``--hours``
-   hours, as the real contract's telemetry messages (one per site and interval) through the
-   collector's own batch store, 2,000 messages a transaction as the ingest writer does;
-2. size: bytes on disk per raw sample (table, indexes and the dedup keys of the messages);
-3. roll-up: every complete hour aggregated at once, as the scheduler does after an outage;
-4. queries: the equipment page's series, raw over the whole slice and hourly, for random
+1. write and tend: ``--sites`` sites report ``--points`` points every ``--interval-s`` for
+   ``--hours`` simulated hours (by default the fleet's shape: 10 points every 5 minutes, 24
+   hours), as the real contract's telemetry messages (one per site and interval, sample times
+   up to a second late) through the collector's own batch store, at most 2,000 messages a
+   transaction; the scheduler's telemetry job (packing, roll-up, pruning) runs every 5
+   simulated minutes, as the collector runs it. ``write_samples_per_s`` counts the store's
+   time only, ``scheduler_job_s`` the job's;
+2. size in that steady state: every telemetry table with its indexes (PostgreSQL:
+   ``pg_total_relation_size`` of each table and partition, after a plain VACUUM as autovacuum
+   runs it; SQLite: the whole file, and each table's pages from ``dbstat``), over the samples
+   written: ``bytes_per_sample``, and ``bytes_by_table``;
+3. queries: the equipment page's series, raw over the whole slice and hourly, for random
    series (p50 and p99);
-5. prune: the whole slice past its retention, raw samples and dedup keys.
+4. prune: the slice (one day) past its retention, raw samples and dedup keys.
 """
 
 from __future__ import annotations
