@@ -101,3 +101,22 @@ def test_old_samples_and_keys_move_into_the_new_layout(old_engine: Engine) -> No
     assert (staged, days) == (0, 3)  # temperature on two days, the door on one
     assert _raw(old_engine, "temperature") == expected
     assert [at for at, _ in _raw(old_engine, "door")] == [START]
+
+
+def test_a_downgrade_unpacks_the_samples_into_rows_again(old_engine: Engine) -> None:
+    create_schema(old_engine)
+    sessions = make_session_factory(old_engine)
+    with sessions() as session:
+        rollup_and_prune(session, now=START + timedelta(hours=6))
+        session.commit()
+    config = alembic_config()
+    with old_engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0013")
+    with old_engine.connect() as connection:
+        values = connection.execute(
+            text("SELECT value FROM telemetry_samples WHERE point = 'temperature' ORDER BY ts")
+        ).scalars()
+        keys = connection.execute(text("SELECT agent_id, seq FROM telemetry_batches")).all()
+    assert [struct.pack("<d", v) for v in values] == [struct.pack("<d", v) for _, v in OLD]
+    assert [tuple(k) for k in keys] == [("a1", 7)]
