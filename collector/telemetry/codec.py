@@ -9,9 +9,11 @@ A chunk holds one series' samples of one UTC day, each encoded against the one b
   values a scale made not quite decimal (``219 * 0.1 = 21.900000000000002``); anything else
   (NaN, infinities, -0.0, very large or very precise values) as the 8 raw bytes.
 
-Nothing is rounded: every sample is checked to decode to the very float and microsecond it was
-given, or it is written raw. A chunk can be extended knowing only its ``Tail`` (last time, last
-step, last value), so appending never reads the bytes already written.
+Nothing is rounded: each encoding is exact by construction (a short decimal is used only if
+it divides back to the very float; the distance in units in the last place is the exact
+difference of the two floats' bits), so a sample decodes to the very float, NaN and -0.0
+included, and the very microsecond it was given. A chunk can be extended knowing only its
+``Tail`` (last time, last step, last value), so appending never reads the bytes written.
 """
 
 from __future__ import annotations
