@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -30,7 +30,7 @@ from collector.ingest.eventtime import correction, event_time, shifted
 from collector.ingest.models import InboundEvent, StreamState
 from collector.inventory.models import Agent, Equipment
 from collector.storage.upsert import dialect_insert, insert_ignore
-from collector.telemetry.models import TelemetryBatch, TelemetrySample
+from collector.telemetry import service as telemetry
 from protocol import (
     MAX_PAYLOAD_BYTES,
     AgentMessage,
@@ -180,47 +180,6 @@ def _insert_many_ignore(
     return keys if returning else len(keys)
 
 
-_SAMPLE_COLUMNS = ("site_id", "equipment_id", "point", "ts", "value", "unit")
-_MARKERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}
-
-
-def _insert_rows(
-    session: Session, table: Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
-) -> None:
-    """One executemany straight to the driver, each value converted by its column type's own
-    bind processor, so what is stored is what SQLAlchemy stores. Telemetry brings three samples
-    a message, and SQLAlchemy's generic work per row cost more than the insert itself."""
-    connection = session.connection()
-    dialect = connection.dialect
-    marker = _MARKERS.get(dialect.paramstyle)
-    if marker is None:  # a driver this was not written for: the generic path
-        connection.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
-        return
-    converters = [
-        (i, processor)
-        for i, name in enumerate(columns)
-        if (processor := table.c[name].type.dialect_impl(dialect).bind_processor(dialect))
-    ]
-    if converters:
-        rows = [_converted(row, converters) for row in rows]
-    quote = dialect.identifier_preparer.quote
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)})"
-        f" VALUES ({', '.join([marker] * len(columns))})"
-    )
-    connection.exec_driver_sql(sql, rows)
-
-
-def _converted(
-    row: tuple[Any, ...], converters: Sequence[tuple[int, Callable[[Any], Any]]]
-) -> tuple[Any, ...]:
-    values = list(row)
-    for i, processor in converters:
-        if values[i] is not None:
-            values[i] = processor(values[i])
-    return tuple(values)
-
-
 class BatchStore:
     """Applies batches; stateless, so several collector instances can share a database."""
 
@@ -344,12 +303,9 @@ class BatchStore:
         """Store new telemetry batches once; samples only for batches not seen before."""
         if not batches:
             return 0
-        rows = [
-            {"agent_id": m.agent_id, "stream_id": m.stream_id, "seq": m.seq, "received_at": at}
-            for m, at in batches
-        ]
-        inserted = _insert_many_ignore(session, TelemetryBatch, rows, returning=True)
-        new = set(inserted) if isinstance(inserted, list) else set()
+        new = telemetry.claim_messages(
+            session, [(m.agent_id, m.stream_id, m.seq, at) for m, at in batches]
+        )
         fresh = [
             (m, correction(m, received_at=at))
             for m, at in batches
@@ -363,9 +319,9 @@ class BatchStore:
                     m.site_id,
                     s.equipment_id,
                     s.point,
+                    s.unit,
                     s.ts + delta if delta else s.ts,
                     s.value,
-                    s.unit,
                 )
                 for m, delta in fresh
                 for s in m.samples
@@ -376,15 +332,14 @@ class BatchStore:
                     m.site_id,
                     s.equipment_id,
                     s.point,
+                    s.unit,
                     shifted(s.ts, delta, fallback=s.ts),
                     s.value,
-                    s.unit,
                 )
                 for m, delta in fresh
                 for s in m.samples
             ]
-        if samples:
-            _insert_rows(session, cast(Table, TelemetrySample.__table__), _SAMPLE_COLUMNS, samples)
+        telemetry.store_samples(session, samples)
         return len(new)
 
     # -- streams -------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collector.alarms.models import Alarm
 from collector.identity.access import Principal
 from collector.identity.scope import site_scope
 from collector.inventory.models import Agent, Equipment
-from collector.telemetry.models import TelemetrySample
+from collector.telemetry.service import equipment_figures
 from collector.tickets.models import Ticket
 from collector.tickets.queries import ticket_scope
 
@@ -180,24 +180,16 @@ def equipment_report(
         ).all()
     )
     performance = [
-        PointPerformance(point=p, samples=n, minimum=lo, mean=round(avg, 3), maximum=hi, unit=u)
-        for p, n, lo, avg, hi, u in session.execute(
-            select(
-                TelemetrySample.point,
-                func.count(),
-                func.min(TelemetrySample.value),
-                func.avg(TelemetrySample.value),
-                func.max(TelemetrySample.value),
-                func.max(TelemetrySample.unit),
-            )
-            .where(
-                TelemetrySample.site_id == site_id,
-                TelemetrySample.equipment_id == equipment_id,
-                TelemetrySample.ts >= since,
-                TelemetrySample.ts < until,
-            )
-            .group_by(TelemetrySample.point)
-            .order_by(TelemetrySample.point)
+        PointPerformance(
+            point=f.point,
+            samples=f.samples,
+            minimum=f.minimum,
+            mean=round(f.mean, 3),
+            maximum=f.maximum,
+            unit=f.unit,
+        )
+        for f in equipment_figures(
+            session, site_id=site_id, equipment_id=equipment_id, since=since, until=until
         )
     ]
     return EquipmentReport(

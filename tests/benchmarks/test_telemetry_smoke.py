@@ -6,7 +6,9 @@ from tests.benchmarks.runner import run_benchmark
 
 
 def test_the_telemetry_benchmark_writes_rolls_up_queries_and_prunes() -> None:
-    figures = run_benchmark("telemetry", "--sites", "20", "--hours", "3")
+    figures = run_benchmark(
+        "telemetry", "--sites", "20", "--points", "3", "--interval-s", "60", "--hours", "3"
+    )
     # 20 sites x 3 points x one sample a minute for 3 hours.
     assert figures["samples"] == 20 * 3 * 180
     # Every complete hour of every series rolled up, each raw query returning the whole slice.

@@ -16,7 +16,7 @@ from collector.alarms.models import Alarm
 from collector.ingest.store import BatchStore, Received
 from collector.inventory.models import Agent
 from collector.listeners import alarm_engine
-from collector.telemetry.models import TelemetrySample
+from collector.telemetry.service import series
 from tests.collector.conftest import enrol
 
 STREAM = "5f2b8c0e9a1d4c3b8e7f6a5b4c3d2e1f"
@@ -200,7 +200,21 @@ def test_telemetry_samples_are_stored_on_the_collector_clock(
     }
     _deliver(sessions, body, "telemetry", received)
     with sessions() as session:
-        stored = list(session.scalars(select(TelemetrySample.ts).order_by(TelemetrySample.value)))
+        stored = [
+            p.at
+            for p in sorted(
+                series(
+                    session,
+                    site_id="S1",
+                    equipment_id="env-1",
+                    point="temperature",
+                    since=datetime.min.replace(tzinfo=UTC),
+                    until=datetime.max.replace(tzinfo=UTC),
+                    resolution="raw",
+                ),
+                key=lambda p: p.mean,
+            )
+        ]
     assert [at.replace(tzinfo=UTC) if at.tzinfo is None else at for at in stored] == taken
 
 

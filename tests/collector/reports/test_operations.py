@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from collector.telemetry.models import TelemetrySample
+from collector.telemetry.service import store_samples
 from protocol import Severity, Transition
 from tests.collector.conftest import Desk
 
@@ -59,17 +59,20 @@ def test_malfunctions_group_by_type_and_site(desk: Desk) -> None:
 def test_equipment_report_has_alarms_status_and_performance(desk: Desk) -> None:
     desk.alarm(Transition.RAISED, "temp_high", site=ALPHA_SITE, equipment="env-1", point="t")
     with desk.sessions() as session:
-        for minute, value in enumerate((21.0, 23.0, 31.0)):
-            session.add(
-                TelemetrySample(
-                    site_id=ALPHA_SITE,
-                    equipment_id="env-1",
-                    point="temperature",
-                    ts=desk.clock.now() + timedelta(minutes=minute),
-                    value=value,
-                    unit="degC",
+        store_samples(
+            session,
+            [
+                (
+                    ALPHA_SITE,
+                    "env-1",
+                    "temperature",
+                    "degC",
+                    desk.clock.now() + timedelta(minutes=minute),
+                    value,
                 )
-            )
+                for minute, value in enumerate((21.0, 23.0, 31.0))
+            ],
+        )
         session.commit()
     desk.clock.advance(minutes=5)
     report = desk.client.get(f"/api/v1/reports/equipment/{ALPHA_SITE}/env-1").json()

@@ -9,8 +9,14 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.telemetry.models import TelemetryBatch, TelemetryHourly, TelemetrySample
-from collector.telemetry.service import rollup_and_prune, series
+from collector.telemetry.models import TelemetryBatch, TelemetryHourly
+from collector.telemetry.service import (
+    claim_messages,
+    rollup_and_prune,
+    sample_count,
+    series,
+    store_samples,
+)
 
 
 def _store_samples(
@@ -22,10 +28,7 @@ def _store_samples(
 ) -> None:
     """(time, value) samples of one series of site S1, committed."""
     with sessions() as session:
-        session.add_all(
-            TelemetrySample(site_id="S1", equipment_id=equipment_id, point=point, ts=at, value=v)
-            for at, v in samples
-        )
+        store_samples(session, [("S1", equipment_id, point, None, at, v) for at, v in samples])
         session.commit()
 
 
@@ -62,7 +65,7 @@ def test_hours_are_aggregated_and_raw_samples_pruned_after_retention(
         session.commit()
         assert (written, pruned) == (0, 18)
         assert session.scalar(select(func.count()).select_from(TelemetryHourly)) == 3
-        assert session.scalar(select(func.count()).select_from(TelemetrySample)) == 0
+        assert sample_count(session) == 0
 
 
 def test_an_hour_holds_the_samples_from_its_first_microsecond_to_its_last(
@@ -95,15 +98,13 @@ def test_the_keys_that_deduplicated_telemetry_go_with_the_raw_samples(
     sessions: sessionmaker[Session], clock: ManualClock
 ) -> None:
     with sessions() as session:
-        for seq, days_ago in ((1, 40), (2, 31), (3, 1)):
-            session.add(
-                TelemetryBatch(
-                    agent_id="a1",
-                    stream_id="0" * 32,
-                    seq=seq,
-                    received_at=clock.now() - timedelta(days=days_ago),
-                )
-            )
+        claim_messages(
+            session,
+            [
+                ("a1", "0" * 32, seq, clock.now() - timedelta(days=days_ago))
+                for seq, days_ago in ((1, 40), (2, 31), (3, 1))
+            ],
+        )
         session.commit()
     with sessions() as session:
         rollup_and_prune(session, now=clock.now(), retention=timedelta(days=30))
