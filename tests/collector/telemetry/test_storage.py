@@ -12,8 +12,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
-from collector.alarms import AlarmEngine
 from collector.ingest.store import BatchStore, Received
+from collector.listeners import alarm_engine
 from collector.storage import make_engine, make_session_factory
 from collector.storage.schema import create_schema
 from collector.telemetry.service import rollup_and_prune, sample_count, series
@@ -66,7 +66,7 @@ def test_redelivered_telemetry_is_stored_once_and_reads_the_same_packed(
     enrol(sessions, {"a1": "S1"})
     start = clock.now()
     messages = [_message(seq, start + timedelta(minutes=5 * seq)) for seq in range(1, 25)]
-    store = BatchStore(AlarmEngine())
+    store = BatchStore(alarm_engine([]))
     for batch in (messages[:10], messages, messages[5:]):  # a re-send, then another
         with sessions() as session:
             store.process(session, batch, now=batch[-1].received_at)
@@ -99,7 +99,7 @@ def test_postgresql_keeps_a_partition_a_day_and_drops_it_whole(
     enrol(sessions, {"a1": "S1"})
     late = clock.now() + timedelta(hours=14)  # 23:00, its samples across midnight
     with sessions() as session:
-        BatchStore(AlarmEngine()).process(
+        BatchStore(alarm_engine([])).process(
             session,
             [_message(seq, late + timedelta(minutes=20 * seq)) for seq in range(6)],
             now=late,
