@@ -1,8 +1,12 @@
-"""Prometheus metrics: ingest counters from this instance, ticket and alarm gauges from SQL."""
+"""Prometheus metrics: ingest counters from this instance, ticket and alarm gauges from SQL, and
+the fleet's trap and syslog listener totals (by kind and reason, never a series per agent:
+there are 21,000 of them)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -13,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from collector.alarms.models import Alarm
 from collector.ingest.models import DeadLetterTotal
+from collector.inventory.models import Agent
 from collector.tickets.lifecycle import OPEN_STATES
 from collector.tickets.models import Ticket
 
@@ -73,6 +78,11 @@ class _SqlCollector(Collector):
             for reason, n in session.execute(select(DeadLetterTotal.reason, DeadLetterTotal.total)):
                 letters.add_metric([reason], n)
             yield letters
+            yield from _listener_totals(
+                session.scalars(
+                    select(Agent.listeners_json).where(Agent.listeners_json.is_not(None))
+                )
+            )
         if self._ingest is not None:
             stats = self._ingest()
             for name, help_text, value in [
@@ -95,6 +105,37 @@ class _SqlCollector(Collector):
             )
             ratio.add_metric([], stats.duplicates / total if total else 0.0)
             yield ratio
+
+
+def _listener_totals(reports: Iterable[str | None]) -> Iterator[GaugeMetricFamily]:
+    """The fleet's listener counts summed from each agent's last heartbeat. Gauges, not
+    counters: each agent counts since it started, so a restart lowers the sum."""
+    datagrams: Counter[tuple[str, str]] = Counter()
+    rejected: Counter[tuple[str, str]] = Counter()
+    for report in reports:
+        for listener in json.loads(report or "[]"):
+            kind = str(listener.get("kind", ""))
+            datagrams[(kind, "received")] += int(listener.get("received", 0))
+            datagrams[(kind, "accepted")] += int(listener.get("accepted", 0))
+            for reason, n in (listener.get("rejected") or {}).items():
+                rejected[(kind, str(reason))] += int(n)
+    received = GaugeMetricFamily(
+        "shelterwatch_agent_listener_datagrams",
+        "Datagrams the agents' trap and syslog listeners received and accepted, fleet-wide, "
+        "as last reported (each agent counts since it started)",
+        labels=["kind", "outcome"],
+    )
+    for (kind, outcome), n in sorted(datagrams.items()):
+        received.add_metric([kind, outcome], n)
+    yield received
+    refused = GaugeMetricFamily(
+        "shelterwatch_agent_listener_rejected",
+        "Datagrams the agents' listeners rejected, fleet-wide, by reason, as last reported",
+        labels=["kind", "reason"],
+    )
+    for (kind, reason), n in sorted(rejected.items()):
+        refused.add_metric([kind, reason], n)
+    yield refused
 
 
 def render_metrics(sessions: sessionmaker[Session], ingest: IngestStatsSource | None) -> bytes:

@@ -566,6 +566,7 @@ class BatchStore:
                 "outbox_critical": hb.outbox.critical,
                 "outbox_storage_json": _storage_json(hb),
                 "devices_json": json.dumps([d.model_dump(mode="json") for d in hb.devices]),
+                "listeners_json": _listeners_json(hb),
                 # The agent's own measure, never the heartbeat's ts against its arrival: a
                 # heartbeat that waited behind a half-open link would read as skew.
                 "clock_skew_s": _skew(hb),
@@ -583,6 +584,13 @@ _STORAGE_FIELDS = {
     "volatile_pending",
     "volatile_lost",
 }
+
+
+def _listeners_json(hb: HeartbeatMessage) -> str | None:
+    """The agent's trap and syslog listeners with their counts (None: it reports none)."""
+    if not hb.listeners:
+        return None
+    return json.dumps([listener.model_dump(mode="json") for listener in hb.listeners])
 
 
 def _storage_json(hb: HeartbeatMessage) -> str | None:

@@ -66,6 +66,9 @@ class Agent(Base):
     # The storage under the outbox, from the last heartbeat that reported it (JSON: last_write,
     # free_bytes, storage_error, storage_errors, volatile_pending, volatile_lost).
     outbox_storage_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Each trap and syslog listener (bound address; received, accepted, rejected by reason since
+    # the agent started), from the last heartbeat; None from an agent that reports none.
+    listeners_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     devices_json: Mapped[str] = mapped_column(Text, default="[]")
 
 

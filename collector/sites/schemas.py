@@ -146,8 +146,18 @@ class AgentRead(BaseModel):
     )
     # Poll health per device from the last heartbeat (stored as JSON on the agent row).
     devices: list[dict[str, Any]] = Field(default_factory=list, validation_alias="devices_json")
+    # Each trap and syslog listener: bound address, datagrams received, accepted, and rejected
+    # by reason, counted since the agent started (empty: none, or an agent too old to say).
+    listeners: list[dict[str, Any]] = Field(default_factory=list, validation_alias="listeners_json")
 
     @field_validator("devices", "outbox_storage", mode="before")
     @classmethod
     def _json(cls, raw: Any) -> Any:
+        return json.loads(raw) if isinstance(raw, str) else raw
+
+    @field_validator("listeners", mode="before")
+    @classmethod
+    def _listeners(cls, raw: Any) -> Any:
+        if raw is None:
+            return []
         return json.loads(raw) if isinstance(raw, str) else raw

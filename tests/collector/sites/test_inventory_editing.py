@@ -15,7 +15,7 @@ from collector.identity.tokens import create_user
 from collector.ingest.store import BatchStore, Received
 from collector.listeners import alarm_engine
 from protocol import BirthMessage, HeartbeatMessage, OutboxHealth, Transition
-from protocol.messages import DeviceHealth
+from protocol.messages import DeviceHealth, ListenerHealth
 from protocol.topics import Channel, agent_topic
 from tests.collector.conftest import Desk, declaration
 
@@ -133,6 +133,59 @@ def test_the_agent_view_shows_the_storage_under_its_outbox(
     }
 
 
+def test_the_agent_view_and_metrics_show_the_trap_and_syslog_listeners(
+    desk: Desk, sessions: sessionmaker[Session], clock: ManualClock
+) -> None:
+    def syslog(received: int, accepted: int, rejected: dict[str, int]) -> ListenerHealth:
+        return ListenerHealth(
+            kind="syslog",
+            bind="0.0.0.0",
+            port=5514,
+            received=received,
+            accepted=accepted,
+            rejected=rejected,
+        )
+
+    traps = ListenerHealth(
+        kind="snmp_traps",
+        bind="0.0.0.0",
+        port=162,
+        received=4,
+        accepted=1,
+        rejected={"security level below authPriv": 3},
+    )
+    heartbeat(sessions, clock, site="PM-LYO-0101", devices=[])
+    assert desk.client.get("/api/v1/sites/PM-LYO-0101/agent").json()["listeners"] == []
+    heartbeat(
+        sessions,
+        clock,
+        site="PM-LYO-0101",
+        devices=[],
+        listeners=[syslog(10, 8, {"no pattern matched": 2}), traps],
+    )
+    heartbeat(
+        sessions, clock, site="PM-LYO-0102", devices=[], listeners=[syslog(5, 4, {"unparsed": 1})]
+    )
+    view = desk.client.get("/api/v1/sites/PM-LYO-0101/agent").json()["listeners"]
+    assert [(v["kind"], v["port"], v["received"], v["rejected"]) for v in view] == [
+        ("syslog", 5514, 10, {"no pattern matched": 2}),
+        ("snmp_traps", 162, 4, {"security level below authPriv": 3}),
+    ]
+    metrics = desk.client.get("/metrics").text
+    # Fleet totals by kind and reason: no series names an agent.
+    for line in [
+        'shelterwatch_agent_listener_datagrams{kind="syslog",outcome="received"} 15.0',
+        'shelterwatch_agent_listener_datagrams{kind="syslog",outcome="accepted"} 12.0',
+        'shelterwatch_agent_listener_datagrams{kind="snmp_traps",outcome="received"} 4.0',
+        'shelterwatch_agent_listener_rejected{kind="syslog",reason="no pattern matched"} 2.0',
+        'shelterwatch_agent_listener_rejected{kind="syslog",reason="unparsed"} 1.0',
+        'shelterwatch_agent_listener_rejected{kind="snmp_traps",reason="security level below '
+        'authPriv"} 3.0',
+    ]:
+        assert line in metrics
+    assert "pm-lyon-0101" not in metrics
+
+
 def test_clients_and_services_are_edited_and_a_new_service_can_be_declared_on(
     desk: Desk, sessions: sessionmaker[Session], clock: ManualClock
 ) -> None:
@@ -224,6 +277,7 @@ def heartbeat(
     site: str,
     devices: list[str],
     outbox: OutboxHealth | None = None,
+    listeners: list[ListenerHealth] | None = None,
 ) -> None:
     """A heartbeat of the site's enrolled agent."""
     _ingest(
@@ -240,6 +294,7 @@ def heartbeat(
             config_hash="h",
             outbox=outbox or OutboxHealth(events_pending=0, telemetry_pending=0),
             devices=[DeviceHealth(device_id=d, ok=True, last_ok=clock.now()) for d in devices],
+            listeners=listeners or [],
         ),
     )
 
