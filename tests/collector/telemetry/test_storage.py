@@ -94,41 +94,44 @@ def test_postgresql_keeps_a_partition_a_day_and_drops_it_whole(
     pg_url: str, clock: ManualClock
 ) -> None:
     engine = make_engine(pg_url)
-    create_schema(engine)
-    sessions = make_session_factory(engine)
-    enrol(sessions, {"a1": "S1"})
-    late = clock.now() + timedelta(hours=14)  # 23:00, its samples across midnight
-    with sessions() as session:
-        BatchStore(alarm_engine([])).process(
-            session,
-            [_message(seq, late + timedelta(minutes=20 * seq)) for seq in range(6)],
-            now=late,
-        )
-        rollup_and_prune(session, now=late + timedelta(hours=3))
-        session.commit()
-        made = _partitions(session)
-        brin = session.scalar(
-            text(
-                "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_telemetry_chunks_day'"
-                " AND indexdef LIKE '%USING brin%'"
+    try:
+        create_schema(engine)
+        sessions = make_session_factory(engine)
+        enrol(sessions, {"a1": "S1"})
+        late = clock.now() + timedelta(hours=14)  # 23:00, its samples across midnight
+        with sessions() as session:
+            BatchStore(alarm_engine([])).process(
+                session,
+                [_message(seq, late + timedelta(minutes=20 * seq)) for seq in range(6)],
+                now=late,
             )
-        )
-    day = late.date()
-    # The two days written, and the day after the run's made ahead.
-    assert made == [
-        f"telemetry_chunks_{d:%Y%m%d}"
-        for d in (day, day + timedelta(days=1), day + timedelta(days=2))
-    ]
-    assert brin == 1
-    with sessions() as session:
-        _, dropped = rollup_and_prune(session, now=late + timedelta(days=31, hours=3))
-        session.commit()
-        assert dropped == 18
-        assert all(
-            name > f"telemetry_chunks_{day + timedelta(days=1):%Y%m%d}"
-            for name in _partitions(session)
-        )
-    engine.dispose()
+            rollup_and_prune(session, now=late + timedelta(hours=3))
+            session.commit()
+            made = _partitions(session)
+            brin = session.scalar(
+                text(
+                    # This test's schema only: the other worker's schemas have the same index.
+                    "SELECT count(*) FROM pg_indexes WHERE indexname = 'ix_telemetry_chunks_day'"
+                    " AND schemaname = current_schema() AND indexdef LIKE '%USING brin%'"
+                )
+            )
+        day = late.date()
+        # The two days written, and the day after the run's made ahead.
+        assert made == [
+            f"telemetry_chunks_{d:%Y%m%d}"
+            for d in (day, day + timedelta(days=1), day + timedelta(days=2))
+        ]
+        assert brin == 1
+        with sessions() as session:
+            _, dropped = rollup_and_prune(session, now=late + timedelta(days=31, hours=3))
+            session.commit()
+            assert dropped == 18
+            assert all(
+                name > f"telemetry_chunks_{day + timedelta(days=1):%Y%m%d}"
+                for name in _partitions(session)
+            )
+    finally:
+        engine.dispose()  # even when an assertion fails: no connection left to the GC
 
 
 def _partitions(session: Session) -> list[str]:
