@@ -44,14 +44,6 @@ def unique_id() -> str:
     return uuid.uuid4().hex[:10]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The slow families first (a stable sort: the order is otherwise the files'). On two xdist
-    workers a long test handed out last runs alone while the other worker idles: the
-    order-independence property, met near the end, made the suite's last two minutes one
-    worker's. Started first, the short tests fill in around it."""
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
 @pytest.fixture
 def clock() -> ManualClock:
     """A clock that only moves when the test says so (Monday 5 January 2026, 09:00 UTC)."""
