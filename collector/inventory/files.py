@@ -3,12 +3,19 @@ as an upsert."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
@@ -26,6 +33,18 @@ class InventoryError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _refuse_duplicates(ids: Iterable[str], *, where: str, what: str) -> None:
+    """Two entries with one id are refused by name and position: the store keeps one row per
+    id, so loading both would either fail deep in the database or silently keep the last."""
+    seen: dict[str, int] = {}
+    for i, ident in enumerate(ids):
+        if ident in seen:
+            raise ValueError(
+                f"{where}.{i}: duplicate {what} {ident!r} (already {where}.{seen[ident]})"
+            )
+        seen[ident] = i
 
 
 class EquipmentDetails(_Strict):
@@ -53,6 +72,13 @@ class SiteEntry(_Strict):
     parent_nro: str | None = None
     address: str = ""
     equipment: list[EquipmentEntry] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_equipment(self) -> SiteEntry:
+        _refuse_duplicates(
+            (e.equipment_id for e in self.equipment), where="equipment", what="equipment id"
+        )
+        return self
 
 
 class ClientDetails(_Strict):
@@ -102,6 +128,16 @@ class InventoryFile(_Strict):
     clients: list[ClientEntry] = Field(default_factory=list)
     services: list[ServiceEntry] = Field(default_factory=list)
     agents: list[AgentEntry] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> InventoryFile:
+        _refuse_duplicates((s.site_id for s in self.sites), where="sites", what="site id")
+        _refuse_duplicates((c.client_id for c in self.clients), where="clients", what="client id")
+        _refuse_duplicates(
+            (s.hosting_ref for s in self.services), where="services", what="hosting_ref"
+        )
+        _refuse_duplicates((a.agent_id for a in self.agents), where="agents", what="agent id")
+        return self
 
 
 def read_inventory(path: Path) -> InventoryFile:

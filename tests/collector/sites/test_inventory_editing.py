@@ -51,6 +51,13 @@ def test_the_noc_adds_a_site_with_its_equipment_and_edits_it(desk: Desk) -> None
     bad = desk.client.post("/api/v1/sites", json={**NEW_PM, "site_id": "PM X", "kind": "hut"})
     assert bad.status_code == 422
     assert bad.json()["error"]["details"][0]["where"].startswith("body.site_id")
+    twice = desk.client.post(
+        "/api/v1/sites",
+        json={**NEW_PM, "site_id": "PM-Y", "equipment": [{"equipment_id": "ups-1"}] * 2},
+    )
+    assert twice.status_code == 422, twice.text  # not a 500 from the database's unique key
+    assert "equipment.1: duplicate equipment id 'ups-1'" in twice.text
+    assert desk.client.get("/api/v1/sites/PM-Y").status_code == 404  # nothing half-created
     patched = desk.client.patch(
         "/api/v1/sites/PM-LYO-0103", json={"address": "11 quai D, 69002 Lyon"}
     )
