@@ -120,6 +120,7 @@ class AgentRuntime:
         self.config_path = config_path
         self.config: SiteConfig = load_site(config_path)
         self.ack_key = _read_ack_key(self.config, config_path)
+        _check_link_files(self.config, config_path)
         self.clock = clock
         # The kernel's word on the clock, unless it stepped unmeasured; the offset measured
         # against the collector (``ClockWatch``).
@@ -561,6 +562,29 @@ def _read_ack_key(config: SiteConfig, config_path: Path) -> bytes | None:
         return read_key_file(path)
     except ValueError as err:
         raise ConfigError(str(config_path), "mqtt.ack_key_file", str(err)) from err
+
+
+def _check_link_files(config: SiteConfig, config_path: Path) -> None:
+    """The broker password and TLS files must be readable at start: the link reads them in
+    its network thread, where a missing one would only show as a traceback."""
+    mqtt = config.mqtt
+    files = {"mqtt.password_file": mqtt.password_file if mqtt.username else None}
+    if mqtt.tls is not None:
+        files |= {
+            "mqtt.tls.ca_file": mqtt.tls.ca_file,
+            "mqtt.tls.cert_file": mqtt.tls.cert_file,
+            "mqtt.tls.key_file": mqtt.tls.key_file,
+        }
+    for where, path in files.items():
+        if path is None:
+            continue
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as err:
+            raise ConfigError(
+                str(config_path), where, f"cannot read {path}: {err.strerror or err}"
+            ) from err
 
 
 def _boot(path: Path) -> int:

@@ -32,6 +32,15 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
         ),
         (
             "agent_id: a1\nsite_id: S1\nsite_kind: pm\n"
+            "mqtt: {username: a1, password_file: /nonexistent/pw}\n",
+            "mqtt.password_file: cannot read /nonexistent/pw: No such file or directory",
+        ),
+        (
+            "agent_id: a1\nsite_id: S1\nsite_kind: pm\nmqtt: {tls: {ca_file: /nonexistent/ca}}\n",
+            "mqtt.tls.ca_file: cannot read /nonexistent/ca",
+        ),
+        (
+            "agent_id: a1\nsite_id: S1\nsite_kind: pm\n"
             "devices:\n"
             "  - {driver: gpio, id: c, profile: gpio-shelter-contacts, pins: {door: 17}}\n",
             "devices[c].pins",
