@@ -11,7 +11,7 @@ import pytest
 
 from agent.sensing import SensingService
 from clocks import SystemClock
-from simulators.devices.snmp import COMMUNITY, SnmpDeviceSimulator
+from simulators.devices.snmp import COMMUNITY, SnmpDeviceSimulator, normal_values
 from siteconfig import SiteConfig
 from siteconfig.errors import ConfigError
 from siteconfig.profiles import EqualsAlarm, SnmpProfile
@@ -96,3 +96,58 @@ def test_a_condition_must_name_a_point_of_the_same_shape() -> None:
         load_profile_text(
             PROFILE.read_text().replace("type: counter", "type: gauge", 1), source="p.yaml"
         )
+
+
+IF_X_TABLE = "1.3.6.1.2.1.31."  # the 64-bit counters, which some equipment does not serve
+
+
+@pytest.mark.parametrize(
+    ("served", "unknown"),
+    [("minimal", ["in_bits", "out_bits"]), ("full", [])],
+)
+async def test_an_equipment_serving_the_iftable_only_or_everything(
+    tmp_path: Path, served: str, unknown: list[str]
+) -> None:
+    """Against a peer serving only the ifTable columns and one serving the ifXTable too: the
+    absent counters are unknown points, never a failure, and the outage alarm works on both."""
+    profile = _profile()
+    values = normal_values(profile)
+    if served == "minimal":
+        values = {oid: v for oid, v in values.items() if not oid.startswith(IF_X_TABLE)}
+    olt = SnmpDeviceSimulator(profile, tmp_path / "olt", values=values)
+    olt.start()
+    config = SiteConfig.model_validate(
+        {
+            "agent_id": "nro-1",
+            "site_id": "NRO-1",
+            "site_kind": "nro",
+            "devices": [
+                {
+                    "driver": "snmp",
+                    "id": "olt-1",
+                    "profile": "snmp-if-mib",
+                    "host": "127.0.0.1",
+                    "port": olt.port,
+                    "auth": {"version": "v2c", "community": COMMUNITY},
+                    "poll_s": 0.1,
+                    "timeout_s": 1.0,
+                }
+            ],
+            "profiles": {"snmp-if-mib": profile.model_dump()},
+        }
+    )
+    sink = RecordingSink()
+    try:
+        async with SensingService(config=config, sink=sink, clock=SystemClock()) as service:
+            await until(lambda: service.device_health()[0].polls_ok >= 3)
+            health = service.device_health()[0]
+            assert (health.ok, health.polls_failed) == (True, 0)
+            assert health.points_unknown == unknown
+            assert sink.transitions == []  # neither comm_failure nor profile_mismatch
+            olt.set("oper_status.1", 2)
+            await until(lambda: sink.by_point("interface_down") == [("oper_status.1", "raised")])
+            olt.set("oper_status.1", 1)
+            await until(lambda: len(sink.by_point("interface_down")) == 2)
+    finally:
+        olt.stop()
+    assert sink.by_point("interface_down")[-1] == ("oper_status.1", "cleared")
