@@ -1,6 +1,9 @@
 """Agent footprint: memory and CPU of the real agent process on a shelter's worth of devices.
 
 Run: ``.venv/bin/python -m benchmarks.agent_footprint`` (5 minutes; ``--duration`` to change).
+``--listeners``: the site also listens for SNMP traps (a v2c community and a v3 authPriv user,
+so pysnmp's engine and its cryptography are loaded) and syslog, and receives a v3 trap every
+10 s and a syslog line every 5 s from net-snmp's ``snmptrap`` and a UDP socket.
 
 The agent (``shelterwatch agent run``, its own process) reads one Modbus device of 50 registers
 every 10 s (a pyModbusTCP simulator), one SNMP device of 30 OIDs every 30 s (net-snmp's snmpd),
@@ -15,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -25,7 +30,14 @@ import yaml
 from agent.runtime.status import read_status, status_socket_path
 from benchmarks._machine import print_machine
 from simulators.devices.modbus import ModbusDeviceSimulator
-from simulators.devices.snmp import COMMUNITY, SnmpDeviceSimulator
+from simulators.devices.snmp import (
+    COMMUNITY,
+    V3_AUTH,
+    V3_PRIV,
+    V3_USER,
+    SnmpDeviceSimulator,
+    free_udp_port,
+)
 from simulators.stack import Stack
 from siteconfig.profiles import ModbusProfile, SnmpProfile
 
@@ -34,6 +46,8 @@ MODBUS_POINTS = 50
 SNMP_POINTS = 30
 SNMP_BASE = "1.3.6.1.4.1.99999.1"  # a private enterprise subtree: nothing else answers there
 CONTACTS = ("door", "fire", "hvac_fault", "mains_present")
+TRAPS = "1.3.6.1.4.1.99999.2.0"  # .1 raises, .2 clears
+ENGINE_ID = "8000000001020304aa"
 
 
 def _modbus_profile() -> dict[str, Any]:
@@ -66,7 +80,53 @@ def _snmp_profile() -> dict[str, Any]:
         }
         for i in range(SNMP_POINTS)
     }
-    return {"name": "bench-snmp-30", "kind": "snmp", "points": points}
+    alarm = {"alarm_type": "on_battery", "severity": "major", "point": "oid00"}
+    traps = [
+        {"trap_oid": f"{TRAPS}.1", "transition": "raised", **alarm},
+        {"trap_oid": f"{TRAPS}.2", "transition": "cleared", **alarm},
+    ]
+    return {"name": "bench-snmp-30", "kind": "snmp", "points": points, "traps": traps}
+
+
+def _listeners(trap_port: int, syslog_port: int) -> dict[str, Any]:
+    line = {"equipment": "router-1", "point": "fan", "alarm_type": "hvac_fault"}
+    return {
+        "traps": {
+            "bind": "127.0.0.1",
+            "port": trap_port,
+            "communities": [COMMUNITY],
+            "users": [
+                {"user": V3_USER, "auth_key": V3_AUTH, "priv_key": V3_PRIV, "engine_id": ENGINE_ID}
+            ],
+        },
+        "syslog": {
+            "bind": "127.0.0.1",
+            "port": syslog_port,
+            "patterns": [
+                {"regex": "FAN.*FAIL", "severity": "minor", "transition": "raised", **line},
+                {"regex": "FAN.*OK", "severity": "minor", "transition": "cleared", **line},
+            ],
+        },
+    }
+
+
+def _send_trap(port: int, home: Path, *, raised: bool) -> None:
+    argv = [
+        "snmptrap", "-v", "3", "-e", f"0x{ENGINE_ID}", "-u", V3_USER, "-l", "authPriv",
+        "-a", "SHA", "-A", V3_AUTH, "-x", "AES", "-X", V3_PRIV,
+        f"127.0.0.1:{port}", "", f"{TRAPS}.{1 if raised else 2}",
+    ]  # fmt: skip
+    env = {**os.environ, "MIBS": "", "HOME": str(home), "SNMPCONFPATH": str(home)}
+    subprocess.run(argv, check=True, capture_output=True, env=env, timeout=10)
+
+
+def _send_syslog(port: int, *, raised: bool) -> None:
+    text = "FAIL" if raised else "OK"
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        sender.sendto(
+            f"<187>Dec  7 01:52:05 router-1 %ENVMON-3-FAN: Fan tray 2 {text}".encode(),
+            ("127.0.0.1", port),
+        )
 
 
 def _site(profiles_dir: Path) -> dict[str, Any]:
@@ -117,7 +177,7 @@ def _rss_mib(pid: int, field: str = "VmHWM") -> float:
     return 0.0
 
 
-def run(duration_s: float, workdir: Path) -> dict[str, Any]:
+def run(duration_s: float, workdir: Path, *, listeners: bool = False) -> dict[str, Any]:
     """Start everything, measure the agent for ``duration_s``, stop everything."""
     profiles = workdir / "profiles"
     profiles.mkdir(parents=True)
@@ -133,7 +193,11 @@ def run(duration_s: float, workdir: Path) -> dict[str, Any]:
     snmp = SnmpDeviceSimulator(SnmpProfile.model_validate(_snmp_profile()), workdir / "snmpd")
     snmp.start()
     site_file = workdir / "site.yaml"
-    site_file.write_text(yaml.safe_dump(_site(profiles)))
+    trap_port, syslog_port = free_udp_port(), free_udp_port()
+    site = _site(profiles) | (_listeners(trap_port, syslog_port) if listeners else {})
+    site_file.write_text(yaml.safe_dump(site))
+    home = workdir / "net-snmp"
+    home.mkdir()
 
     def point_at_devices(raw: dict[str, Any]) -> dict[str, Any]:
         raw["devices"][1]["transport"]["port"] = modbus.port
@@ -155,6 +219,10 @@ def run(duration_s: float, workdir: Path) -> dict[str, Any]:
             time.sleep(5)
             contact = CONTACTS[toggles % len(CONTACTS)]
             stack.set_contact(agent.agent_id, contact, alarm=(toggles // len(CONTACTS)) % 2 == 0)
+            if listeners:
+                _send_syslog(syslog_port, raised=toggles % 2 == 0)
+                if toggles % 2 == 0:
+                    _send_trap(trap_port, home, raised=toggles % 4 == 0)
             toggles += 1
             if not agent.process.running:
                 raise RuntimeError(f"the agent exited:\n{agent.process.tail()}")
@@ -167,6 +235,9 @@ def run(duration_s: float, workdir: Path) -> dict[str, Any]:
         snmp.stop()
     # GPIO contacts are read continuously; the polls the goal is about are Modbus and SNMP.
     devices = [d for d in status["devices"] if d["device_id"] != "contacts"]
+    heard = {f"{x['kind']}_accepted": x["accepted"] for x in status.get("listeners", [])} | {
+        f"{x['kind']}_rejected": sum(x["rejected"].values()) for x in status.get("listeners", [])
+    }
     return {
         "rss_mib": round(rss, 1),
         "rss_end_mib": round(rss_end, 1),
@@ -176,16 +247,20 @@ def run(duration_s: float, workdir: Path) -> dict[str, Any]:
         "contact_changes": toggles,
         "duration_s": round(wall, 1),
         "outbox_pending": status["outbox"]["events_pending"],
+        **heard,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=300.0, help="measured seconds")
+    parser.add_argument(
+        "--listeners", action="store_true", help="also SNMP traps (v2c and v3) and syslog"
+    )
     args = parser.parse_args()
     print_machine()
     with tempfile.TemporaryDirectory(prefix="shelterwatch-footprint-") as tmp:
-        result = run(args.duration, Path(tmp))
+        result = run(args.duration, Path(tmp), listeners=args.listeners)
     print(
         f"agent: peak RSS {result['rss_mib']} MiB (goal <= 60), CPU {result['cpu_pct_avg']} %"
         f" of one core (goal <= 2), polls ok {result['polls_ok']}, failed"
