@@ -120,7 +120,7 @@ def storms(draw: st.DrawFn) -> tuple[list[Event], list[Event]]:
 
 @pytest.mark.slow
 @settings(
-    max_examples=budget(short=50, long=5000),
+    max_examples=budget(short=25, long=5000),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
