@@ -210,7 +210,7 @@ def _refusal(err: urllib.error.HTTPError) -> str:
     if err.code == 401:
         return "the collector refused the technician token: invalid or expired"
     try:
-        message = str(json.loads(err.read())["error"]["message"])
+        message = str(json.loads(err.read())["detail"])
     except (ValueError, KeyError, TypeError):
         message = f"HTTP {err.code} {err.reason}"
     return f"the collector refused: {message}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, JSONResponse, PlainTextResponse
@@ -12,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock
 from collector.alarms.routes import router as alarms_router
-from collector.api.errors import document_errors, install_domain_errors, install_error_handlers
+from collector.api.errors import install_domain_errors, install_error_handlers, problem_responses
 from collector.feed.routes import router as stream_router
 from collector.identity.access import Action, Forbidden
 from collector.identity.deps import requires
@@ -25,6 +26,7 @@ from collector.inspections.routes import router as inspections_router
 from collector.listeners import alarm_engine
 from collector.maintenance.routes import router as maintenance_router
 from collector.metrics import IngestStatsSource, render_metrics
+from collector.openapi import document_api, serve_docs
 from collector.problems.routes import ERROR_STATUS as PROBLEM_ERRORS
 from collector.problems.routes import router as problems_router
 from collector.reports.routes import router as reports_router
@@ -51,31 +53,48 @@ def create_app(
     app = FastAPI(
         title="shelterwatch NOC API",
         version="1",
-        description="Sites, alarms and tickets of the FTTH technical sites supervision.",
+        description=(
+            "Sites, alarms and tickets of the FTTH technical sites supervision. / Sites, "
+            "alarmes et tickets de la supervision des sites techniques FTTH.\n\n"
+            "Errors are RFC 9457 problem documents (`application/problem+json`), their `title` "
+            "in French unless `Accept-Language` asks for English."
+        ),
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.session_factory = session_factory
     app.state.clock = clock
     app.state.ingest_store = ingest_store or BatchStore(alarm_engine())
     install_error_handlers(app)
-    document_errors(app)
+    document_api(app)
+    serve_docs(app)
     install_domain_errors(app, {Forbidden: 403})
-    install_domain_errors(app, TICKET_ERRORS)
-    install_domain_errors(app, INVENTORY_ERRORS)
-    install_domain_errors(app, INSPECTION_ERRORS)
-    install_domain_errors(app, PROBLEM_ERRORS)
-    install_domain_errors(app, INGEST_ERRORS)
+    domain_errors = {
+        "tickets": TICKET_ERRORS,
+        "inventory": INVENTORY_ERRORS,
+        "inspections": INSPECTION_ERRORS,
+        "problems": PROBLEM_ERRORS,
+        "ingest": INGEST_ERRORS,
+    }
+    for statuses in domain_errors.values():
+        install_domain_errors(app, statuses)
+
+    def errors(feature: str, *more: int) -> dict[int | str, dict[str, Any]]:
+        # What a router's routes may answer besides what ``document_api`` finds by itself.
+        return problem_responses({*domain_errors.get(feature, {}).values(), *more})
+
     app.include_router(me_router)
-    app.include_router(sites_router)
-    app.include_router(inventory_router)
+    app.include_router(sites_router, responses=errors("inventory"))
+    app.include_router(inventory_router, responses=errors("inventory"))
     app.include_router(alarms_router)
-    app.include_router(tickets_router)
-    app.include_router(urgent_router)
-    app.include_router(problems_router)
-    app.include_router(maintenance_router)
-    app.include_router(inspections_router)
-    app.include_router(reports_router)
-    app.include_router(stream_router)
-    app.include_router(ingest_router)
+    app.include_router(tickets_router, responses=errors("tickets"))
+    app.include_router(urgent_router, responses=errors("tickets"))
+    app.include_router(problems_router, responses=errors("problems"))
+    app.include_router(maintenance_router, responses=errors("maintenance", 404, 409))
+    app.include_router(inspections_router, responses=errors("inspections"))
+    app.include_router(reports_router, responses=errors("reports", 400, 404, 422))
+    app.include_router(stream_router, responses=errors("feed", 400))
+    app.include_router(ingest_router, responses=errors("ingest", 409, 422))
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> JSONResponse:

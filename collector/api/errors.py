@@ -1,9 +1,13 @@
-"""One error format for every 4xx/5xx: ``{"error": {"code", "message", "details"}}``."""
+"""One error format for every 4xx/5xx: RFC 9457 problem documents (``application/problem+json``)
+with ``type``, ``title`` (from the catalogue, in the caller's language), ``status``, ``detail``
+(what is wrong, naming where), and two extension members: ``code`` (a stable machine word) and
+``details`` (per-field reasons of a 422, or null). A domain error may add its own members
+(``problem_members()``: a refused ticket transition lists the allowed ones)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -11,7 +15,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from collector.i18n import MESSAGES, Language, negotiate, text
+
 log = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:shelterwatch:problem:"
 
 _CODES = {
     400: "bad_request",
@@ -19,16 +28,65 @@ _CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    406: "not_acceptable",
     409: "conflict",
     412: "precondition_failed",
+    413: "too_large",
+    415: "unsupported_media_type",
     422: "invalid_request",
+    429: "too_many_requests",
+    500: "internal_error",
     503: "unavailable",
 }
 
 
-def error_body(status: int, message: str, details: Any = None) -> dict[str, Any]:
-    """The error document."""
-    return {"error": {"code": _CODES.get(status, "error"), "message": message, "details": details}}
+def problem_code(status: int) -> str:
+    """The stable machine word of a status (``conflict`` for 409)."""
+    return _CODES.get(status, "error")
+
+
+def problem_body(
+    status: int,
+    detail: str,
+    *,
+    language: Language,
+    details: Any = None,
+    members: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The problem document of an error."""
+    key = f"problem.title.{status}"
+    title = text(key if key in MESSAGES else "problem.title.other", language)
+    code = problem_code(status)
+    return {
+        "type": f"{PROBLEM_TYPE_PREFIX}{code}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+        "details": details,
+        **(members or {}),
+    }
+
+
+def problem_response(
+    request: Request,
+    status: int,
+    detail: str,
+    *,
+    details: Any = None,
+    members: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    """The problem document as a response, in the caller's language."""
+    language = negotiate(request.headers.get("accept-language"))
+    if detail in MESSAGES:  # a detail written as a catalogue key is translated too
+        detail = text(detail, language)
+    return JSONResponse(
+        problem_body(status, detail, language=language, details=details, members=members),
+        status_code=status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers={"Content-Language": language, "Vary": "Accept-Language", **(headers or {})},
+    )
 
 
 def install_domain_errors(app: FastAPI, statuses: Mapping[type[Exception], int]) -> None:
@@ -38,8 +96,11 @@ def install_domain_errors(app: FastAPI, statuses: Mapping[type[Exception], int])
     """
     for exc_type, status in statuses.items():
 
-        async def _domain(_req: Request, exc: Exception, status: int = status) -> JSONResponse:
-            return JSONResponse(error_body(status, str(exc)), status_code=status)
+        async def _domain(req: Request, exc: Exception, status: int = status) -> JSONResponse:
+            members = getattr(exc, "problem_members", None)
+            return problem_response(
+                req, status, str(exc), members=members() if callable(members) else None
+            )
 
         app.add_exception_handler(exc_type, _domain)
 
@@ -48,68 +109,81 @@ def install_error_handlers(app: FastAPI) -> None:
     """Route every error through the one format."""
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(req: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSONResponse(
-            error_body(exc.status_code, str(exc.detail)),
-            status_code=exc.status_code,
-            headers=headers,
-        )
+        return problem_response(req, exc.status_code, str(exc.detail), headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(req: Request, exc: RequestValidationError) -> JSONResponse:
         details = [
             {"where": ".".join(str(p) for p in e["loc"]), "reason": e["msg"]} for e in exc.errors()
         ]
         first = details[0] if details else {"where": "?", "reason": "invalid"}
-        return JSONResponse(
-            error_body(422, f"{first['where']}: {first['reason']}", details), status_code=422
-        )
+        return problem_response(req, 422, f"{first['where']}: {first['reason']}", details=details)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
-        return JSONResponse(error_body(500, "internal error"), status_code=500)
+        return problem_response(req, 500, "problem.detail.internal")
 
 
-ERROR_DOCUMENT_SCHEMA: dict[str, Any] = {
-    "title": "ErrorDocument",
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": (
+        "RFC 9457 problem document. `title` is in the caller's language (French by default, "
+        "English with `Accept-Language: en`); `detail` says what is wrong and where; `code` is "
+        "a stable word for programs; `details` lists each invalid field of a 422 "
+        "(`where`, `reason`), else null. A refused ticket transition adds "
+        "`allowed_transitions`."
+    ),
     "type": "object",
-    "required": ["error"],
+    "required": ["type", "title", "status", "detail", "code"],
     "properties": {
-        "error": {
-            "type": "object",
-            "required": ["code", "message", "details"],
-            "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "details": {},
-            },
-        }
+        "type": {"type": "string", "format": "uri", "example": f"{PROBLEM_TYPE_PREFIX}conflict"},
+        "title": {"type": "string", "example": "Incompatible avec l'état actuel"},
+        "status": {"type": "integer", "example": 409},
+        "detail": {
+            "type": "string",
+            "example": "ticket TK-2026-000042: cannot go from closed to resolved; allowed: none "
+            "(final state)",
+        },
+        "code": {"type": "string", "example": "conflict"},
+        "details": {
+            "anyOf": [
+                {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "properties": {"where": {"type": "string"}, "reason": {"type": "string"}},
+                    },
+                },
+                {"type": "null"},
+            ]
+        },
+        "allowed_transitions": {"type": "array", "items": {"type": "string"}},
     },
 }
 
+_DESCRIPTIONS = {
+    400: "Requête incorrecte / Bad request",
+    401: "Jeton absent, invalide ou expiré / Missing, invalid or expired token",
+    403: "Rôle sans ce droit, ou ressource d'un autre client / Not allowed for this role",
+    404: "Introuvable / Not found",
+    409: "Incompatible avec l'état actuel / Conflict with the current state",
+    412: "Modifié entre-temps (If-Match périmé) : rechargez / Changed meanwhile: reload",
+    422: "Requête non valide / Invalid request",
+    500: "Erreur interne / Internal error",
+    503: "Service indisponible / Unavailable",
+}
 
-def document_errors(app: FastAPI) -> None:
-    """Make the OpenAPI document say what errors really look like: FastAPI documents its own
-    ``{"detail": ...}`` for 422, which this API never sends."""
-    build = app.openapi
 
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is not None:
-            return app.openapi_schema
-        schema = build()
-        components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components["ErrorDocument"] = ERROR_DOCUMENT_SCHEMA
-        for name in ("HTTPValidationError", "ValidationError"):
-            components.pop(name, None)
-        ref = {"$ref": "#/components/schemas/ErrorDocument"}
-        for operations in schema.get("paths", {}).values():
-            for operation in operations.values():
-                response = operation.get("responses", {}).get("422")
-                if response is not None:
-                    response["content"] = {"application/json": {"schema": ref}}
-        app.openapi_schema = schema
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
+def problem_responses(statuses: Iterable[int]) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route or router: these statuses answer a problem document."""
+    ref = {"$ref": "#/components/schemas/Problem"}
+    return {
+        status: {
+            "description": _DESCRIPTIONS.get(status, "Erreur / Error"),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": ref}},
+        }
+        for status in sorted(set(statuses))
+    }

@@ -7,27 +7,41 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock
 from collector.identity.access import Action, Principal, require
 from collector.identity.tokens import principal_for_token
 
+# Declared as a security scheme so the OpenAPI document has its Authorize button and marks
+# every route that needs a token; the checks stay ours (``auto_error=False``).
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description=(
+        "Jeton d'accès (`shelterwatch collector create-token`) / access token. The live feed "
+        "(EventSource cannot set headers) also takes `?access_token=`."
+    ),
+)
 
-def current_principal(request: Request) -> Principal:
+
+def current_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Principal:
     """FastAPI dependency: the caller from ``Authorization: Bearer <token>``, or 401."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    token = credentials.credentials if credentials is not None else ""
+    if not token:
         token = request.query_params.get("access_token", "")  # EventSource cannot set headers
     if not token:
-        raise HTTPException(status_code=401, detail="missing bearer token")
+        raise HTTPException(status_code=401, detail="problem.detail.missing_token")
     factory: sessionmaker[Session] = request.app.state.session_factory
     clock: Clock = request.app.state.clock
     with factory() as session:
         principal = principal_for_token(session, token=token.strip(), now=clock.now())
     if principal is None:
-        raise HTTPException(status_code=401, detail="invalid or expired token")
+        raise HTTPException(status_code=401, detail="problem.detail.invalid_token")
     return principal
 
 

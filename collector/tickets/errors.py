@@ -77,3 +77,8 @@ class IllegalTransition(ValueError):
         )
         self.current = current
         self.wanted = wanted
+        self.allowed = sorted(s.value for s in allowed)
+
+    def problem_members(self) -> dict[str, list[str]]:
+        """What the API's problem document adds: the transitions allowed from here."""
+        return {"allowed_transitions": self.allowed}

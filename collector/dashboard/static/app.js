@@ -19,7 +19,11 @@ const enc = encodeURIComponent;
 async function api(path) {
   const res = await fetch(path, {headers: {Authorization: `Bearer ${token}`}});
   if (res.status === 401) { throw new Error("unauthorized"); }
-  if (!res.ok) { throw new Error(`${path}: HTTP ${res.status}`); }
+  if (!res.ok) {
+    // Errors are problem documents (RFC 9457): show what the collector says is wrong.
+    const problem = await res.json().catch(() => null);
+    throw new Error(`${path}: ${(problem && (problem.detail || problem.title)) || "HTTP " + res.status}`);
+  }
   return res.json();
 }
 

@@ -202,7 +202,7 @@ BODIES = {
 def test_anonymous_callers_get_401_everywhere(world: World, path: str, method: str) -> None:
     response = world.client.request(method, _concrete(path, world), json={})
     assert response.status_code == 401
-    assert response.json()["error"]["code"] == "unauthorized"
+    assert response.json()["code"] == "unauthorized"
 
 
 @pytest.mark.parametrize(("path", "method"), ROUTES, ids=[f"{m} {p}" for p, m in ROUTES])
@@ -220,9 +220,10 @@ def test_a_client_never_reads_or_changes_another_clients_data(
     response = world.client.request(method, url, headers=alpha, json=body)
     if "{" in path:
         # Another client's site or ticket does not exist for this caller: the answer is the
-        # error document alone (it may echo the reference asked for, nothing else).
+        # problem document alone (it may echo the reference asked for, nothing else).
         assert response.status_code in (403, 404)
-        assert set(response.json()) == {"error"}
+        assert response.headers["content-type"] == "application/problem+json"
+        assert set(response.json()) == {"type", "title", "status", "detail", "code", "details"}
     else:
         assert BETA_SITE not in response.text
         assert world.beta_ticket not in response.text

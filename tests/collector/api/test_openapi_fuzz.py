@@ -1,5 +1,6 @@
-"""schemathesis against the app's own OpenAPI document: whatever a caller sends, no 5xx and no
-response that breaks its documented schema."""
+"""schemathesis against the app's own OpenAPI document: whatever a caller sends, no 5xx, no
+status code the document does not list for the operation, no content type it does not list,
+and no response that breaks its documented schema."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import tempfile
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from clocks import ManualClock
 from collector.app import create_app
@@ -71,5 +76,10 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP).exclude(path="/api
 def test_no_server_error_and_every_response_matches_its_schema(case: schemathesis.Case) -> None:
     case.call_and_validate(
         headers={"Authorization": f"Bearer {TOKEN}"},
-        checks=[not_a_server_error, response_schema_conformance],
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
     )

@@ -48,6 +48,6 @@ def test_a_last_event_id_that_is_no_event_id_is_a_400_before_the_stream(
     header = last_event_id.encode("latin-1")  # HTTP headers are bytes: "²" is one byte
     response = desk.client.get("/api/v1/stream?max_s=0.1", headers={"Last-Event-ID": header})
     assert response.status_code == 400, response.text
-    assert response.json()["error"]["message"].startswith(
+    assert response.json()["detail"].startswith(
         "Last-Event-ID: expected an event id from this stream, got "
     )

@@ -132,7 +132,7 @@ def test_the_noc_releases_after_a_fix_or_skips_the_event(
     # Released while still broken: refused, nothing changed.
     again = client.post(f"{path}/release", json={"reason": "retry after restart"})
     assert again.status_code == 409
-    assert "still cannot be applied" in again.json()["error"]["message"]
+    assert "still cannot be applied" in again.json()["detail"]
     assert len(client.get("/api/v1/streams/quarantined").json()) == 1
     # Skipped: event 2 counts applied without effect, 3 is applied, the alarm clears.
     skipped = client.post(f"{path}/skip", json={"reason": "bug 42, event dropped"})

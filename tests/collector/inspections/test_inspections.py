@@ -91,7 +91,7 @@ def test_a_test_still_active_when_the_inspection_ends_becomes_an_incident(desk: 
 
 def test_bad_inspection_requests_change_nothing(desk: Desk) -> None:
     unknown = start(desk, site_id="PM-NOWHERE")
-    assert (unknown.status_code, unknown.json()["error"]["message"]) == (
+    assert (unknown.status_code, unknown.json()["detail"]) == (
         404,
         "site PM-NOWHERE not found: no inspection started",
     )
@@ -101,6 +101,6 @@ def test_bad_inspection_requests_change_nothing(desk: Desk) -> None:
     assert start(desk).status_code == 201
     twice = start(desk)
     assert twice.status_code == 409
-    assert "already running" in twice.json()["error"]["message"]
+    assert "already running" in twice.json()["detail"]
     assert len(desk.client.get("/api/v1/inspections").json()) == 1
     assert desk.client.get("/api/v1/inspections/999").status_code == 404

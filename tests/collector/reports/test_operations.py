@@ -102,7 +102,7 @@ def test_alarms_filter_and_sort_by_severity(desk: Desk) -> None:
     assert one_site["total"] == 1
     bad = desk.client.get("/api/v1/alarms?sort=colour")
     assert bad.status_code == 422
-    assert bad.json()["error"]["message"].startswith("query.sort")
+    assert bad.json()["detail"].startswith("query.sort")
 
 
 def test_me_says_who_is_calling(desk: Desk) -> None:

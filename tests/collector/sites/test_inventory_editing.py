@@ -31,7 +31,7 @@ NEW_PM = {
 
 
 def error(response: Any) -> str:
-    message: str = response.json()["error"]["message"]
+    message: str = response.json()["detail"]
     return message
 
 
@@ -50,7 +50,7 @@ def test_the_noc_adds_a_site_with_its_equipment_and_edits_it(desk: Desk) -> None
     )
     bad = desk.client.post("/api/v1/sites", json={**NEW_PM, "site_id": "PM X", "kind": "hut"})
     assert bad.status_code == 422
-    assert bad.json()["error"]["details"][0]["where"].startswith("body.site_id")
+    assert bad.json()["details"][0]["where"].startswith("body.site_id")
     twice = desk.client.post(
         "/api/v1/sites",
         json={**NEW_PM, "site_id": "PM-Y", "equipment": [{"equipment_id": "ups-1"}] * 2},

@@ -40,7 +40,7 @@ def test_a_four_level_contract_qualifies_with_its_own_levels(desk: Desk) -> None
     assert ticket["sla"]["criticality_levels"] == FOUR_LEVELS
     refused = desk.move(ref, "qualified", criticality="critical")
     assert refused.status_code == 422
-    assert "P1, P2, P3, P4" in refused.json()["error"]["message"]
+    assert "P1, P2, P3, P4" in refused.json()["detail"]
     assert desk.ticket(ref)["state"] == "opened"  # nothing changed
     qualified = desk.move(ref, "qualified", criticality="P1")
     assert qualified.status_code == 200, qualified.text
@@ -65,7 +65,7 @@ def test_a_contract_change_keeps_frozen_time_and_is_logged(desk: Desk) -> None:
     assert (contract_op["before"], contract_op["after"]) == ("curative-24x7", "premium-4-levels")
     unknown = desk.client.post(f"/api/v1/tickets/{ref}/contract", json={"contract_id": "gold"})
     assert unknown.status_code == 422
-    assert "unknown contract 'gold'" in unknown.json()["error"]["message"]
+    assert "unknown contract 'gold'" in unknown.json()["detail"]
 
 
 def test_a_client_on_a_four_level_contract_declares_with_its_levels(desk: Desk) -> None:
@@ -76,7 +76,7 @@ def test_a_client_on_a_four_level_contract_declares_with_its_levels(desk: Desk) 
         session.commit()
     refused = desk.client.post("/api/v1/tickets", json=declaration(), headers=desk.alpha)
     assert refused.status_code == 422
-    assert "premium-4-levels" in refused.json()["error"]["message"]
+    assert "premium-4-levels" in refused.json()["detail"]
     default = desk.client.post(
         "/api/v1/tickets", json=declaration(criticality=""), headers=desk.alpha
     ).json()
@@ -131,7 +131,7 @@ def test_after_a_fire_the_noc_confirms_the_return_to_nominal(desk: Desk) -> None
     desk.move(ref, "in_progress")
     early = desk.client.post(f"/api/v1/tickets/{ref}/resupervision", json={})
     assert early.status_code == 409
-    assert "still active" in early.json()["error"]["message"]
+    assert "still active" in early.json()["detail"]
     desk.clock.advance(minutes=40)
     desk.alarm(Transition.CLEARED, "fire", equipment="fire-panel", point="relay")
     ticket = desk.ticket(ref)
@@ -139,7 +139,7 @@ def test_after_a_fire_the_noc_confirms_the_return_to_nominal(desk: Desk) -> None
     assert actions(desk, ref)[-1] == "awaiting_resupervision"
     refused = desk.restore(ref)
     assert refused.status_code == 409
-    assert f"/api/v1/tickets/{ref}/resupervision" in refused.json()["error"]["message"]
+    assert f"/api/v1/tickets/{ref}/resupervision" in refused.json()["detail"]
     desk.clock.advance(minutes=20)
     confirmed = desk.client.post(
         f"/api/v1/tickets/{ref}/resupervision", json={"detail": "panel reset, site checked"}

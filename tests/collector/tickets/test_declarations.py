@@ -51,7 +51,7 @@ def test_bad_declarations_are_refused_with_the_reason(
         "/api/v1/tickets", json=declaration(**overrides), headers=desk.alpha
     )
     assert response.status_code == 422
-    assert where in response.json()["error"]["message"]
+    assert where in response.json()["detail"]
 
 
 def test_restoring_an_alarm_ticket_needs_its_alarm_cleared_and_a_notice(desk: Desk) -> None:
@@ -69,7 +69,7 @@ def test_restoring_an_alarm_ticket_needs_its_alarm_cleared_and_a_notice(desk: De
         "causes": "compressor fault",
     }
     refused = desk.client.post(f"/api/v1/tickets/{ref}/restore", json=notice, headers=desk.noc)
-    assert refused.status_code == 409 and "still active" in refused.json()["error"]["message"]
+    assert refused.status_code == 409 and "still active" in refused.json()["detail"]
     bypass = desk.client.post(
         f"/api/v1/tickets/{ref}/transition", json={"to": "restored"}, headers=desk.noc
     )
@@ -110,7 +110,7 @@ def test_an_on_site_dispatch_lets_the_technician_in_without_an_intrusion(desk: D
     missing = desk.client.post(
         f"/api/v1/tickets/{ref}/interventions", json={"kind": "onsite_dispatch"}, headers=desk.noc
     )
-    assert missing.status_code == 422 and "time slot" in missing.json()["error"]["message"]
+    assert missing.status_code == 422 and "time slot" in missing.json()["detail"]
     ok = desk.client.post(
         f"/api/v1/tickets/{ref}/interventions",
         json={"kind": "onsite_dispatch", "detail": "tech T. Martin", **slot},
@@ -190,7 +190,7 @@ def test_a_dispatched_technician_records_its_own_work_and_nothing_else(desk: Des
     url = f"/api/v1/tickets/{ref}/interventions"
     before = desk.client.post(url, json=fiber, headers=tech)
     assert before.status_code == 403, before.text
-    assert before.json()["error"]["message"] == (
+    assert before.json()["detail"] == (
         f"ticket {ref}: j.martin is not dispatched on it (no intervention names this technician)"
     )
     dispatch = {"kind": "onsite_dispatch", "technician": "j.martin", **slot}
@@ -199,7 +199,7 @@ def test_a_dispatched_technician_records_its_own_work_and_nothing_else(desk: Des
         desk.client.post(url, json={**fiber, "technician": "a.colleague"}, headers=tech),
         desk.client.post(url, json={**dispatch, "detail": "one more slot"}, headers=tech),
     ]
-    assert [r.json()["error"]["message"] for r in refused] == [
+    assert [r.json()["detail"] for r in refused] == [
         f"ticket {ref}: a technician records its own interventions, not a.colleague's",
         f"ticket {ref}: on-site dispatches are the NOC's",
     ]

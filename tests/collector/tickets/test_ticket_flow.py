@@ -48,7 +48,7 @@ def test_an_illegal_transition_is_refused_with_the_allowed_ones(desk: Desk) -> N
     ref = desk.tickets()[0]["ref"]
     response = desk.move(ref, "restored")
     assert response.status_code == 409
-    assert response.json()["error"]["message"] == (
+    assert response.json()["detail"] == (
         f"ticket {ref}: cannot go from opened to restored; allowed: cancelled, qualified"
     )
 
@@ -85,7 +85,7 @@ def test_an_if_match_that_is_no_etag_is_a_400_and_changes_nothing(
         headers={"If-Match": if_match},
     )
     assert response.status_code == 400, response.text
-    assert response.json()["error"]["message"].startswith(
+    assert response.json()["detail"].startswith(
         'If-Match: expected the ETag the ticket was read with, e.g. "7"; got '
     )
     assert desk.ticket(ref)["state"] == "opened"
