@@ -11,6 +11,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock
+from collector.alarms.routes import ERROR_STATUS as ALARM_ERRORS
 from collector.alarms.routes import router as alarms_router
 from collector.api.errors import document_errors, install_domain_errors, install_error_handlers
 from collector.feed.routes import router as stream_router
@@ -56,9 +57,12 @@ def create_app(
     app.state.session_factory = session_factory
     app.state.clock = clock
     app.state.ingest_store = ingest_store or BatchStore(alarm_engine())
+    # Operators' changes of an alarm (acknowledgements) reach the same listeners as ingest's.
+    app.state.alarm_engine = app.state.ingest_store.engine
     install_error_handlers(app)
     document_errors(app)
     install_domain_errors(app, {Forbidden: 403})
+    install_domain_errors(app, ALARM_ERRORS)
     install_domain_errors(app, TICKET_ERRORS)
     install_domain_errors(app, INVENTORY_ERRORS)
     install_domain_errors(app, INSPECTION_ERRORS)
