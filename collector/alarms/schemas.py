@@ -53,12 +53,24 @@ class AlarmPage(BaseModel):
     limit: int
 
 
+def _storable(text: str) -> str:
+    # PostgreSQL text holds no NUL: refused here (422), not by the database (500).
+    if "\x00" in text:
+        raise ValueError("caractère NUL interdit / NUL character not allowed")
+    return text
+
+
 class AlarmAcknowledge(BaseModel):
     """Acknowledging an alarm: an optional note for the other operators."""
 
     model_config = ConfigDict(extra="forbid")
 
     note: str | None = Field(default=None, max_length=NOTE_MAX)
+
+    @field_validator("note")
+    @classmethod
+    def _storable_note(cls, note: str | None) -> str | None:
+        return None if note is None else _storable(note)
 
 
 class AlarmUnacknowledge(BaseModel):
@@ -73,7 +85,7 @@ class AlarmUnacknowledge(BaseModel):
     def _not_blank(cls, reason: str) -> str:
         if not reason.strip():
             raise ValueError("la raison est vide / the reason is blank")
-        return reason.strip()
+        return _storable(reason.strip())
 
 
 class AlarmHistoryRead(BaseModel):

@@ -164,6 +164,8 @@ def test_a_client_reads_the_acknowledgement_of_its_sites_alarms_but_may_not_make
         ("unacknowledge", {"reason": ""}, "body.reason"),
         ("unacknowledge", {"reason": "   "}, "body.reason"),
         ("unacknowledge", {"reason": "x", "by": "someone"}, "body.by"),
+        ("unacknowledge", {"reason": "a\x00b"}, "body.reason"),
+        ("acknowledge", {"note": "a\x00b"}, "body.note"),
         ("acknowledge", {"note": "x" * 2001}, "body.note"),
         ("acknowledge", {"note": 5}, "body.note"),
         ("acknowledge", {"acknowledged_by": "someone else"}, "body.acknowledged_by"),
