@@ -4,9 +4,10 @@ An acknowledgement belongs to one occurrence: who, when, an optional note, shown
 operator, in the alarm's history and on the live feed. It changes neither the alarm's state nor
 its ticket nor the ticket's SLA clock; while it stands, the alarm raised again is still counted
 and recorded on its ticket, but notifies nobody (``collector.tickets.flows.raised``). A new
-occurrence (raised after a clear) starts unacknowledged. A cleared alarm can be acknowledged
-too: a door opened at night and closed again is exactly what the morning shift must be able to
-mark as seen. Withdrawing an acknowledgement takes a reason.
+occurrence (raised after a clear) starts unacknowledged; the same occurrence changing severity
+keeps its acknowledgement (the one who took it sees the change on the feed). A cleared alarm
+can be acknowledged too: a door opened at night and closed again is exactly what the morning
+shift must be able to mark as seen. Withdrawing an acknowledgement takes a reason.
 """
 
 from __future__ import annotations

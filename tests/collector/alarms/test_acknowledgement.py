@@ -14,7 +14,7 @@ from sqlalchemy import select
 from collector.feed import routes as feed_routes
 from collector.notifications.models import Notification
 from collector.notifications.settings import NotificationSettings
-from protocol import Transition
+from protocol import Severity, Transition
 from tests.collector.conftest import Desk
 
 ALPHA_SITE, BETA_SITE = "PM-LYO-0101", "PM-LYO-0102"
@@ -204,6 +204,18 @@ def test_a_cleared_alarm_can_be_acknowledged_and_a_new_occurrence_starts_unackno
     second = _alarm(desk)
     assert second["id"] != first["id"]
     assert second["acknowledged_by"] is None
+
+
+def test_the_same_occurrence_changing_severity_stays_acknowledged(desk: Desk) -> None:
+    alarm = _alarm(desk)
+    _ack(desk, alarm["id"], note="vu")
+    desk.alarm(Transition.RAISED, severity=Severity.CRITICAL)
+    [shown] = desk.client.get("/api/v1/alarms?site_id=S1").json()["items"]
+    assert (shown["id"], shown["severity"], shown["acknowledged_by"]) == (
+        alarm["id"],
+        "critical",
+        "noc",
+    )
 
 
 def test_the_live_feed_tells_every_screen(desk: Desk, monkeypatch: pytest.MonkeyPatch) -> None:
