@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import Clock
+from collector.alarms.routes import ERROR_STATUS as ALARM_ERRORS
 from collector.alarms.routes import router as alarms_router
 from collector.api.errors import install_domain_errors, install_error_handlers, problem_responses
 from collector.feed.routes import router as stream_router
@@ -65,11 +66,14 @@ def create_app(
     app.state.session_factory = session_factory
     app.state.clock = clock
     app.state.ingest_store = ingest_store or BatchStore(alarm_engine())
+    # Operators' changes of an alarm (acknowledgements) reach the same listeners as ingest's.
+    app.state.alarm_engine = app.state.ingest_store.engine
     install_error_handlers(app)
     document_api(app)
     serve_docs(app)
     install_domain_errors(app, {Forbidden: 403})
     domain_errors = {
+        "alarms": ALARM_ERRORS,
         "tickets": TICKET_ERRORS,
         "inventory": INVENTORY_ERRORS,
         "inspections": INSPECTION_ERRORS,
@@ -86,7 +90,7 @@ def create_app(
     app.include_router(me_router)
     app.include_router(sites_router, responses=errors("inventory"))
     app.include_router(inventory_router, responses=errors("inventory"))
-    app.include_router(alarms_router)
+    app.include_router(alarms_router, responses=errors("alarms"))
     app.include_router(tickets_router, responses=errors("tickets"))
     app.include_router(urgent_router, responses=errors("tickets"))
     app.include_router(problems_router, responses=errors("problems"))

@@ -229,6 +229,20 @@ class AlarmEngine:
             alarm.in_maintenance = False
             self._changed(session, alarm, AlarmChange.MAINTENANCE_ENDED, now)
 
+    def operator_changed(
+        self,
+        session: Session,
+        *,
+        alarm: Alarm,
+        change: AlarmChange,
+        actor: str,
+        note: str | None,
+        now: datetime,
+    ) -> None:
+        """Record an operator's change of ``alarm`` (its acknowledgement) in its history, with
+        who and why, and tell the listeners (the live feed shows it to every operator)."""
+        self._changed(session, alarm, change, now, actor=actor, note=note)
+
     # -- correlation ---------------------------------------------------------------------
 
     def _new_alarm(
@@ -549,6 +563,8 @@ class AlarmEngine:
         *,
         at: datetime | None = None,
         seq: int | None = None,
+        actor: str | None = None,
+        note: str | None = None,
     ) -> None:
         # History is kept in event time, so flapping windows count what happened at the edge.
         session.add(
@@ -559,6 +575,8 @@ class AlarmEngine:
                 severity=alarm.severity,
                 value=alarm.value,
                 seq=seq,
+                actor=actor,
+                note=note,
             )
         )
         for listener in self._listeners:

@@ -27,6 +27,9 @@ class AlarmChange(StrEnum):
     STORM_GROUPED = "storm_grouped"  # part of a storm across sites
     MAINTENANCE_ENDED = "maintenance_ended"  # still active when its planned works ended
     TEST_EXPIRED = "test_expired"  # an inspection's test trigger that became a real incident
+    # An operator's, not the edge's: the alarm's state and its ticket do not change.
+    ACKNOWLEDGED = "acknowledged"  # someone at the NOC has taken it in hand
+    UNACKNOWLEDGED = "unacknowledged"  # that acknowledgement withdrawn, with a reason
 
 
 class AlarmListener(Protocol):

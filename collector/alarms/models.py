@@ -60,15 +60,28 @@ class Alarm(Base):
     suppressed_by: Mapped[int | None] = mapped_column(ForeignKey("alarms.id"), nullable=True)
     storm_id: Mapped[int | None] = mapped_column(ForeignKey("storm_groups.id"), nullable=True)
     in_maintenance: Mapped[bool] = mapped_column(default=False)
+    # Acknowledgement (acquittement): who at the NOC has taken this occurrence in hand. Columns
+    # rather than a table of their own: an occurrence has at most one acknowledgement at a time,
+    # every list shows it and filters on it (no join), and what came and went is the history's
+    # ``acknowledged`` / ``unacknowledged`` rows. A new occurrence starts unacknowledged.
+    acknowledged_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    ack_note: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     @property
     def is_open(self) -> bool:
         """Active or unknown: not cleared."""
         return self.state != "cleared"
 
+    @property
+    def is_acknowledged(self) -> bool:
+        """Someone at the NOC has acknowledged this occurrence (and not taken it back)."""
+        return self.acknowledged_at is not None
+
 
 class AlarmHistory(Base):
-    """Every transition applied to an alarm, for the equipment pages and reports."""
+    """Every transition applied to an alarm, for the equipment pages and reports; an operator's
+    acknowledgement and its withdrawal too, with who (``actor``) and why (``note``)."""
 
     __tablename__ = "alarm_history"
 
@@ -79,3 +92,6 @@ class AlarmHistory(Base):
     severity: Mapped[str] = mapped_column(String(16))
     value: Mapped[str] = mapped_column(Text, default="null")
     seq: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # Set on an operator's changes only (the edge's and the collector's have neither).
+    actor: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)

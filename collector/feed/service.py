@@ -87,6 +87,7 @@ class FeedAlarmListener:
         self, session: Session, *, alarm: Alarm, change: AlarmChange, now: datetime
     ) -> None:
         """Record the change with the alarm's current state."""
+        acknowledged_at = alarm.acknowledged_at
         publish(
             session,
             kind="alarm",
@@ -102,5 +103,9 @@ class FeedAlarmListener:
                 "state": alarm.state,
                 "severity": alarm.severity,
                 "test": alarm.test,
+                # Every operator's screen shows who has taken the alarm in hand.
+                "acknowledged_by": alarm.acknowledged_by,
+                "acknowledged_at": acknowledged_at.isoformat() if acknowledged_at else None,
+                "ack_note": alarm.ack_note,
             },
         )

@@ -42,6 +42,8 @@ class Action(StrEnum):
     CLIENT_READ = "client.read"
     ESCALATION_EDIT = "escalation.edit"
     ALARM_READ = "alarm.read"
+    ALARM_ACKNOWLEDGE = "alarm.acknowledge"
+    ALARM_UNACKNOWLEDGE = "alarm.unacknowledge"
     TICKET_READ = "ticket.read"
     TICKET_OPEN = "ticket.open"
     TICKET_TRANSITION = "ticket.transition"
@@ -90,6 +92,11 @@ PERMISSIONS: dict[Action, tuple[Grant, ...]] = {
     Action.CLIENT_READ:             (ALL,  OWN,    NO,         ALL,    NO),
     Action.ESCALATION_EDIT:         (ALL,  NO,     NO,         NO,     NO),
     Action.ALARM_READ:              (ALL,  OWN,    ALL,        ALL,    NO),
+    # "Seen, on it": the NOC's desk work. A client follows its ticket; a technician on site
+    # reports through its dispatch, not by silencing the NOC's screen.
+    Action.ALARM_ACKNOWLEDGE:       (ALL,  NO,     NO,         NO,     NO),
+    # Taking an acknowledgement back (with a reason): the same desk.
+    Action.ALARM_UNACKNOWLEDGE:     (ALL,  NO,     NO,         NO,     NO),
     # Tickets and the urgent desk's queue.
     Action.TICKET_READ:             (ALL,  OWN,    ALL,        ALL,    NO),
     # Declare a ticket (SAV) or an urgent request, on the client's own services only.

@@ -31,8 +31,10 @@ def log_operation(
     before: str | None = None,
     after: str | None = None,
     visible_to_client: bool = True,
+    notify: bool = True,
 ) -> None:
-    """Append to the ticket's operations log and bump its version."""
+    """Append to the ticket's operations log and bump its version; ``notify=False`` queues no
+    notification (the log, the version and the live feed are the same)."""
     session.add(
         TicketOperation(
             ticket_id=ticket.id,
@@ -47,14 +49,15 @@ def log_operation(
     )
     ticket.updated_at = now
     ticket.version += 1
-    notifications.enqueue(
-        session,
-        ticket=ticket,
-        event=action,
-        detail=detail,
-        visible_to_client=visible_to_client,
-        now=now,
-    )
+    if notify:
+        notifications.enqueue(
+            session,
+            ticket=ticket,
+            event=action,
+            detail=detail,
+            visible_to_client=visible_to_client,
+            now=now,
+        )
     feed.publish(
         session,
         kind="ticket",

@@ -38,11 +38,13 @@ def move(
     action: str | None = None,
     clock_reason: str | None = None,
     criticality: str | None = None,
+    notify: bool = True,
 ) -> None:
     """Move ``ticket`` to ``to`` if the lifecycle allows it, log it and move its SLA clock.
 
     ``action`` names the operation (default: the new state), ``clock_reason`` the clock entry
-    (default: the new state); ``criticality`` re-qualifies the ticket in the same move.
+    (default: the new state); ``criticality`` re-qualifies the ticket in the same move;
+    ``notify=False`` moves it all the same but queues no notification.
     """
     current = TicketState(ticket.state)
     check_transition(ticket.ref or "", current, to)
@@ -74,6 +76,7 @@ def move(
         detail=detail,
         before=current.value,
         after=to.value,
+        notify=notify,
     )
     record_clock(
         session,

@@ -48,13 +48,27 @@ def open_from_alarm(session: Session, *, alarm: Alarm, now: datetime) -> Ticket:
 
 
 def _recur(session: Session, *, ticket: Ticket, alarm: Alarm, now: datetime) -> None:
-    """The same fault again before closure: the same ticket, reopened if it was restored."""
+    """The same fault again before closure: the same ticket, reopened if it was restored.
+
+    An acknowledged alarm raised again is someone's already: the recurrence is counted, logged
+    and moves the ticket and its clock as ever, but notifies nobody (the acknowledgement is
+    what stops an alarm re-notifying; ``collector.alarms.acknowledgement``)."""
     link_alarm(session, ticket=ticket, alarm=alarm)
     ticket.recurrences += 1
     detail = f"{alarm.alarm_type} raised again on {alarm.equipment_id}/{alarm.point}"
+    notify = not alarm.is_acknowledged
+    if alarm.is_acknowledged:
+        by = alarm.acknowledged_by
+        detail += f" (acquittée par {by} : non notifiée / acknowledged by {by}: not notified)"
     if ticket.state != TicketState.RESTORED:
         log_operation(
-            session, ticket=ticket, actor=SYSTEM_ACTOR, action="recurrence", now=now, detail=detail
+            session,
+            ticket=ticket,
+            actor=SYSTEM_ACTOR,
+            action="recurrence",
+            now=now,
+            detail=detail,
+            notify=notify,
         )
         return
     ticket.return_to_nominal_at = None  # not nominal any more: re-supervision starts again
@@ -67,4 +81,5 @@ def _recur(session: Session, *, ticket: Ticket, alarm: Alarm, now: datetime) -> 
         detail=detail,
         action="recurrence",
         clock_reason="recurrence",
+        notify=notify,
     )

@@ -39,6 +39,7 @@ class World:
     tokens: dict[str, str]
     beta_ticket: str
     beta_inspection: int
+    beta_alarm: int
 
 
 # One world per database for the whole module: building it is most of the cost, and every
@@ -104,7 +105,8 @@ def _world(sessions: sessionmaker[Session], clock: ManualClock) -> Iterator[Worl
         "/api/v1/inspections", headers=noc, json={"site_id": BETA_SITE, "technician": "tech"}
     )
     assert inspection.status_code == 201, inspection.text
-    yield World(client, tokens, beta_ticket, inspection.json()["id"])
+    [beta_alarm] = client.get(f"/api/v1/alarms?site_id={BETA_SITE}", headers=noc).json()["items"]
+    yield World(client, tokens, beta_ticket, inspection.json()["id"], beta_alarm["id"])
 
 
 def _api_routes() -> list[tuple[str, str]]:
@@ -126,6 +128,7 @@ def _concrete(path: str, world: World) -> str:
     values = {
         "ref": world.beta_ticket,
         "inspection_id": str(world.beta_inspection),
+        "alarm_id": str(world.beta_alarm),
         "site_id": BETA_SITE,
         "equipment_id": "door-main",
         "client_id": "op-beta",
@@ -145,6 +148,8 @@ BODIES = {
     "resupervision": {"detail": "not mine"},
     "inspections": {"site_id": BETA_SITE, "technician": "not mine"},
     "complete": {"notes": "not mine"},
+    "acknowledge": {"note": "not mine"},
+    "unacknowledge": {"reason": "not mine"},
     "decision": {"to": "confirmed"},
     "problems": {"site_id": BETA_SITE, "equipment_id": "x", "alarm_type": "y", "reason": "z"},
     "/api/v1/problems/{ref}/tickets": {"ticket_ref": "TKT-2026-000001"},
@@ -231,6 +236,8 @@ def test_a_client_never_reads_or_changes_another_clients_data(
     noc = {"Authorization": f"Bearer {world.tokens['noc']}"}
     ticket = world.client.get(f"/api/v1/tickets/{world.beta_ticket}", headers=noc).json()
     assert ticket["state"] == "opened"
+    [alarm] = world.client.get(f"/api/v1/alarms?site_id={BETA_SITE}", headers=noc).json()["items"]
+    assert alarm["acknowledged_by"] is None
 
 
 def test_a_client_sees_its_own_sites_and_tickets(world: World) -> None:

@@ -19,6 +19,7 @@ from httpx import Response
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
+from collector.alarms.models import Alarm
 from collector.app import create_app
 from collector.datadir import DEMO_INVENTORY_DIR
 from collector.identity.access import COLUMNS, PERMISSIONS, Principal, Role
@@ -239,6 +240,28 @@ class World:
             session.commit()
         return f"/api/v1/agents/agent-nro/streams/{stream_id}"
 
+    def alarm(self, *, site_id: str = ALPHA_SITE, acknowledged: bool = False) -> int:
+        """An open door alarm at a site, acknowledged by the NOC or not."""
+        now = self.clock.now()
+        with self.sessions() as session:
+            alarm = Alarm(
+                site_id=site_id,
+                agent_id="agent-nro",
+                equipment_id="door-main",
+                point=self.unique("contact-"),
+                alarm_type="door_open",
+                state="active",
+                severity="major",
+                first_seen=now,
+                last_seen=now,
+                raised_at=now,
+                acknowledged_by="noc" if acknowledged else None,
+                acknowledged_at=now if acknowledged else None,
+            )
+            session.add(alarm)
+            session.commit()
+            return alarm.id
+
     def inspection(self, *, technician: str = TECH, site_id: str = ALPHA_SITE) -> int:
         now = self.clock.now()
         with self.sessions() as session:
@@ -289,6 +312,8 @@ def world(
         "other_ticket": w.ticket(technician=OTHER_TECH),
         "problem": w.problem(),
         "beta_problem": w.problem(BETA_SITE),
+        "alarm": w.alarm(),
+        "beta_alarm": w.alarm(site_id=BETA_SITE),
         "inspection": w.inspection(),
         "beta_inspection": w.inspection(site_id=BETA_SITE, technician=OTHER_TECH),
         "other_inspection": w.inspection(technician=OTHER_TECH),
@@ -433,6 +458,19 @@ PLANS: dict[str, Callable[[World, Ask], Call]] = {
         CONTACTS,
     ),
     "GET /api/v1/alarms": lambda w, a: ("/api/v1/alarms", None),
+    "GET /api/v1/alarms/{alarm_id}/history": lambda w, a: (
+        f"/api/v1/alarms/{w.shared['beta_alarm' if a.foreign else 'alarm']}/history",
+        None,
+    ),
+    "POST /api/v1/alarms/{alarm_id}/acknowledge": lambda w, a: (
+        f"/api/v1/alarms/{w.alarm() if a.fresh else w.shared['alarm']}/acknowledge",
+        {"note": "vu"},
+    ),
+    "POST /api/v1/alarms/{alarm_id}/unacknowledge": lambda w, a: (
+        f"/api/v1/alarms/{w.alarm(acknowledged=True) if a.fresh else w.shared['alarm']}"
+        "/unacknowledge",
+        {"reason": "pas la bonne"},
+    ),
     "GET /api/v1/tickets": lambda w, a: ("/api/v1/tickets", None),
     "GET /api/v1/tickets/{ref}": lambda w, a: (f"/api/v1/tickets/{_ticket(w, a)}", None),
     "POST /api/v1/tickets": lambda w, a: ("/api/v1/tickets", declaration(attachments=[])),
