@@ -14,6 +14,7 @@ from clocks import Clock
 from collector.alarms.routes import router as alarms_router
 from collector.api.errors import document_errors, install_domain_errors, install_error_handlers
 from collector.feed.routes import router as stream_router
+from collector.http_metrics import HttpMetrics, RequestTimer
 from collector.identity.access import Action, Forbidden
 from collector.identity.deps import requires
 from collector.identity.routes import router as me_router
@@ -56,6 +57,8 @@ def create_app(
     app.state.session_factory = session_factory
     app.state.clock = clock
     app.state.ingest_store = ingest_store or BatchStore(alarm_engine())
+    http_metrics = HttpMetrics()
+    app.add_middleware(RequestTimer, metrics=http_metrics)
     install_error_handlers(app)
     document_errors(app)
     install_domain_errors(app, {Forbidden: 403})
@@ -93,7 +96,9 @@ def create_app(
     def metrics() -> PlainTextResponse:
         """Prometheus metrics, fleet-wide (a bearer token: a ``monitoring`` user for Prometheus)."""
         return PlainTextResponse(
-            render_metrics(session_factory, ingest_stats),
+            render_metrics(
+                session_factory, ingest_stats, now=clock.now(), http=http_metrics.histogram
+            ),
             media_type="text/plain; version=0.0.4",
         )
 
