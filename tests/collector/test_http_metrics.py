@@ -3,7 +3,11 @@ class, never its raw path."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+
 from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 
 from collector.http_metrics import REQUEST_DURATION, HttpMetrics, RequestTimer
@@ -50,3 +54,23 @@ def test_a_failing_route_counts_as_a_server_error() -> None:
     assert counts == {("/boom/{n}", "5xx")}
     text = "\n".join(f"{s.name}{s.labels} {s.value}" for s in samples)
     assert "/boom/7" not in text
+
+
+def test_a_live_stream_is_timed_to_its_opening_not_its_length() -> None:
+    app = FastAPI()
+    metrics = HttpMetrics()
+    app.add_middleware(RequestTimer, metrics=metrics)
+
+    async def changes() -> AsyncIterator[str]:
+        yield "data: 1\n\n"
+        await asyncio.sleep(1.0)  # a live stream stays open for hours
+        yield "data: 2\n\n"
+
+    @app.get("/stream")
+    def stream() -> StreamingResponse:
+        return StreamingResponse(changes(), media_type="text/event-stream")
+
+    assert TestClient(app).get("/stream").text == "data: 1\n\ndata: 2\n\n"
+    samples = [s for f in metrics.histogram.collect() for s in f.samples]
+    [total] = [s.value for s in samples if s.name == f"{REQUEST_DURATION}_sum"]
+    assert total < 1.0
