@@ -23,8 +23,7 @@ from protocol import Severity
 TIME_LEFT_BOUNDS_S = (("lt_15m", 15 * 60), ("lt_1h", 3_600), ("lt_4h", 4 * 3_600))
 # breached: past its GTR deadline; frozen: clock paused short of it (waiting for the client,
 # planned works); stopped: restored, awaiting closure (its clock no longer runs).
-TIME_LEFT_BUCKETS = ("breached", *(name for name, _ in TIME_LEFT_BOUNDS_S), "ge_4h")
-TIME_LEFT_BUCKETS += ("frozen", "stopped")
+TIME_LEFT_BUCKETS = ("breached", "lt_15m", "lt_1h", "lt_4h", "ge_4h", "frozen", "stopped")
 _OPEN = [s.value for s in OPEN_STATES]
 
 
