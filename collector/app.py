@@ -16,6 +16,7 @@ from collector.alarms.routes import ERROR_STATUS as ALARM_ERRORS
 from collector.alarms.routes import router as alarms_router
 from collector.api.errors import install_domain_errors, install_error_handlers, problem_responses
 from collector.feed.routes import router as stream_router
+from collector.http_metrics import HttpMetrics, RequestTimer
 from collector.identity.access import Action, Forbidden
 from collector.identity.deps import requires
 from collector.identity.routes import router as me_router
@@ -68,6 +69,8 @@ def create_app(
     app.state.ingest_store = ingest_store or BatchStore(alarm_engine())
     # Operators' changes of an alarm (acknowledgements) reach the same listeners as ingest's.
     app.state.alarm_engine = app.state.ingest_store.engine
+    http_metrics = HttpMetrics()
+    app.add_middleware(RequestTimer, metrics=http_metrics)
     install_error_handlers(app)
     document_api(app)
     serve_docs(app)
@@ -116,7 +119,9 @@ def create_app(
     def metrics() -> PlainTextResponse:
         """Prometheus metrics, fleet-wide (a bearer token: a ``monitoring`` user for Prometheus)."""
         return PlainTextResponse(
-            render_metrics(session_factory, ingest_stats),
+            render_metrics(
+                session_factory, ingest_stats, now=clock.now(), http=http_metrics.histogram
+            ),
             media_type="text/plain; version=0.0.4",
         )
 

@@ -40,6 +40,24 @@ OVERSIZE_KEEP_BYTES = 4_096
 CONDUCT_POINT = "ingest"
 # How much of a dead letter's reason (detail) is kept.
 _DETAIL_CHARS = 2_000
+# Every reason a message is dead-lettered for (the table of docs/protocol.md): /metrics shows
+# each one, at 0 until it happens, so that an alert on its rate has a series from the start.
+DEAD_LETTER_REASONS = (
+    "bad_topic",
+    "oversized",
+    "not_json",
+    "not_object",
+    "too_deep",
+    "unknown_version",
+    "wrong_channel",
+    "invalid",
+    "identity_mismatch",
+    "unenrolled_agent",
+    "foreign_site",
+    "reserved_identity",
+    "db_error",
+    "internal_error",
+)
 
 
 @dataclass(frozen=True, slots=True)

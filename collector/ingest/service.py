@@ -14,7 +14,9 @@ import queue
 import random
 import threading
 import time
+from bisect import bisect_left
 from collections import defaultdict, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -35,7 +37,7 @@ from protocol import Channel
 
 log = logging.getLogger(__name__)
 
-__all__ = ["COLLECTOR_SESSION_EXPIRY_S", "IngestService", "IngestStats"]
+__all__ = ["COLLECTOR_SESSION_EXPIRY_S", "IngestService", "IngestStats", "LagHistogram"]
 
 _EVENTS_SUFFIX = f"/{Channel.EVENTS.value}"
 # Fault injection for the kill campaigns: with this probability the process dies right after
@@ -50,6 +52,40 @@ def _fault_point_after_commit() -> None:
         os._exit(137)
 
 
+# Receive-to-commit lag bounds, in seconds: a quiet collector commits within tens of
+# milliseconds, a storm's backlog within seconds; past a minute, ingest is falling behind.
+LAG_BOUNDS_S = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+class LagHistogram:
+    """Each stored message's lag from its reception to its batch's commit, in buckets.
+
+    The writer thread observes and a scrape reads, hence the lock: a scrape must never see a
+    count that its buckets do not add up to."""
+
+    def __init__(self, bounds_s: tuple[float, ...] = LAG_BOUNDS_S) -> None:
+        self.bounds_s = bounds_s
+        self._counts = [0] * (len(bounds_s) + 1)  # the last one: over the highest bound
+        self._sum_s = 0.0
+        self._lock = threading.Lock()
+
+    def observe(self, lags_s: Iterable[float]) -> None:
+        """Count each lag in its bucket (a bound is inclusive, as Prometheus's ``le``)."""
+        counts = [0] * len(self._counts)
+        total = 0.0
+        for lag in lags_s:
+            counts[bisect_left(self.bounds_s, lag)] += 1
+            total += lag
+        with self._lock:
+            self._counts = [a + b for a, b in zip(self._counts, counts, strict=True)]
+            self._sum_s += total
+
+    def snapshot(self) -> tuple[list[int], float]:
+        """The count per bucket (the last over the highest bound) and the sum of the lags."""
+        with self._lock:
+            return list(self._counts), self._sum_s
+
+
 @dataclass
 class IngestStats:
     """Counters for /metrics and the benchmarks."""
@@ -61,6 +97,7 @@ class IngestStats:
     batches: int = 0
     dead_letters: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     last_lag_s: float = 0.0
+    lag: LagHistogram = field(default_factory=LagHistogram)
     # Transient database errors (deadlocks, lost connections) retried, and messages given up
     # on after every retry failed (left for their agents to re-send).
     db_retries: int = 0
@@ -239,7 +276,10 @@ class IngestService:
         self.stats.abandoned += outcome.abandoned
         for reason, n in outcome.result.dead_letters.items():
             self.stats.dead_letters[reason] += n
-        self.stats.last_lag_s = (self._clock.now() - batch[-1].received_at).total_seconds()
+        now = self._clock.now()
+        lags_s = [(now - item.received_at).total_seconds() for item in batch]
+        self.stats.lag.observe(lags_s)
+        self.stats.last_lag_s = lags_s[-1]
 
     def _publish_acks(self, result: BatchResult) -> None:
         specs: list[AckSpec] = [

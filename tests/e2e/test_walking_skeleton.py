@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 
 from simulators.stack import Stack
 from tests.conftest import DEMO_SITES, wait_for
@@ -82,3 +83,11 @@ def test_door_opening_opens_a_ticket_and_alarms_during_a_broker_outage_arrive_on
     assert 'shelterwatch_open_tickets{criticality="critical"} 1.0' in metrics
     assert 'shelterwatch_open_tickets{criticality="major"} 2.0' in metrics
     assert "shelterwatch_ingest_stored_total" in metrics
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(metrics)
+        for s in family.samples
+    }
+    # The live agent is connected, and each message it sent was timed from receipt to commit.
+    assert samples[("shelterwatch_agents", (("state", "connected"),))] >= 1
+    assert samples[("shelterwatch_ingest_lag_seconds_count", ())] >= 4
