@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response
 
@@ -41,6 +41,7 @@ from collector.tickets.errors import (
 from collector.tickets.lifecycle import TicketState
 from collector.tickets.models import Ticket
 from collector.tickets.operations import list_operations
+from collector.tickets.queries import TicketSort
 from collector.tickets.schemas import (
     ContractChange,
     InterventionCreate,
@@ -106,12 +107,31 @@ def list_tickets(
     site_id: str | None = None,
     criticality: str | None = None,
     client_id: str | None = None,
+    region: str | None = None,
     open_only: bool = False,
-    sort: Literal["newest", "oldest", "updated", "escalation"] = "newest",
+    breaching_within_min: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=525_600,
+            description="Only tickets whose clock runs and whose GTR deadline is at most this "
+            "many minutes away (already breached ones included).",
+        ),
+    ] = None,
+    sort: Annotated[
+        TicketSort,
+        Query(
+            description="newest, oldest, updated, escalation (highest level first) or breach "
+            "(least time left before the GTR deadline first, the most overdue at the top; then "
+            "tickets whose clock is paused, with `sla.clock_reason`; then restored; then "
+            "closed)."
+        ),
+    ] = "newest",
     offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> TicketPage:
-    """Tickets the caller may see, filtered and sorted, with their SLA figures."""
+    """Tickets the caller may see, filtered and sorted, with their SLA figures: the NOC's
+    queue is ``?open_only=true&sort=breach`` (what breaches next on top)."""
     page = queries.list_tickets(
         db,
         principal=principal,
@@ -119,10 +139,13 @@ def list_tickets(
         site_id=site_id,
         criticality=criticality,
         client_id=client_id,
+        region=region,
         open_only=open_only,
+        breaching_within_min=breaching_within_min,
         sort=sort,
         offset=offset,
         limit=limit,
+        now=clock.now(),
     )
     views = sla_views(db, page.items, now=clock.now())
     return TicketPage(

@@ -34,6 +34,9 @@ class SlaRead(BaseModel):
     calendar: str
     gtr_min: float
     clock: str
+    # Why the clock is not running (waiting for the client's answer, planned works...); None
+    # while it runs.
+    clock_reason: str | None = None
     elapsed_min: float
     frozen_min: float
     out_of_hours_min: float

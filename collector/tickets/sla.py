@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
@@ -137,6 +138,7 @@ def sla_view(
         calendar=contract.calendar,
         gtr_min=gtr_s / 60,
         clock=log[-1].state.value,
+        clock_reason=None if log[-1].state is ClockState.RUNNING else (log[-1].reason or None),
         elapsed_min=round(f.elapsed_s / 60, 1),
         frozen_min=round(f.frozen_s / 60, 1),
         out_of_hours_min=round(f.out_of_hours_s / 60, 1),
@@ -197,7 +199,15 @@ _CLOCKED_STATES = sorted(
 def open_deadlines(session: Session, *, now: datetime) -> list[OpenDeadline]:
     """The deadline ``sla_view`` shows for every open ticket whose clock is not stopped, in one
     query (one snapshot: a ticket opened meanwhile cannot lack its log) and no per-ticket query."""
-    rows = session.execute(
+    return list(running_deadlines(session, now=now).values())
+
+
+def running_deadlines(
+    session: Session, *, now: datetime, ticket_ids: Iterable[int] | None = None
+) -> dict[int, OpenDeadline]:
+    """Ticket id -> its criticality and deadline, for the open tickets whose clock is not
+    stopped (of ``ticket_ids`` when given): one query, no per-ticket query."""
+    query = (
         select(
             TicketClockEvent.ticket_id,
             Ticket.contract_id,
@@ -209,10 +219,12 @@ def open_deadlines(session: Session, *, now: datetime) -> list[OpenDeadline]:
         .where(Ticket.state.in_(_CLOCKED_STATES))
         .order_by(TicketClockEvent.ticket_id, TicketClockEvent.id)
     )
+    if ticket_ids is not None:
+        query = query.where(Ticket.id.in_(list(ticket_ids)))
     book = load_contracts()
     calendars: dict[str, Calendar] = {}
-    found = []
-    for _, events in groupby(rows, key=lambda row: row.ticket_id):
+    found: dict[int, OpenDeadline] = {}
+    for ticket_id, events in groupby(session.execute(query), key=lambda row: row.ticket_id):
         log = list(events)
         first = log[0]
         contract = book.get(first.contract_id)
@@ -223,5 +235,5 @@ def open_deadlines(session: Session, *, now: datetime) -> list[OpenDeadline]:
             gtr_s=contract.gtr_s(first.criticality),
             now=now,
         )
-        found.append(OpenDeadline(first.criticality, due))
+        found[ticket_id] = OpenDeadline(first.criticality, due)
     return found
