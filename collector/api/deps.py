@@ -33,7 +33,8 @@ def get_clock(request: Request) -> Clock:
 
 DbSession = Annotated[Session, Depends(get_db)]
 AppClock = Annotated[Clock, Depends(get_clock)]
-_ETAG = re.compile(r'"([0-9]{1,19})"')
+# "7" (the version alone) or "7.<digest>" (as ``caching.view_etag`` sends them).
+_ETAG = re.compile(r'"([0-9]{1,19})(?:\.[0-9a-f]{16})?"')
 
 
 def if_match_version(

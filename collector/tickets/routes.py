@@ -10,8 +10,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
+from collector.api.caching import conditional
 from collector.api.deps import AppClock, DbSession, IfMatchVersion
 from collector.identity.access import Action
 from collector.identity.deps import CurrentPrincipal, requires
@@ -156,20 +157,27 @@ def list_tickets(
     )
 
 
-@router.get("/{ref}", response_model=TicketDetail, dependencies=[requires(Action.TICKET_READ)])
+@router.get(
+    "/{ref}",
+    response_model=TicketDetail,
+    dependencies=[requires(Action.TICKET_READ)],
+    responses={304: {"description": "Inchangé depuis l'ETag donné (If-None-Match) / Not modified"}},
+)
 def get_ticket(
-    ref: str, db: DbSession, principal: CurrentPrincipal, clock: AppClock, response: Response
-) -> TicketDetail:
-    """One ticket with its operations log; the ETag is its version."""
+    ref: str, db: DbSession, principal: CurrentPrincipal, clock: AppClock, request: Request
+) -> Response:
+    """One ticket with its operations log. Its ETag (``"<version>.<digest>"``) goes back in
+    ``If-Match`` to change it, or in ``If-None-Match`` for a 304 while nothing the caller sees
+    has changed (``collector/api/caching.py``)."""
     ticket = queries.get_ticket(db, ref=ref, principal=principal)
-    response.headers["ETag"] = f'"{ticket.version}"'
     ops = list_operations(db, ticket=ticket, principal=principal)
-    return TicketDetail.model_validate(
+    detail = TicketDetail.model_validate(
         {
             **_read(db, ticket, clock).model_dump(),
             "operations": [OperationRead.model_validate(o) for o in ops],
         }
     )
+    return conditional(request, detail, version=ticket.version, principal=principal)
 
 
 @router.post(
