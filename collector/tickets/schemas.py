@@ -28,7 +28,31 @@ class SlaRead(BaseModel):
     """The SLA clock of a ticket as of the request."""
 
     # The one SLA view: ``sla.sla_view`` builds it, the API, reports and dashboard show it.
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "contract_id": "sav-working-hours",
+                    "calendar": "working-hours",
+                    "gtr_min": 240.0,
+                    "clock": "frozen",
+                    "clock_reason": "waiting_client: badge d'accès du technicien ?",
+                    "elapsed_min": 62.5,
+                    "frozen_min": 30.0,
+                    "out_of_hours_min": 0.0,
+                    "planned_works_min": 0.0,
+                    "deadline": None,
+                    "remaining_min": 177.5,
+                    "breached": False,
+                    "escalations_fired": [0.25],
+                    "penalty_eur": 0.0,
+                    "penalty_excluded_from": None,
+                    "criticality_levels": ["critical", "major", "minor"],
+                }
+            ]
+        },
+    )
 
     contract_id: str
     calendar: str
@@ -178,6 +202,20 @@ class UrgentRequest(_Strict):
 
 class TicketTransition(_Strict):
     """Body of a lifecycle action."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "to": "qualified",
+                    "detail": "porte ouverte hors intervention",
+                    "criticality": "major",
+                },
+                {"to": "waiting_client", "detail": "badge d'accès du technicien ?"},
+            ]
+        },
+    )
 
     to: TicketState
     detail: str = Field(default="", max_length=4000)

@@ -4,6 +4,7 @@ equipment. Screenshots are kept in ``artifacts/browser/``."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -60,6 +61,11 @@ def test_an_alarm_appears_live_and_its_ticket_and_site_pages_show_it(
     wait.until(lambda d: d.find_element(By.ID, "ticket-page").is_displayed())
     wait.until(lambda d: "opened from alarm door_open" in d.find_element(By.ID, "operations").text)
     assert "running" in browser.find_element(By.ID, "detail-sla").text
+    # Dates in Paris time, 24 h, with the zone: 07/12/2026 19:30 UTC+1.
+    assert re.search(
+        r"\b\d{2}/\d{2}/\d{4} \d{2}:\d{2} UTC\+[12]\b",
+        browser.find_element(By.ID, "detail-sla").text,
+    ), browser.find_element(By.ID, "detail-sla").text
     assert not browser.find_element(By.ID, "overview").is_displayed()  # one page at a time
     shot(browser, "3-ticket")
 

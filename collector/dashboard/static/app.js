@@ -13,7 +13,13 @@ let me = null;
 
 const $ = (sel) => document.querySelector(sel);
 const esc = (s) => String(s ?? "").replace(/[&<>"]/g, (c) => ({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}[c]));
-const when = (iso) => (iso ? new Date(iso).toLocaleString() : "");
+// Every date in Paris time, 24 h, with its zone (07/12/2026 19:30 UTC+1), whatever the zone of
+// the screen showing it: the NOC and its clients work on Paris time.
+const PARIS = new Intl.DateTimeFormat("fr-FR", {
+  timeZone: "Europe/Paris", day: "2-digit", month: "2-digit", year: "numeric",
+  hour: "2-digit", minute: "2-digit", hourCycle: "h23", timeZoneName: "short",
+});
+const when = (iso) => (iso ? PARIS.format(new Date(iso)).replace(",", "") : "");
 const enc = encodeURIComponent;
 
 async function api(path) {
