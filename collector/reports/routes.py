@@ -71,7 +71,6 @@ _MONTHLY_RESPONSES: dict[int | str, dict[str, Any]] = {
             " table=; html: a readable page."
         ),
         "content": {
-            "application/json": {},
             "application/zip": {"schema": {"type": "string", "format": "binary"}},
             "text/csv": {"schema": {"type": "string"}},
             "text/html": {"schema": {"type": "string"}},
@@ -83,7 +82,7 @@ _MONTHLY_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.get(
     "/monthly",
-    response_model=None,
+    response_model=service.MonthlyReport,
     dependencies=[requires(Action.REPORT_MONTHLY)],
     responses=_MONTHLY_RESPONSES,
 )
@@ -135,6 +134,11 @@ def monthly(
             ),
         )
     assert client_id is not None
+    if table is not None and format != "csv":
+        raise HTTPException(
+            status_code=422,
+            detail=f"table : seulement avec format=csv / table: only with format=csv, not {format}",
+        )
     try:
         period = (
             periods.last_complete_month(clock.now())
@@ -163,7 +167,7 @@ def monthly(
         )
     if format == "html":
         return HTMLResponse(service.to_html(report, lang=lang))
-    return asdict(report)
+    return report
 
 
 def _attachment(filename: str) -> str:

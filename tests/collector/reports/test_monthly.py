@@ -282,3 +282,20 @@ def test_a_ticket_opened_after_paris_midnight_belongs_to_the_new_month(desk: Des
         ).content
     )
     assert rows[1][6] == "01/03/2026 00:30"
+
+
+def test_table_only_goes_with_csv(desk: Desk) -> None:
+    answer = desk.client.get(MONTHLY, params={"client_id": "op-alpha", "table": "sites"})
+    assert answer.status_code == 422
+    assert answer.json()["error"]["message"].startswith("table :")
+
+
+def test_the_openapi_document_shows_the_report_content_types(desk: Desk) -> None:
+    paths = desk.client.get("/openapi.json").json()["paths"]
+    content = paths[MONTHLY]["get"]["responses"]["200"]["content"]
+    assert sorted(content) == ["application/json", "application/zip", "text/csv", "text/html"]
+    since = next(
+        p for p in paths["/api/v1/reports/tickets-summary"]["get"]["parameters"]
+        if p["name"] == "since"
+    )  # fmt: skip
+    assert {"type": "string", "format": "date"} in since["schema"]["anyOf"]
