@@ -120,7 +120,16 @@ def monthly(
             )
         ),
     ] = None,
-    accept_language: Annotated[str | None, Header(include_in_schema=False)] = None,
+    accept_language: Annotated[
+        str | None,
+        Header(
+            description=(
+                "Langue des CSV et de la page : français par défaut, anglais si préféré."
+                " / Language of the CSV and page: French unless English is preferred."
+            ),
+            examples=["fr-FR", "en;q=0.9, fr;q=0.5"],
+        ),
+    ] = None,
 ) -> Any:
     """The monthly QoS/SLA report of a client over a Paris month (clients: their own)."""
     if principal.is_client:
@@ -152,27 +161,30 @@ def monthly(
     except LookupError as err:
         raise HTTPException(status_code=404, detail=str(err)) from err
     lang = language(accept_language)
-    name = f"rapport-sla-{client_id}-{period.label}"
+    # Client ids are ASCII identifiers (CLIENT_ID_PATTERN): safe in a header as they are.
     if format == "csv" and table is not None:
         return Response(
             service.to_csv(report, table, lang=lang),
             media_type=_CSV,
-            headers={"Content-Disposition": _attachment(f"{name}-{table}.csv")},
+            headers=_download(service.csv_file_name(report, table, lang)),
         )
     if format == "csv":
         return Response(
             service.to_zip(report, lang=lang),
             media_type="application/zip",
-            headers={"Content-Disposition": _attachment(f"{name}.zip")},
+            headers=_download(f"rapport-sla-{client_id}-{period.label}.zip"),
         )
     if format == "html":
-        return HTMLResponse(service.to_html(report, lang=lang))
+        return HTMLResponse(service.to_html(report, lang=lang), headers=_VARY)
     return report
 
 
-def _attachment(filename: str) -> str:
-    # Client ids are ASCII identifiers, but a quote must never end the header value early.
-    return 'attachment; filename="{}"'.format(filename.replace('"', "_"))
+# The same URL gives French or English: a cache must keep them apart.
+_VARY = {"Vary": "Accept-Language"}
+
+
+def _download(filename: str) -> dict[str, str]:
+    return {"Content-Disposition": f'attachment; filename="{filename}"', **_VARY}
 
 
 def _period(

@@ -292,10 +292,10 @@ def to_zip(report: MonthlyReport, *, lang: Lang = "fr") -> bytes:
 
 
 def _zip_time(report: MonthlyReport) -> tuple[int, int, int, int, int, int]:
-    # The same report gives the same bytes: members are dated at the period's end (Paris),
-    # never with the wall clock (zip dates start in 1980).
-    local = report.until.astimezone(PARIS) if report.until.year > 1980 else None
-    if local is None or local.year > 2107:
+    # The same report gives the same bytes: members are dated at the period's end in Paris,
+    # never with the wall clock; zip dates only go from 1980 to 2107.
+    local = report.until.astimezone(PARIS)
+    if not 1980 <= local.year <= 2107:
         return (1980, 1, 1, 0, 0, 0)
     return (local.year, local.month, local.day, local.hour, local.minute, local.second)
 

@@ -164,6 +164,9 @@ def test_the_csv_is_a_zip_of_one_french_excel_table_per_file(
         headers=noc,
     )
     assert one.headers["content-type"] == "text/csv; charset=utf-8"
+    assert (
+        'filename="op-alpha-2026-01-disponibilite-sites.csv"' in one.headers["content-disposition"]
+    )
     assert one.content == archive.read(prefix + "disponibilite-sites.csv")
 
 
