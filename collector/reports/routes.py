@@ -17,7 +17,7 @@ from collector.identity.deps import CurrentPrincipal, requires
 from collector.identity.scope import visible_site
 from collector.reports import operations, periods, service
 from collector.reports.errors import PeriodError
-from collector.reports.texts import Table, language
+from collector.reports.texts import ReportTable, language
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
@@ -112,7 +112,7 @@ def monthly(
     ] = None,
     format: Literal["json", "csv", "html"] = "json",
     table: Annotated[
-        Table | None,
+        ReportTable | None,
         Query(
             description=(
                 "Avec format=csv : un seul tableau en CSV plutôt que l'archive ZIP des trois."

@@ -19,7 +19,7 @@ from collector.identity.scope import client_site_ids
 from collector.inventory.models import Client
 from collector.problems.models import Problem
 from collector.reports.periods import PARIS, Month, paris_date, paris_datetime
-from collector.reports.texts import Lang, Table, label, text
+from collector.reports.texts import Lang, ReportTable, label, text
 from collector.tickets.models import Ticket
 from collector.tickets.sla import sla_view
 
@@ -223,9 +223,9 @@ def csv_cell(value: object, lang: Lang = "fr") -> str:
     return str(spreadsheet_safe(str(value)))
 
 
-def table_rows(report: MonthlyReport, table: Table, lang: Lang = "fr") -> list[list[object]]:
+def table_rows(report: MonthlyReport, table: ReportTable, lang: Lang = "fr") -> list[list[object]]:
     """One table of the report, its header first, as values (``csv_cell`` formats them)."""
-    if table is Table.TICKETS:
+    if table is ReportTable.TICKETS:
         rows: list[list[object]] = [[text(f"col.{c}", lang) for c in _TICKET_COLUMNS]]
         for line in report.tickets:
             rows.append(
@@ -235,7 +235,7 @@ def table_rows(report: MonthlyReport, table: Table, lang: Lang = "fr") -> list[l
                 ]
             )
         return rows
-    if table is Table.SITES:
+    if table is ReportTable.SITES:
         header: list[object] = [
             text(k, lang) for k in ("col.site_id", "col.outage_min", "col.availability_pct")
         ]
@@ -263,7 +263,7 @@ def table_rows(report: MonthlyReport, table: Table, lang: Lang = "fr") -> list[l
     return summary
 
 
-def to_csv(report: MonthlyReport, table: Table, *, lang: Lang = "fr") -> bytes:
+def to_csv(report: MonthlyReport, table: ReportTable, *, lang: Lang = "fr") -> bytes:
     """One table as a CSV file French Excel opens in columns: ``;``, UTF-8 with a BOM."""
     out = io.StringIO()
     # Excel's French locale separates list items with ";" ("," is the decimal mark), and
@@ -275,7 +275,7 @@ def to_csv(report: MonthlyReport, table: Table, *, lang: Lang = "fr") -> bytes:
     return out.getvalue().encode("utf-8-sig")
 
 
-def csv_file_name(report: MonthlyReport, table: Table, lang: Lang = "fr") -> str:
+def csv_file_name(report: MonthlyReport, table: ReportTable, lang: Lang = "fr") -> str:
     """The table's file name; client and month in it, so Excel can open two months at once."""
     return f"{report.client_id}-{report.month}-{text(f'file.{table.value}', lang)}.csv"
 
@@ -284,7 +284,7 @@ def to_zip(report: MonthlyReport, *, lang: Lang = "fr") -> bytes:
     """Every table of the report, one CSV file each, in one zip archive."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for table in Table:
+        for table in ReportTable:
             info = zipfile.ZipInfo(csv_file_name(report, table, lang), _zip_time(report))
             info.compress_type = zipfile.ZIP_DEFLATED
             archive.writestr(info, to_csv(report, table, lang=lang))

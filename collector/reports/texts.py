@@ -9,12 +9,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-__all__ = ["Lang", "Table", "label", "language", "text"]
+__all__ = ["Lang", "ReportTable", "label", "language", "text"]
 
 Lang = Literal["fr", "en"]
 
 
-class Table(StrEnum):
+class ReportTable(StrEnum):
     """The tables of the monthly report, one CSV file each."""
 
     TICKETS = "tickets"
