@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
 from pydantic import PlainValidator, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 from collector.api.deps import AppClock, DbSession
 from collector.identity.access import Action
@@ -22,12 +23,20 @@ from collector.reports.texts import ReportTable, language
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 
+def _instant(value: object, name: str) -> datetime:
+    try:
+        return periods.parse_instant(value, name=name)
+    except PeriodError as err:
+        # A custom error keeps the message as written (no "Value error, " in front of it).
+        raise PydanticCustomError("rfc3339_instant", str(err)) from err
+
+
 def _since(value: object) -> datetime:
-    return periods.parse_instant(value, name="since")
+    return _instant(value, "since")
 
 
 def _until(value: object) -> datetime:
-    return periods.parse_instant(value, name="until")
+    return _instant(value, "until")
 
 
 # Checked by ``periods.parse_instant``: pydantic's own datetime reads ``212`` as seconds since 1970.

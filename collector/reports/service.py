@@ -19,7 +19,7 @@ from collector.identity.scope import client_site_ids
 from collector.inventory.models import Client
 from collector.problems.models import Problem
 from collector.reports.periods import PARIS, Month, paris_date, paris_datetime
-from collector.reports.texts import Lang, ReportTable, label, text
+from collector.reports.texts import Lang, ReportTable, label, month_name, text
 from collector.tickets.models import Ticket
 from collector.tickets.sla import sla_view
 
@@ -348,7 +348,10 @@ def to_html(report: MonthlyReport, *, lang: Lang = "fr") -> str:
         number(report.penalties_eur), number(report.mean_time_to_restore_min),
         report.problems_opened, report.problems_closed,
     )  # fmt: skip
-    title = f"{text('page.title', lang)} — {escape(report.client_name)} — {report.month}"
+    title = (
+        f"{text('page.title', lang)} — {escape(report.client_name)}"
+        f" — {month_name(report.month, lang)}"
+    )
     by_criticality = {label(k, lang): float(v) for k, v in report.by_criticality.items()}
     by_state = {label(k, lang): float(v) for k, v in report.by_state.items()}
     availability = {s.site_id: s.availability_pct for s in report.sites}

@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Literal
 
-__all__ = ["Lang", "ReportTable", "label", "language", "text"]
+__all__ = ["Lang", "ReportTable", "label", "language", "month_name", "text"]
 
 Lang = Literal["fr", "en"]
 
@@ -100,6 +100,21 @@ _LABELS: dict[str, tuple[str, str]] = {
     "incident": ("incident", "incident"),
     "generic_incident": ("incident générique", "generic incident"),
 }
+
+
+_MONTHS = (
+    ("janvier", "January"), ("février", "February"), ("mars", "March"), ("avril", "April"),
+    ("mai", "May"), ("juin", "June"), ("juillet", "July"), ("août", "August"),
+    ("septembre", "September"), ("octobre", "October"), ("novembre", "November"),
+    ("décembre", "December"),
+)  # fmt: skip
+
+
+def month_name(label: str, lang: Lang) -> str:
+    """``2026-03`` as people write it: ``mars 2026`` (``March 2026``)."""
+    year, month = label.split("-")
+    fr, en = _MONTHS[int(month) - 1]
+    return f"{fr if lang == 'fr' else en} {year}"
 
 
 def text(key: str, lang: Lang) -> str:

@@ -249,11 +249,14 @@ def test_month_defaults_to_the_last_complete_month_and_a_client_is_implied(desk:
 
 
 @pytest.mark.parametrize(
-    ("month", "first", "last", "hours"),
-    [("2026-03", "01/03/2026", "31/03/2026", 743), ("2026-10", "01/10/2026", "31/10/2026", 745)],
+    ("month", "name", "first", "last", "hours"),
+    [
+        ("2026-03", "mars 2026", "01/03/2026", "31/03/2026", 743),  # summer time on the 29th
+        ("2026-10", "octobre 2026", "01/10/2026", "31/10/2026", 745),  # winter time on the 25th
+    ],
 )
 def test_a_month_is_cut_at_paris_midnight_across_dst(
-    desk: Desk, month: str, first: str, last: str, hours: int
+    desk: Desk, month: str, name: str, first: str, last: str, hours: int
 ) -> None:
     report = desk.client.get(MONTHLY, params={"month": month, "client_id": "op-alpha"}).json()
     since, until = (datetime.fromisoformat(report[k]) for k in ("since", "until"))
@@ -262,6 +265,7 @@ def test_a_month_is_cut_at_paris_midnight_across_dst(
         MONTHLY, params={"month": month, "client_id": "op-alpha", "format": "html"}
     ).text
     assert f"du {first} au {last} inclus, heure de Paris ({hours} h)" in page
+    assert f"— {name}</h1>" in page
 
 
 def test_a_ticket_opened_after_paris_midnight_belongs_to_the_new_month(desk: Desk) -> None:
