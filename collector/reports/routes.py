@@ -13,12 +13,13 @@ from pydantic import PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from collector.api.deps import AppClock, DbSession
+from collector.i18n import negotiate
 from collector.identity.access import Action
 from collector.identity.deps import CurrentPrincipal, requires
 from collector.identity.scope import visible_site
 from collector.reports import operations, periods, service
 from collector.reports.errors import PeriodError
-from collector.reports.texts import ReportTable, language
+from collector.reports.texts import ReportTable
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
@@ -169,7 +170,7 @@ def monthly(
         report = service.monthly_report(db, client_id=client_id, month=period, now=clock.now())
     except LookupError as err:
         raise HTTPException(status_code=404, detail=str(err)) from err
-    lang = language(accept_language)
+    lang = negotiate(accept_language)
     # Client ids are ASCII identifiers (CLIENT_ID_PATTERN): safe in a header as they are.
     if format == "csv" and table is not None:
         return Response(

@@ -15,11 +15,12 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from collector.alarms.models import Alarm
+from collector.i18n import Language
 from collector.identity.scope import client_site_ids
 from collector.inventory.models import Client
 from collector.problems.models import Problem
 from collector.reports.periods import PARIS, Month, paris_date, paris_datetime
-from collector.reports.texts import Lang, ReportTable, label, month_name, text
+from collector.reports.texts import ReportTable, label, month_name, text
 from collector.tickets.models import Ticket
 from collector.tickets.sla import sla_view
 
@@ -202,7 +203,7 @@ _TICKET_COLUMNS = tuple(TicketLine.__dataclass_fields__)
 _LABELLED = frozenset({"kind", "criticality", "state"})
 
 
-def csv_cell(value: object, lang: Lang = "fr") -> str:
+def csv_cell(value: object, lang: Language = "fr") -> str:
     """One cell as French Excel reads it: ``,`` decimals, ``oui``/``non``, Paris
     ``dd/mm/yyyy HH:MM`` dates, nothing for None, and text never run as a formula."""
     if value is None:
@@ -223,7 +224,9 @@ def csv_cell(value: object, lang: Lang = "fr") -> str:
     return str(spreadsheet_safe(str(value)))
 
 
-def table_rows(report: MonthlyReport, table: ReportTable, lang: Lang = "fr") -> list[list[object]]:
+def table_rows(
+    report: MonthlyReport, table: ReportTable, lang: Language = "fr"
+) -> list[list[object]]:
     """One table of the report, its header first, as values (``csv_cell`` formats them)."""
     if table is ReportTable.TICKETS:
         rows: list[list[object]] = [[text(f"col.{c}", lang) for c in _TICKET_COLUMNS]]
@@ -259,11 +262,11 @@ def table_rows(report: MonthlyReport, table: ReportTable, lang: Lang = "fr") -> 
         ("sum.by_criticality", report.by_criticality),
         ("sum.by_state", report.by_state),
     ):
-        summary += [[text(key, lang).format(label(c, lang)), n] for c, n in counts.items()]
+        summary += [[text(key, lang, name=label(c, lang)), n] for c, n in counts.items()]
     return summary
 
 
-def to_csv(report: MonthlyReport, table: ReportTable, *, lang: Lang = "fr") -> bytes:
+def to_csv(report: MonthlyReport, table: ReportTable, *, lang: Language = "fr") -> bytes:
     """One table as a CSV file French Excel opens in columns: ``;``, UTF-8 with a BOM."""
     out = io.StringIO()
     # Excel's French locale separates list items with ";" ("," is the decimal mark), and
@@ -275,12 +278,12 @@ def to_csv(report: MonthlyReport, table: ReportTable, *, lang: Lang = "fr") -> b
     return out.getvalue().encode("utf-8-sig")
 
 
-def csv_file_name(report: MonthlyReport, table: ReportTable, lang: Lang = "fr") -> str:
+def csv_file_name(report: MonthlyReport, table: ReportTable, lang: Language = "fr") -> str:
     """The table's file name; client and month in it, so Excel can open two months at once."""
     return f"{report.client_id}-{report.month}-{text(f'file.{table.value}', lang)}.csv"
 
 
-def to_zip(report: MonthlyReport, *, lang: Lang = "fr") -> bytes:
+def to_zip(report: MonthlyReport, *, lang: Language = "fr") -> bytes:
     """Every table of the report, one CSV file each, in one zip archive."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -300,7 +303,7 @@ def _zip_time(report: MonthlyReport) -> tuple[int, int, int, int, int, int]:
     return (local.year, local.month, local.day, local.hour, local.minute, local.second)
 
 
-def to_html(report: MonthlyReport, *, lang: Lang = "fr") -> str:
+def to_html(report: MonthlyReport, *, lang: Language = "fr") -> str:
     """A readable page with its Paris period and bar charts (inline SVG: nothing to install)."""
 
     def bars(values: dict[str, float], unit: str = "") -> str:
@@ -342,11 +345,12 @@ def to_html(report: MonthlyReport, *, lang: Lang = "fr") -> str:
     header = "<tr>" + "".join(f"<th>{escape(text(c, lang))}</th>" for c in columns) + "</tr>"
     hours = round((report.until - report.since).total_seconds() / 3600)
     last_day = paris_date(report.until - timedelta(hours=12))  # the day before local midnight
-    period = text("page.period", lang).format(paris_date(report.since), last_day, hours)
-    summary = text("page.summary", lang).format(
-        len(report.tickets), number(report.gtr_compliance_pct), report.breaches,
-        number(report.penalties_eur), number(report.mean_time_to_restore_min),
-        report.problems_opened, report.problems_closed,
+    period = text("page.period", lang, first=paris_date(report.since), last=last_day, hours=hours)
+    summary = text(
+        "page.summary", lang, tickets=len(report.tickets),
+        compliance=number(report.gtr_compliance_pct), breaches=report.breaches,
+        penalties=number(report.penalties_eur), mttr=number(report.mean_time_to_restore_min),
+        opened=report.problems_opened, closed=report.problems_closed,
     )  # fmt: skip
     title = (
         f"{text('page.title', lang)} — {escape(report.client_name)}"

@@ -227,7 +227,7 @@ def test_a_month_out_of_range_or_malformed_is_a_422_naming_it(desk: Desk) -> Non
     for month in REFUSED_MONTHS:
         answer = desk.client.get(MONTHLY, params={"month": month, "client_id": "op-alpha"})
         assert answer.status_code == 422, (month, answer.text)
-        assert "month" in answer.json()["error"]["message"]
+        assert "month" in answer.json()["detail"]
 
 
 def test_the_first_and_last_computable_months_answer(desk: Desk) -> None:
@@ -245,7 +245,7 @@ def test_month_defaults_to_the_last_complete_month_and_a_client_is_implied(desk:
     assert (mine.json()["client_id"], mine.json()["month"]) == ("op-alpha", "2025-12")
     noc = desk.client.get(MONTHLY)
     assert noc.status_code == 422
-    assert noc.json()["error"]["message"].startswith("client_id :")
+    assert noc.json()["detail"].startswith("client_id :")
 
 
 @pytest.mark.parametrize(
@@ -295,7 +295,7 @@ def test_a_ticket_opened_after_paris_midnight_belongs_to_the_new_month(desk: Des
 def test_table_only_goes_with_csv(desk: Desk) -> None:
     answer = desk.client.get(MONTHLY, params={"client_id": "op-alpha", "table": "sites"})
     assert answer.status_code == 422
-    assert answer.json()["error"]["message"].startswith("table :")
+    assert answer.json()["detail"].startswith("table :")
 
 
 def test_the_openapi_document_shows_the_report_content_types() -> None:

@@ -37,7 +37,7 @@ def test_ticket_summary_counts_and_time_to_restore(desk: Desk) -> None:
         "/api/v1/reports/tickets-summary?since=2026-01-07T00:00:00Z&until=2026-01-06T00:00:00Z"
     )
     assert backwards.status_code == 422
-    message = backwards.json()["error"]["message"]
+    message = backwards.json()["detail"]
     assert "since" in message and "until" in message
     same_instant = desk.client.get(
         "/api/v1/reports/tickets-summary?since=2026-01-05T09:00:00Z&until=2026-01-05T10:00:00%2B01:00"
@@ -67,7 +67,7 @@ def test_dates_are_rfc_3339_never_integers(desk: Desk, path: str) -> None:
         answer = desk.client.get(f"/api/v1/reports/{path}?{query}")
         assert answer.status_code == 422, (query, answer.text)
         name = query.split("=")[0]
-        assert answer.json()["error"]["message"].startswith(f"query.{name}: {name} :")
+        assert answer.json()["detail"].startswith(f"query.{name}: {name} :")
 
 
 def test_the_earliest_and_latest_instants_answer(desk: Desk) -> None:
