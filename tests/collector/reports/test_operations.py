@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from collector.telemetry.service import store_samples
 from protocol import Severity, Transition
 from tests.collector.conftest import Desk
@@ -35,6 +37,46 @@ def test_ticket_summary_counts_and_time_to_restore(desk: Desk) -> None:
         "/api/v1/reports/tickets-summary?since=2026-01-07T00:00:00Z&until=2026-01-06T00:00:00Z"
     )
     assert backwards.status_code == 422
+    message = backwards.json()["detail"]
+    assert "since" in message and "until" in message
+    same_instant = desk.client.get(
+        "/api/v1/reports/tickets-summary?since=2026-01-05T09:00:00Z&until=2026-01-05T10:00:00%2B01:00"
+    )
+    assert same_instant.status_code == 200  # an empty period, not an error
+    assert same_instant.json()["opened"] == 0
+    by_dates = desk.client.get("/api/v1/reports/tickets-summary?since=2026-01-05&until=2026-01-06")
+    assert by_dates.json()["opened"] == 2  # Paris days
+
+
+# Each case is a unit test in test_periods.py; here, that every route answers them as a 422.
+REFUSED_DATES = (
+    "until=212",  # not 212 seconds after 1970
+    "since=1767603600",
+    "since=2026-01-05T09:00:00",  # no offset
+    "until=2026-02-30",
+    "since=0001-01-01",  # Paris midnight before year 1 in UTC
+    "until=9999-12-31T23:00:00-01:00",
+)
+
+
+@pytest.mark.parametrize(
+    "path", ["tickets-summary", "malfunctions", f"equipment/{ALPHA_SITE}/door-main"]
+)
+def test_dates_are_rfc_3339_never_integers(desk: Desk, path: str) -> None:
+    for query in REFUSED_DATES:
+        answer = desk.client.get(f"/api/v1/reports/{path}?{query}")
+        assert answer.status_code == 422, (query, answer.text)
+        name = query.split("=")[0]
+        assert answer.json()["detail"].startswith(f"query.{name}: {name} :")
+
+
+def test_the_earliest_and_latest_instants_answer(desk: Desk) -> None:
+    for query in (
+        "until=0001-01-02T00:00:00Z",
+        "since=9999-12-31T00:00:00Z&until=9999-12-31T23:59:59Z",
+    ):
+        answer = desk.client.get(f"/api/v1/reports/tickets-summary?{query}")
+        assert answer.status_code == 200, answer.text
 
 
 def test_malfunctions_group_by_type_and_site(desk: Desk) -> None:
