@@ -22,6 +22,7 @@ from pysnmp.entity.rfc3413 import ntfrcv
 from pysnmp.proto.rfc1902 import OctetString
 
 from agent.sensors.observations import TrapNotification
+from agent.sensors.snmp.engine import new_engine
 from agent.sensors.snmp.session import require_privacy
 from siteconfig import TrapListener
 
@@ -78,7 +79,7 @@ class TrapReceiver:
             require_privacy()  # v3 traps would otherwise be dropped as undecryptable
         # Everything below must run inside the loop that will deliver datagrams: pysnmp's
         # asyncio transport binds to the loop current at its creation.
-        engine = snmp_engine.SnmpEngine()
+        engine = new_engine()
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.bind((self._settings.bind, self._settings.port))

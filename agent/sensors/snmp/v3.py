@@ -14,7 +14,6 @@ from pysnmp.hlapi.v3arch.asyncio import (
     ContextData,
     ObjectIdentity,
     ObjectType,
-    SnmpEngine,
     UdpTransportTarget,
     UsmUserData,
     bulk_walk_cmd,
@@ -25,6 +24,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
 from pysnmp.proto.rfc1905 import EndOfMibView
 
 from agent.sensors.errors import DeviceError
+from agent.sensors.snmp.engine import new_engine
 from agent.sensors.snmp.session import Oid, Response, parse_oid, require_privacy
 from siteconfig.site import SnmpDevice, SnmpV3
 
@@ -44,7 +44,7 @@ class V3Session:
             authProtocol=usmHMACSHAAuthProtocol,
             privProtocol=usmAesCfb128Protocol,
         )
-        self._engine = SnmpEngine()
+        self._engine = new_engine()
         self._target: Any = None
 
     async def get(self, oids: Sequence[str]) -> Response:
@@ -104,7 +104,7 @@ class V3Session:
         """A fresh engine: it rediscovers a v3 agent that rebooted (new boots/time, maybe a new
         engine id); the old one keeps sending outside the time window, unanswered."""
         self.close()
-        self._engine = SnmpEngine()
+        self._engine = new_engine()
         self._target = None
 
     def close(self) -> None:
