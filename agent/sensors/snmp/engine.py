@@ -9,8 +9,7 @@ source twice, about 3.3 MiB of compiler memory that Python keeps once it is free
 went from 4.7 to 1.1 MiB of RSS; docs/benchmarks.md, agent footprint). The engine built here
 is the same engine with the same modules; only where their code comes from differs.
 
-It also spares the first v3 message the import of cryptography's OpenSSL backend (see
-``_skip_backend_lookup``): 1.1 MiB more.
+Its USM runs AES on the ``libcrypto`` hashlib uses, not on cryptography (``usm``).
 """
 
 from __future__ import annotations
@@ -20,6 +19,9 @@ import marshal
 import os
 from typing import Any
 
+from agent.sensors.snmp import usm  # noqa: F401  (first: pysnmp's USM without cryptography)
+
+# isort: split
 from pysnmp.entity.engine import SnmpEngine
 from pysnmp.proto.rfc3412 import MsgAndPduDispatcher
 from pysnmp.smi.builder import DirMibSource, MibBuilder
@@ -31,7 +33,6 @@ _BYTECODE = ".pyc"
 
 def new_engine() -> SnmpEngine:
     """A new ``SnmpEngine`` whose MIB modules come from ``__pycache__`` when it is current."""
-    _skip_backend_lookup()
     builder = MibBuilder()
     builder.set_mib_sources(
         *(
@@ -40,22 +41,6 @@ def new_engine() -> SnmpEngine:
         )
     )
     return SnmpEngine(msgAndPduDsp=MsgAndPduDispatcher(MibInstrumController(builder)))
-
-
-def _skip_backend_lookup() -> None:
-    """Let pysnmp's AES build its cipher without asking cryptography for a backend."""
-    # pysnmp passes ``default_backend()`` to every ``Cipher``; cryptography has ignored that
-    # argument since 3.1, but the call imports its OpenSSL backend module and with it the RSA,
-    # EC, padding and serialization modules, which the agent never uses. The cipher is the
-    # same AES-128-CFB of the same library (tested against net-snmp's snmptrap, v3 authPriv).
-    from pysnmp.proto.secmod.rfc3826.priv import aes
-
-    if getattr(aes, "default_backend", None) is not None:
-        aes.default_backend = _no_backend
-
-
-def _no_backend() -> None:
-    return None
 
 
 class _CompiledMibSource(DirMibSource):  # type: ignore[misc]

@@ -15,6 +15,9 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from agent.sensors.snmp import usm  # noqa: F401  (first: pysnmp's USM without cryptography)
+
+# isort: split
 from pysnmp.carrier.asyncio.dgram import udp
 from pysnmp.entity import config as snmp_config
 from pysnmp.entity import engine as snmp_engine

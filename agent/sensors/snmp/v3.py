@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from agent.sensors.snmp import usm  # noqa: F401  (first: pysnmp's USM without cryptography)
+
+# isort: split
 from pysnmp.error import PySnmpError
 from pysnmp.hlapi.v3arch.asyncio import (
     ContextData,

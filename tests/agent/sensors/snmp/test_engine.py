@@ -6,10 +6,13 @@ import builtins
 from typing import Any
 
 import pytest
-from pysnmp.entity import config
-from pysnmp.entity.engine import SnmpEngine
 
 from agent.sensors.snmp.engine import new_engine
+
+# isort: split
+# pysnmp after the agent's engine module, as in the agent: its USM is imported there (usm.py).
+from pysnmp.entity import config
+from pysnmp.entity.engine import SnmpEngine
 
 
 def _configured(engine: SnmpEngine) -> dict[str, list[str]]:
