@@ -5,7 +5,9 @@ cryptography is a 15 MB library with its own OpenSSL: importing it and building 
 cipher cost the agent 7.3 MiB of RSS, for one primitive (RFC 3826 AES-128-CFB) that the
 ``libcrypto`` Python links ``hashlib`` against already provides, loaded and initialised
 (docs/benchmarks.md, agent footprint). Only the block cipher changes: key localisation, the
-IV from boots, time and salt, authentication and every USM check stay pysnmp's.
+IV from boots, time and salt, authentication and every USM check stay pysnmp's. pysnmp's
+other privacy protocols (DES, 3DES, AES-192/256), which a site file cannot ask for, are then
+left without a cipher: a user configured with one would be refused as undecryptable.
 
 Import this module before any other pysnmp module of the engine (``entity``, ``hlapi``,
 ``proto.secmod``): pysnmp's privacy modules import cryptography when they are first imported,

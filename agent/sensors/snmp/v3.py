@@ -1,7 +1,7 @@
 """SNMP v3 (USM authPriv, SHA + AES-128) through pysnmp 7's engine and hlapi (asyncio).
 
-Imported only for a v3 device: the engine brings pysnmp's security modules, cryptography and
-its MIB tables (docs/benchmarks.md, agent footprint).
+Imported only for a v3 device: the engine brings pysnmp's security modules (their AES on hashlib's
+libcrypto, ``usm``) and its MIB tables (docs/benchmarks.md, agent footprint).
 """
 
 from __future__ import annotations
