@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python -m benchmarks.agent_footprint`` (5 minutes; ``--duration`` to change).
 ``--listeners``: the site also listens for SNMP traps (a v2c community and a v3 authPriv user,
-so pysnmp's engine and its cryptography are loaded) and syslog, and receives a v3 trap every
+so pysnmp's engine and its USM are loaded) and syslog, and receives a v3 trap every
 10 s and a syslog line every 5 s from net-snmp's ``snmptrap`` and a UDP socket.
 
 The agent (``shelterwatch agent run``, its own process) reads one Modbus device of 50 registers

@@ -3,7 +3,7 @@ trap/inform receiver (``traps``). Only the protocol: what an OID or a trap means
 the device's profile, through ``agent/evaluation``.
 
 Imported only when a site has an SNMP device or a trap listener; SNMPv3 (``v3``: pysnmp's
-engine, its security modules and cryptography) only when a v3 device is polled.
+engine and its security modules, ``usm``) only when a v3 device is polled.
 """
 
 from agent.sensors.snmp.reader import SnmpReader, require_support

@@ -21,16 +21,19 @@ def parse_oid(dotted: str) -> Oid:
 
 
 def require_privacy() -> None:
-    """Raise ``DeviceError`` unless pysnmp can encrypt: without cryptography it drops authPriv
+    """Raise ``DeviceError`` unless pysnmp can encrypt: without AES it drops authPriv
     traffic without a word (only a counter moves), so v3 would look like a dead device."""
-    # Imported here: they pull in cryptography, which a v2c-only agent never loads. The USM
-    # package comes first: in pysnmp 7 a privacy module imported on its own is a circular import.
-    import pysnmp.proto.secmod.rfc3414  # noqa: F401
+    # Imported here: pysnmp's USM, which a v2c-only agent never loads (``usm``: its AES on
+    # hashlib's libcrypto, else on cryptography).
+    from agent.sensors.snmp import usm  # noqa: F401
+
+    # isort: split
     from pysnmp.proto.secmod.rfc3826.priv import aes
 
     if aes.PysnmpCryptoError:
         raise DeviceError(
-            "SNMPv3 authPriv needs the 'cryptography' package, which is not importable;"
+            "SNMPv3 authPriv needs AES: neither hashlib's libcrypto nor the 'cryptography'"
+            " package is usable;"
             " install the agent extra: pip install 'shelterwatch[agent]'"
         )
 

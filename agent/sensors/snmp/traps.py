@@ -15,6 +15,9 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from agent.sensors.snmp import usm  # noqa: F401  (first: pysnmp's USM without cryptography)
+
+# isort: split
 from pysnmp.carrier.asyncio.dgram import udp
 from pysnmp.entity import config as snmp_config
 from pysnmp.entity import engine as snmp_engine
@@ -22,6 +25,7 @@ from pysnmp.entity.rfc3413 import ntfrcv
 from pysnmp.proto.rfc1902 import OctetString
 
 from agent.sensors.observations import TrapNotification
+from agent.sensors.snmp.engine import new_engine
 from agent.sensors.snmp.session import require_privacy
 from siteconfig import TrapListener
 
@@ -78,7 +82,7 @@ class TrapReceiver:
             require_privacy()  # v3 traps would otherwise be dropped as undecryptable
         # Everything below must run inside the loop that will deliver datagrams: pysnmp's
         # asyncio transport binds to the loop current at its creation.
-        engine = snmp_engine.SnmpEngine()
+        engine = new_engine()
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.bind((self._settings.bind, self._settings.port))

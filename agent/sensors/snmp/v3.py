@@ -1,7 +1,7 @@
 """SNMP v3 (USM authPriv, SHA + AES-128) through pysnmp 7's engine and hlapi (asyncio).
 
-Imported only for a v3 device: the engine brings pysnmp's security modules, cryptography and
-its MIB tables (docs/benchmarks.md, agent footprint).
+Imported only for a v3 device: the engine brings pysnmp's security modules (their AES on hashlib's
+libcrypto, ``usm``) and its MIB tables (docs/benchmarks.md, agent footprint).
 """
 
 from __future__ import annotations
@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from agent.sensors.snmp import usm  # noqa: F401  (first: pysnmp's USM without cryptography)
+
+# isort: split
 from pysnmp.error import PySnmpError
 from pysnmp.hlapi.v3arch.asyncio import (
     ContextData,
     ObjectIdentity,
     ObjectType,
-    SnmpEngine,
     UdpTransportTarget,
     UsmUserData,
     bulk_walk_cmd,
@@ -25,6 +27,7 @@ from pysnmp.hlapi.v3arch.asyncio import (
 from pysnmp.proto.rfc1905 import EndOfMibView
 
 from agent.sensors.errors import DeviceError
+from agent.sensors.snmp.engine import new_engine
 from agent.sensors.snmp.session import Oid, Response, parse_oid, require_privacy
 from siteconfig.site import SnmpDevice, SnmpV3
 
@@ -44,7 +47,7 @@ class V3Session:
             authProtocol=usmHMACSHAAuthProtocol,
             privProtocol=usmAesCfb128Protocol,
         )
-        self._engine = SnmpEngine()
+        self._engine = new_engine()
         self._target: Any = None
 
     async def get(self, oids: Sequence[str]) -> Response:
@@ -104,7 +107,7 @@ class V3Session:
         """A fresh engine: it rediscovers a v3 agent that rebooted (new boots/time, maybe a new
         engine id); the old one keeps sending outside the time window, unanswered."""
         self.close()
-        self._engine = SnmpEngine()
+        self._engine = new_engine()
         self._target = None
 
     def close(self) -> None:
