@@ -69,7 +69,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP).exclude(path="/api
 
 @schema.parametrize()
 @settings(
-    max_examples=budget(short=15, long=300),
+    max_examples=budget(short=10, long=300),
     deadline=None,
     suppress_health_check=list(HealthCheck),
 )
