@@ -108,29 +108,23 @@ def _kill_started(started: Future[subprocess.Popen[bytes]]) -> None:
 
 
 @contextlib.contextmanager
-def stop_signals_interrupt() -> Iterator[threading.Event]:
+def stop_signals_interrupt() -> Iterator[None]:
     """Within: SIGTERM and SIGHUP (a closed terminal) raise ``KeyboardInterrupt`` as Ctrl-C
     does, so that the owner of child processes stops them in order whichever way it is asked.
 
     SIGINT keeps its disposition: a script that started us with SIGINT ignored still stops us
-    with SIGTERM. Each of these signals also sets the event yielded: a ``KeyboardInterrupt``
-    raised while a finalizer runs is printed and lost by Python ("Exception ignored in"), so a
-    loop that checks the event still ends (the demo once kept playing after Ctrl-C)."""
-    requested = threading.Event()
-
-    def interrupt(_sig: int, _frame: FrameType | None) -> None:
-        requested.set()
-        raise KeyboardInterrupt
-
-    signals = [signal.SIGTERM, signal.SIGHUP]
-    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signals.append(signal.SIGINT)
-    previous = {sig: signal.signal(sig, interrupt) for sig in signals}
+    with SIGTERM.
+    """
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
     try:
-        yield requested
+        yield
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def _interrupt(_sig: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
 
 
 def cli_argv(*args: str) -> list[str]:

@@ -22,6 +22,10 @@ from tests.conftest import process_tree, survivors, wait_for
 pytestmark = pytest.mark.slow
 
 
+def _sigint_default() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_demo_shows_a_ticket_within_a_minute_and_ctrl_c_stops_everything(tmp_path: Path) -> None:
     workdir = tmp_path / "demo"
     proc = subprocess.Popen(
@@ -38,6 +42,9 @@ def test_demo_shows_a_ticket_within_a_minute_and_ctrl_c_stops_everything(tmp_pat
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # Ctrl-C as a terminal sends it: a suite started as a shell's background job inherits
+        # SIGINT ignored, and the demo would rightly keep ignoring it (see the SIGTERM test).
+        preexec_fn=_sigint_default,
     )
     assert proc.stdout is not None
     lines: list[str] = []
