@@ -8,6 +8,7 @@ clock, alarm injection and timers.
 from __future__ import annotations
 
 import base64
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from clocks import ManualClock
@@ -32,18 +33,64 @@ from collector.storage import make_engine, make_session_factory
 from collector.storage.schema import create_schema
 from protocol import AlarmEvent, Severity, Transition
 from simulators.stack import enrol_in
+from tests.conftest import _pg_schemas
+
+
+@pytest.fixture(scope="session")
+def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite file brought to the newest schema by the migrations, per test process: each
+    test gets a copy (migrating takes 0.4 s, copying a millisecond)."""
+    path = tmp_path_factory.mktemp("migrated") / "c.db"
+    engine = make_engine(f"sqlite:///{path}")
+    create_schema(engine)
+    engine.dispose()  # the last connection closed: the WAL is checkpointed into the file
+    return path
+
+
+@pytest.fixture(scope="session")
+def _migrated_pg() -> Iterator[str]:
+    """One PostgreSQL schema brought to the newest schema by the migrations, per test process:
+    each test empties it first (truncating takes a tenth of migrating again)."""
+    yield from _one_migrated_pg_schema()
+
+
+def _one_migrated_pg_schema() -> Iterator[str]:
+    for make in _pg_schemas():
+        url = make()
+        engine = make_engine(url)
+        create_schema(engine)
+        engine.dispose()
+        yield url
+
+
+def _emptied(engine: Engine) -> None:
+    """Every table of the schema emptied and its sequences restarted, the migrations' own
+    bookkeeping kept."""
+    with engine.begin() as conn:
+        tables = [
+            name
+            for (name,) in conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+                    " AND tablename <> 'alembic_version'"
+                )
+            )
+        ]
+        if tables:
+            names = ", ".join(f'"{t}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
     """A migrated, empty collector database of each kind."""
-    url = (
-        f"sqlite:///{tmp_path / 'c.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_url")
-    )
-    engine = make_engine(url)
-    create_schema(engine)
+    if request.param == "sqlite":
+        path = tmp_path / "c.db"
+        shutil.copyfile(request.getfixturevalue("_migrated_sqlite"), path)
+        engine = make_engine(f"sqlite:///{path}")
+    else:
+        engine = make_engine(request.getfixturevalue("_migrated_pg"))
+        _emptied(engine)
     yield engine
     engine.dispose()
 

@@ -32,6 +32,30 @@ def _profile(*, raise_delay_s: float = 0.0) -> SnmpProfile:
     return loaded.model_copy(update={"points": {**loaded.points, "oper_status": quick}})
 
 
+def _site(port: int, profile: SnmpProfile, *, poll_s: float) -> SiteConfig:
+    """An NRO whose one OLT is polled over v2c at ``port`` with ``profile``."""
+    return SiteConfig.model_validate(
+        {
+            "agent_id": "nro-1",
+            "site_id": "NRO-1",
+            "site_kind": "nro",
+            "devices": [
+                {
+                    "driver": "snmp",
+                    "id": "olt-1",
+                    "profile": "snmp-if-mib",
+                    "host": "127.0.0.1",
+                    "port": port,
+                    "auth": {"version": "v2c", "community": COMMUNITY},
+                    "poll_s": poll_s,
+                    "timeout_s": 1.0,
+                }
+            ],
+            "profiles": {"snmp-if-mib": profile.model_dump()},
+        }
+    )
+
+
 @pytest.fixture
 def olt(tmp_path: Path) -> Iterator[SnmpDeviceSimulator]:
     simulator = SnmpDeviceSimulator(_profile(), tmp_path / "olt")
@@ -43,26 +67,7 @@ def olt(tmp_path: Path) -> Iterator[SnmpDeviceSimulator]:
 async def test_interface_down_only_when_administratively_up_and_traffic_as_rates(
     olt: SnmpDeviceSimulator,
 ) -> None:
-    config = SiteConfig.model_validate(
-        {
-            "agent_id": "nro-1",
-            "site_id": "NRO-1",
-            "site_kind": "nro",
-            "devices": [
-                {
-                    "driver": "snmp",
-                    "id": "olt-1",
-                    "profile": "snmp-if-mib",
-                    "host": "127.0.0.1",
-                    "port": olt.port,
-                    "auth": {"version": "v2c", "community": COMMUNITY},
-                    "poll_s": 0.2,
-                    "timeout_s": 1.0,
-                }
-            ],
-            "profiles": {"snmp-if-mib": _profile().model_dump()},
-        }
-    )
+    config = _site(olt.port, _profile(), poll_s=0.2)
     sink = RecordingSink()
     olt.set("in_bits.1", 5_000_000)  # octets, as the counter holds them
     async with SensingService(config=config, sink=sink, clock=SystemClock()):
@@ -116,26 +121,7 @@ async def test_an_equipment_serving_the_iftable_only_or_everything(
         values = {oid: v for oid, v in values.items() if not oid.startswith(IF_X_TABLE)}
     olt = SnmpDeviceSimulator(profile, tmp_path / "olt", values=values)
     olt.start()
-    config = SiteConfig.model_validate(
-        {
-            "agent_id": "nro-1",
-            "site_id": "NRO-1",
-            "site_kind": "nro",
-            "devices": [
-                {
-                    "driver": "snmp",
-                    "id": "olt-1",
-                    "profile": "snmp-if-mib",
-                    "host": "127.0.0.1",
-                    "port": olt.port,
-                    "auth": {"version": "v2c", "community": COMMUNITY},
-                    "poll_s": 0.1,
-                    "timeout_s": 1.0,
-                }
-            ],
-            "profiles": {"snmp-if-mib": profile.model_dump()},
-        }
-    )
+    config = _site(olt.port, profile, poll_s=0.1)
     sink = RecordingSink()
     try:
         async with SensingService(config=config, sink=sink, clock=SystemClock()) as service:
