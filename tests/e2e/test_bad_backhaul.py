@@ -44,6 +44,11 @@ ANSWER_TIMEOUT_S = 15.0 if LONG else 3.0
 DETECTED_WITHIN_S = 30.0 if LONG else ANSWER_TIMEOUT_S + 2.0
 SLOW_LINK_BYTES_S = 8000  # 64 kbit/s
 ALARMS_ON_SLOW_LINK = budget(short=6, long=60)
+# make test-long checks the goal itself (p99 <= 3 s over 60 alarms, the README figure). With 6
+# alarms on a CI machine shared by a second worker, p99 is the slowest alarm (3.07 s seen
+# once): make test checks what cannot be load, that alarms overtake the backlog, which alone
+# would hold them BACKLOG x ~1.2 kB / 8 kB/s = 15 s.
+LATENCY_BOUND_S = 3.0 if LONG else 6.0
 # Telemetry buffered during an outage, ~1.2 kB a message: more than the slow phase can carry.
 BACKLOG = budget(short=100, long=1000)
 TOGGLES_PER_FAULT = budget(short=2, long=6)
@@ -181,7 +186,7 @@ def _run(
     )
     p99 = latencies[min(len(latencies) - 1, math.ceil(0.99 * len(latencies)) - 1)]
     print(f"slow link: alarm latency p99 {p99:.2f} s, max {latencies[-1]:.2f} s")
-    assert p99 <= 3.0, latencies
+    assert p99 <= LATENCY_BOUND_S, latencies
     assert telemetry_then < BACKLOG, "the backlog must saturate the link the whole time"
     relay.set_link()
     wait_for("the backlog delivered", _settled(agent, spy, len(door.moves)), timeout_s=120)
