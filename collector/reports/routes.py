@@ -143,6 +143,12 @@ def monthly(
 ) -> Any:
     """The monthly QoS/SLA report of a client over a Paris month (clients: their own)."""
     if principal.is_client:
+        if client_id is not None and client_id != principal.client_id:
+            # As everywhere: another client's data does not exist for a client.
+            raise HTTPException(
+                status_code=404,
+                detail=f"client {client_id} introuvable / client {client_id} not found",
+            )
         client_id = principal.client_id
     elif client_id is None:
         raise HTTPException(

@@ -116,10 +116,14 @@ def test_monthly_report_figures_csv_and_page(
         "/api/v1/reports/monthly?month=2026-01&client_id=op-alpha&format=html", headers=noc
     ).text
     assert "Rapport QoS / SLA" in page and "<svg" in page and 'lang="fr"' in page
-    mine = client.get(
-        "/api/v1/reports/monthly?month=2026-01&client_id=op-beta", headers=alpha
-    ).json()
-    assert mine["client_id"] == "op-alpha"  # a client only ever gets its own report
+    mine = client.get("/api/v1/reports/monthly?month=2026-01", headers=alpha).json()
+    assert mine["client_id"] == "op-alpha"  # a client's own, implied
+    for other in ("op-beta", "op-nobody"):  # another client's does not exist for it
+        refused = client.get(
+            f"/api/v1/reports/monthly?month=2026-01&client_id={other}", headers=alpha
+        )
+        assert refused.status_code == 404, refused.text
+        assert refused.json()["detail"] == f"client {other} introuvable / client {other} not found"
 
 
 def _csv(body: bytes) -> list[list[str]]:
