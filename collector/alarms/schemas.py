@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,11 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # What an operator writes on an acknowledgement or its withdrawal.
 NOTE_MAX = 2000
+
+
+def _stored_json(raw: Any) -> Any:
+    """A value as the database keeps it (JSON text), as the API shows it."""
+    return json.loads(raw) if isinstance(raw, str) else raw
 
 
 class AlarmRead(BaseModel):
@@ -36,12 +42,7 @@ class AlarmRead(BaseModel):
     acknowledged_at: datetime | None
     ack_note: str | None
 
-    @field_validator("value", mode="before")
-    @classmethod
-    def _json_value(cls, raw: Any) -> Any:
-        import json
-
-        return json.loads(raw) if isinstance(raw, str) else raw
+    _json_value = field_validator("value", mode="before")(_stored_json)
 
 
 class AlarmPage(BaseModel):
@@ -101,12 +102,7 @@ class AlarmHistoryRead(BaseModel):
     actor: str | None
     note: str | None
 
-    @field_validator("value", mode="before")
-    @classmethod
-    def _json_value(cls, raw: Any) -> Any:
-        import json
-
-        return json.loads(raw) if isinstance(raw, str) else raw
+    _json_value = field_validator("value", mode="before")(_stored_json)
 
 
 class AlarmHistoryPage(BaseModel):

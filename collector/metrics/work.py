@@ -4,7 +4,7 @@ alarms by severity. Every label value a user may query is shown, at 0 when nothi
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from prometheus_client.core import GaugeMetricFamily
@@ -110,8 +110,9 @@ def time_left_bucket(due: OpenDeadline, *, now: datetime) -> str:
 
 
 def alarms(session: Session) -> Iterator[GaugeMetricFamily]:
-    """``shelterwatch_open_alarms{severity,state}``: every severity and open state, 0 included.
-    Cost: one ``GROUP BY`` over the open alarms (``ix_alarms_state``)."""
+    """``shelterwatch_open_alarms{severity,state}``: every severity and open state, 0 included;
+    then ``alarm_acknowledgement``. Cost: one ``GROUP BY`` over the open alarms
+    (``ix_alarms_state``)."""
     counts: Counter[tuple[str, str]] = Counter()
     for severity, state, n in session.execute(
         select(Alarm.severity, Alarm.state, func.count())
@@ -119,16 +120,12 @@ def alarms(session: Session) -> Iterator[GaugeMetricFamily]:
         .group_by(Alarm.severity, Alarm.state)
     ):
         counts[(severity, state)] += n
-    keys = [(s.value, state) for s in Severity for state in OPEN_ALARM_STATES]
-    keys += sorted(k for k in counts if k not in keys)
-    family = GaugeMetricFamily(
+    yield _by_severity(
         "shelterwatch_open_alarms",
         "Alarmes ouvertes par sévérité et état / Open alarms by severity and state",
-        labels=["severity", "state"],
+        ("state", OPEN_ALARM_STATES),
+        counts,
     )
-    for severity, state in keys:
-        family.add_metric([severity, state], counts[(severity, state)])
-    yield family
     yield from alarm_acknowledgement(session)
 
 
@@ -144,13 +141,26 @@ def alarm_acknowledgement(session: Session) -> Iterator[GaugeMetricFamily]:
         .group_by(Alarm.severity, acknowledged)
     ):
         counts[(severity, "yes" if is_acknowledged else "no")] += n
-    keys = [(s.value, answer) for s in Severity for answer in ("yes", "no")]
-    keys += sorted(k for k in counts if k not in keys)
-    family = GaugeMetricFamily(
+    yield _by_severity(
         "shelterwatch_open_alarms_acknowledged",
         "Alarmes ouvertes acquittées ou non / Open alarms acknowledged or not",
-        labels=["severity", "acknowledged"],
+        ("acknowledged", ("yes", "no")),
+        counts,
     )
-    for severity, answer in keys:
-        family.add_metric([severity, answer], counts[(severity, answer)])
-    yield family
+
+
+def _by_severity(
+    name: str,
+    documentation: str,
+    other: tuple[str, Iterable[str]],
+    counts: Counter[tuple[str, str]],
+) -> GaugeMetricFamily:
+    """A gauge by severity and one other label: every pair of known values at 0 or more, and
+    any other pair counted (a severity a rule invented) after them."""
+    label, values = other
+    keys = [(s.value, value) for s in Severity for value in values]
+    keys += sorted(k for k in counts if k not in keys)
+    family = GaugeMetricFamily(name, documentation, labels=["severity", label])
+    for severity, value in keys:
+        family.add_metric([severity, value], counts[(severity, value)])
+    return family
