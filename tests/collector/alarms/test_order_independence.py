@@ -191,7 +191,7 @@ def _stop_pool() -> Iterator[None]:
 @pytest.mark.slow
 @pytest.mark.timeout(budget(short=600, long=36_000))
 @settings(
-    max_examples=budget(short=400, long=100_000),
+    max_examples=budget(short=300, long=100_000),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
